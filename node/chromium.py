@@ -1,0 +1,313 @@
+"""One Chromium process: its launch flags, its directories, its start and its complete removal.
+
+Every browser lives under one root directory (user-data-dir, temp dir, XDG config and cache, and
+downloads). Chromium's crash handler leaves the process group with setsid, but its command line
+names the XDG config dir, so "every process whose command line mentions the root" finds all of
+a browser's processes; `sweep_processes` kills by that rule, after a restart too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import dataclasses
+import logging
+import os
+import pathlib
+import shutil
+import signal
+import time
+import uuid
+
+from browserplane.v1 import session_pb2
+
+log = logging.getLogger(__name__)
+
+BASE_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-breakpad",
+    "--disable-dev-shm-usage",
+    "--password-store=basic",
+    "--use-mock-keychain",
+    "--remote-debugging-address=127.0.0.1",
+    "--remote-debugging-port=0",
+]
+DEFAULT_VIEWPORT = (1280, 720)
+LAUNCH_TIMEOUT_S = 30.0
+_PR_SET_PDEATHSIG = 1
+
+
+def find_chromium() -> str:
+    """The Chromium binary: the real one behind Debian's wrapper script when it is there."""
+    for candidate in ("/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser"):
+        if os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        raise FileNotFoundError("Chromium not found: install it with `apt-get install -y chromium`")
+    return found
+
+
+class LaunchError(RuntimeError):
+    pass
+
+
+@dataclasses.dataclass(frozen=True)
+class LaunchConfig:
+    """What decides a browser's command line and environment. Equal configs are interchangeable,
+    which is what lets a pooled browser be handed to a session."""
+
+    window: tuple[int, int] = DEFAULT_VIEWPORT
+    scale_factor: float = 0.0
+    user_agent: str = ""
+    locale: str = ""
+    timezone: str = ""
+    proxy_server: str = ""
+    proxy_pac: str = ""
+    proxy_bypass: str = ""
+    ignore_certificate_errors: bool = False
+    extension_dirs: tuple[str, ...] = ()
+    headful: bool = False
+
+    @classmethod
+    def from_options(
+        cls, options: session_pb2.SessionOptions, extension_dirs: tuple[str, ...] = ()
+    ) -> LaunchConfig:
+        window = DEFAULT_VIEWPORT
+        if options.HasField("viewport") and options.viewport.width and options.viewport.height:
+            window = (options.viewport.width, options.viewport.height)
+        server, pac, bypass = proxy_settings(options.proxies)
+        return cls(
+            window=window,
+            scale_factor=options.viewport.device_scale_factor if options.HasField("viewport") else 0.0,
+            user_agent=options.user_agent,
+            locale=options.locale,
+            timezone=options.timezone,
+            proxy_server=server,
+            proxy_pac=pac,
+            proxy_bypass=bypass,
+            ignore_certificate_errors=options.ignore_certificate_errors,
+            extension_dirs=extension_dirs,
+            headful=options.headful,
+        )
+
+    def flags(self) -> list[str]:
+        flags = list(BASE_FLAGS)
+        if not self.headful:
+            flags.append("--headless")
+        flags.append(f"--window-size={self.window[0]},{self.window[1]}")
+        if self.scale_factor and self.scale_factor != 1.0:
+            flags.append(f"--force-device-scale-factor={self.scale_factor}")
+        if self.user_agent:
+            flags.append(f"--user-agent={self.user_agent}")
+        if self.locale:
+            flags += [f"--lang={self.locale}", f"--accept-lang={self.locale}"]
+        if self.proxy_server:
+            flags.append(f"--proxy-server={self.proxy_server}")
+        if self.proxy_pac:
+            flags.append(f"--proxy-pac-url={self.proxy_pac}")
+        if self.proxy_bypass:
+            flags.append(f"--proxy-bypass-list={self.proxy_bypass}")
+        if self.ignore_certificate_errors:
+            flags.append("--ignore-certificate-errors")
+        if self.extension_dirs:
+            joined = ",".join(self.extension_dirs)
+            flags += [f"--load-extension={joined}", f"--disable-extensions-except={joined}"]
+        else:
+            flags.append("--disable-extensions")
+        return flags
+
+
+def proxy_settings(rules: list[session_pb2.ProxyRule]) -> tuple[str, str, str]:
+    """(--proxy-server, --proxy-pac-url, --proxy-bypass-list) for the session's proxy rules.
+
+    One rule without a domain pattern is a plain proxy server; anything richer becomes a PAC
+    script (a data: URL) so domain patterns and direct rules keep their order.
+    """
+    rules = [r for r in rules if r.server or r.kind == session_pb2.ProxyRule.NONE]
+    if not rules:
+        return "", "", ""
+    if len(rules) == 1 and not rules[0].domain_pattern and rules[0].kind != rules[0].NONE:
+        return rules[0].server, "", ",".join(rules[0].bypass)
+    lines = ["function FindProxyForURL(url, host) {"]
+    for rule in rules:
+        target = "DIRECT" if rule.kind == rule.NONE else _pac_target(rule.server)
+        if rule.domain_pattern:
+            lines.append(f"  if (shExpMatch(host, {rule.domain_pattern!r})) return {target!r};")
+        else:
+            lines.append(f"  return {target!r};")
+    lines.append("  return 'DIRECT';\n}")
+    import base64
+
+    script = "\n".join(lines).encode()
+    return "", "data:application/x-javascript-config;base64," + base64.b64encode(script).decode(), ""
+
+
+def _pac_target(server: str) -> str:
+    scheme, _, hostport = server.partition("://")
+    if not hostport:
+        scheme, hostport = "http", server
+    kind = {"http": "PROXY", "https": "HTTPS", "socks5": "SOCKS5", "socks": "SOCKS"}.get(scheme, "PROXY")
+    return f"{kind} {hostport}"
+
+
+def _die_with_parent() -> None:
+    # If the node agent is killed (even with SIGKILL), the kernel kills its browsers too.
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+class Browser:
+    """A running Chromium with its own directories. Not yet owned, or owned by one session."""
+
+    def __init__(self, root: pathlib.Path, config: LaunchConfig, binary: str) -> None:
+        self.id = uuid.uuid4().hex[:12]
+        self.root = root / self.id
+        self.config = config
+        self.binary = binary
+        self.session_id: str | None = None
+        self.process: asyncio.subprocess.Process | None = None
+        self.port = 0
+        self.browser_path = ""  # /devtools/browser/<uuid>
+        self.launch_ms = 0.0
+        self.launched_at = 0.0
+        self.exited = asyncio.Event()
+
+    @property
+    def user_data_dir(self) -> pathlib.Path:
+        return self.root / "user-data"
+
+    @property
+    def downloads_dir(self) -> pathlib.Path:
+        return self.root / "downloads"
+
+    @property
+    def uploads_dir(self) -> pathlib.Path:
+        return self.root / "uploads"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid if self.process else 0
+
+    async def launch(self) -> None:
+        """Starts Chromium and waits for its DevToolsActivePort file (no port guessing)."""
+        for sub in ("user-data", "tmp", "config", "cache", "downloads", "uploads"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env.update(
+            TMPDIR=str(self.root / "tmp"),
+            XDG_CONFIG_HOME=str(self.root / "config"),
+            XDG_CACHE_HOME=str(self.root / "cache"),
+        )
+        if self.config.timezone:
+            env["TZ"] = self.config.timezone
+        if self.config.locale:
+            env["LANGUAGE"] = self.config.locale.replace("-", "_")
+        args = [self.binary, *self.config.flags(), f"--user-data-dir={self.user_data_dir}",
+                "about:blank"]
+        started = time.monotonic()
+        stderr = open(self.root / "chromium.log", "wb")  # noqa: SIM115 - handed to the child
+        try:
+            self.process = await asyncio.create_subprocess_exec(
+                *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+                stderr=stderr, env=env, start_new_session=True, preexec_fn=_die_with_parent,
+            )
+        finally:
+            stderr.close()
+        (self.root / "pid").write_text(str(self.process.pid))
+        asyncio.get_running_loop().create_task(self._watch_exit())
+        marker = self.user_data_dir / "DevToolsActivePort"
+        while True:
+            try:
+                lines = marker.read_text().split("\n")
+                if len(lines) >= 2 and lines[0].isdigit() and lines[1].startswith("/devtools/"):
+                    self.port, self.browser_path = int(lines[0]), lines[1].strip()
+                    break
+            except FileNotFoundError:
+                pass
+            if self.exited.is_set():
+                raise LaunchError(f"Chromium exited during start: {self.log_tail()}")
+            if time.monotonic() - started > LAUNCH_TIMEOUT_S:
+                raise LaunchError(f"Chromium did not start within {LAUNCH_TIMEOUT_S:.0f}s")
+            await asyncio.sleep(0.003)
+        self.launched_at = time.monotonic()
+        self.launch_ms = (self.launched_at - started) * 1000
+
+    async def _watch_exit(self) -> None:
+        assert self.process is not None
+        await self.process.wait()
+        self.exited.set()
+
+    def log_tail(self, limit: int = 600) -> str:
+        try:
+            return (self.root / "chromium.log").read_bytes()[-limit:].decode(errors="replace")
+        except OSError:
+            return ""
+
+    async def close(self) -> None:
+        """Kills every process of this browser and removes its directories."""
+        if self.process is not None and self.process.returncode is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                await asyncio.wait_for(self.exited.wait(), 5)
+            except TimeoutError:
+                log.warning("chromium did not exit after SIGKILL", extra={"session_id": self.session_id})
+        await sweep_processes(self.root)
+        await asyncio.to_thread(shutil.rmtree, self.root, True)
+
+
+def processes_mentioning(path: pathlib.Path) -> list[int]:
+    """Pids whose command line contains `path` (a browser root, or the whole browsers dir)."""
+    needle = str(path).encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                if needle in fh.read():
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+async def sweep_processes(path: pathlib.Path, timeout: float = 5.0) -> int:
+    """SIGKILLs every process that mentions `path` and waits until none is left."""
+    deadline = time.monotonic() + timeout
+    killed = 0
+    while True:
+        pids = [p for p in processes_mentioning(path) if not _is_zombie(p)]
+        if not pids:
+            return killed
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except ProcessLookupError:
+                pass
+        if time.monotonic() > deadline:
+            log.warning("processes survive SIGKILL", extra={"fields": {"pids": pids}})
+            return killed
+        await asyncio.sleep(0.02)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return True
