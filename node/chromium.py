@@ -9,7 +9,6 @@ a browser's processes; `sweep_processes` kills by that rule, after a restart too
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import dataclasses
 import logging
 import os
@@ -41,7 +40,6 @@ BASE_FLAGS = [
 ]
 DEFAULT_VIEWPORT = (1280, 720)
 LAUNCH_TIMEOUT_S = 30.0
-_PR_SET_PDEATHSIG = 1
 
 
 def find_chromium() -> str:
@@ -158,13 +156,10 @@ def _pac_target(server: str) -> str:
     return f"{kind} {hostport}"
 
 
-def _die_with_parent() -> None:
-    # If the node agent is killed (even with SIGKILL), the kernel kills its browsers too.
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass
+# If the node agent dies (even by SIGKILL) the kernel kills its browsers too: util-linux's
+# setpriv sets the parent-death signal and execs Chromium, so no Python runs in the forked
+# child of this multi-threaded process (that can deadlock or abort).
+SETPRIV = shutil.which("setpriv")
 
 
 class Browser:
@@ -213,14 +208,15 @@ class Browser:
             env["TZ"] = self.config.timezone
         if self.config.locale:
             env["LANGUAGE"] = self.config.locale.replace("-", "_")
-        args = [self.binary, *self.config.flags(), f"--user-data-dir={self.user_data_dir}",
+        prefix = [SETPRIV, "--pdeathsig", "KILL", "--"] if SETPRIV else []
+        args = [*prefix, self.binary, *self.config.flags(), f"--user-data-dir={self.user_data_dir}",
                 "about:blank"]
         started = time.monotonic()
         stderr = open(self.root / "chromium.log", "wb")  # noqa: SIM115 - handed to the child
         try:
             self.process = await asyncio.create_subprocess_exec(
                 *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-                stderr=stderr, env=env, start_new_session=True, preexec_fn=_die_with_parent,
+                stderr=stderr, env=env, start_new_session=True,
             )
         finally:
             stderr.close()
@@ -236,7 +232,8 @@ class Browser:
             except FileNotFoundError:
                 pass
             if self.exited.is_set():
-                raise LaunchError(f"Chromium exited during start: {self.log_tail()}")
+                raise LaunchError(f"Chromium exited during start (code {self.process.returncode}): "
+                                  f"{self.log_tail()}")
             if time.monotonic() - started > LAUNCH_TIMEOUT_S:
                 raise LaunchError(f"Chromium did not start within {LAUNCH_TIMEOUT_S:.0f}s")
             await asyncio.sleep(0.003)

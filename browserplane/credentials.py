@@ -1,0 +1,96 @@
+"""Credentials that cross component boundaries: the cluster secret and per-session CDP tokens.
+
+A CDP token is `<session id>.<expiry>.<signature>`: an HMAC-SHA256 over the session id, project
+and expiry under the cluster secret. The control plane issues it; a node's relay or a gateway
+verifies it without a round trip. It opens one session only, never the account.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import hmac
+import os
+import pathlib
+import secrets
+import time
+
+AUTHORIZATION = "authorization"
+PROJECT_HEADER = "x-browserplane-project"
+
+
+def bearer(metadata: tuple[tuple[str, str | bytes], ...] | None) -> str:
+    """The bearer token of gRPC invocation metadata, or ''."""
+    for key, value in metadata or ():
+        if key == AUTHORIZATION and isinstance(value, str):
+            scheme, _, token = value.partition(" ")
+            return token.strip() if scheme.lower() == "bearer" else ""
+    return ""
+
+
+def metadata_value(metadata: tuple[tuple[str, str | bytes], ...] | None, name: str) -> str:
+    for key, value in metadata or ():
+        if key == name and isinstance(value, str):
+            return value
+    return ""
+
+
+def cluster_metadata(secret: str, project_id: str = "") -> tuple[tuple[str, str], ...]:
+    """gRPC metadata for a cluster caller (node, gateway), optionally acting for a project."""
+    md: tuple[tuple[str, str], ...] = ((AUTHORIZATION, f"Bearer {secret}"),)
+    if project_id:
+        md += ((PROJECT_HEADER, project_id),)
+    return md
+
+
+def load_or_create_secret(path: pathlib.Path) -> str:
+    """The cluster secret kept in the data dir (0600), created on first use."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value)
+        return value
+
+
+def _sign(secret: str, payload: str) -> str:
+    mac = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest()[:18]
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+def issue_cdp_token(secret: str, session_id: str, project_id: str, expires_at: float) -> str:
+    expiry = str(int(expires_at))
+    return f"{expiry}.{_sign(secret, f'{session_id}|{project_id}|{expiry}')}"
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenCheck:
+    ok: bool
+    reason: str = ""
+
+
+def check_cdp_token(secret: str, token: str, session_id: str, project_id: str,
+                    now: float | None = None) -> TokenCheck:
+    """Checks a token against the session it claims; constant-time on the signature."""
+    expiry, _, signature = token.partition(".")
+    if not expiry.isdigit() or not signature:
+        return TokenCheck(False, "malformed token")
+    expected = _sign(secret, f"{session_id}|{project_id}|{expiry}")
+    if not hmac.compare_digest(expected, signature):
+        return TokenCheck(False, "token does not open this session")
+    if int(expiry) < (time.time() if now is None else now):
+        return TokenCheck(False, "token expired")
+    return TokenCheck(True)
+
+
+def hash_api_key(key: str) -> str:
+    """Keys are 256-bit random strings, so one SHA-256 is a safe at-rest form."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_api_key() -> str:
+    return "bp_" + secrets.token_urlsafe(32)

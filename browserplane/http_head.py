@@ -1,0 +1,105 @@
+"""Parsing and writing the head of an HTTP/1.1 request, for the byte-splicing CDP relays.
+
+The relays read only the request head, decide, and from then on copy bytes; this is the one
+piece of HTTP they need, kept sans-I/O so it is tested without sockets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import urllib.parse
+
+MAX_HEAD_BYTES = 64 * 1024
+
+
+class HeadError(ValueError):
+    pass
+
+
+@dataclasses.dataclass
+class RequestHead:
+    method: str
+    target: str  # path with query, as sent
+    version: str
+    headers: list[tuple[str, str]]
+
+    @property
+    def path(self) -> str:
+        return urllib.parse.urlsplit(self.target).path
+
+    @property
+    def query(self) -> dict[str, str]:
+        return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.target).query))
+
+    def header(self, name: str) -> str:
+        name = name.lower()
+        for key, value in self.headers:
+            if key.lower() == name:
+                return value
+        return ""
+
+    @property
+    def is_websocket(self) -> bool:
+        return self.header("upgrade").lower() == "websocket"
+
+    def rewritten(self, target: str, host: str, drop: tuple[str, ...] = ("origin",)) -> bytes:
+        """The head sent on toward Chromium: new target and Host; `drop` headers removed.
+
+        Chromium refuses a Host that is not an IP or localhost, and a WebSocket upgrade with an
+        Origin unless started with --remote-allow-origins, hence the rewrite.
+        """
+        lines = [f"{self.method} {target} {self.version}", f"Host: {host}"]
+        skip = {"host", *drop}
+        lines += [f"{k}: {v}" for k, v in self.headers if k.lower() not in skip]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def split_head(buffer: bytes) -> tuple[RequestHead, bytes] | None:
+    """(head, rest) once the buffer holds a whole head; None while more bytes are needed."""
+    end = buffer.find(b"\r\n\r\n")
+    if end < 0:
+        if len(buffer) > MAX_HEAD_BYTES:
+            raise HeadError("request head too large")
+        return None
+    text = buffer[:end].decode("latin-1")
+    lines = text.split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/"):
+        raise HeadError("malformed request line")
+    headers = []
+    for line in lines[1:]:
+        key, sep, value = line.partition(":")
+        if not sep:
+            raise HeadError("malformed header line")
+        headers.append((key.strip(), value.strip()))
+    return RequestHead(parts[0], parts[1], parts[2], headers), buffer[end + 4:]
+
+
+REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+           404: "Not Found", 405: "Method Not Allowed", 431: "Request Header Fields Too Large",
+           502: "Bad Gateway", 503: "Service Unavailable"}
+
+
+def response(status: int, body: bytes, content_type: str = "application/json",
+             extra: list[tuple[str, str]] | None = None) -> bytes:
+    lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}",
+             f"Content-Type: {content_type}", f"Content-Length: {len(body)}", "Connection: close"]
+    lines += [f"{k}: {v}" for k, v in extra or []]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def json_response(status: int, payload: object) -> bytes:
+    return response(status, json.dumps(payload).encode())
+
+
+def split_response(raw: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+    """(status, headers, body) of a complete HTTP/1.1 response read until close."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    headers = []
+    for line in lines[1:]:
+        key, _, value = line.partition(":")
+        headers.append((key.strip(), value.strip()))
+    return status, headers, body

@@ -1,0 +1,276 @@
+"""`browserplane up | controlplane | node | gateway | keys create`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from browserplane import logs, settings
+from browserplane.credentials import cluster_metadata, load_or_create_secret
+from browserplane.settings import default_data_dir
+
+log = logging.getLogger("browserplane.cli")
+
+
+def _run_component(component: str, level: str, build: Callable[[], Any]) -> None:
+    """Runs one component's start/close pair until SIGTERM or SIGINT, on uvloop."""
+    logs.setup(component, level)
+
+    async def main() -> None:
+        service = build()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await service.start()
+        await stop.wait()
+        log.info("stopping", extra={"fields": {"component": component}})
+        await service.close()
+
+    try:
+        import uvloop
+
+        uvloop.run(main())
+    except ImportError:
+        asyncio.run(main())
+
+
+def cmd_controlplane(args: argparse.Namespace) -> None:
+    from controlplane.server import ControlPlane, ControlPlaneSettings
+
+    cfg = settings.load(ControlPlaneSettings, args)
+    _run_component("controlplane", cfg.log_level, lambda: ControlPlane(cfg))
+
+
+def cmd_node(args: argparse.Namespace) -> None:
+    from node.agent import NodeAgent, NodeSettings
+
+    cfg = settings.load(NodeSettings, args)
+    _run_component("node", cfg.log_level, lambda: NodeAgent(cfg))
+
+
+def cmd_gateway(args: argparse.Namespace) -> None:
+    from gateway.app import Gateway, GatewaySettings
+
+    cfg = settings.load(GatewaySettings, args)
+    _run_component("gateway", cfg.log_level, lambda: Gateway(cfg))
+
+
+def cmd_keys_create(args: argparse.Namespace) -> None:
+    """Creates a key in the local data dir, or through a remote control plane."""
+    if args.control_plane:
+        import grpc
+
+        from browserplane.v1 import controlplane_pb2, controlplane_pb2_grpc
+
+        secret = os.environ.get("BROWSERPLANE_CLUSTER_SECRET", "")
+        if not secret:
+            raise SystemExit("keys create --control-plane needs BROWSERPLANE_CLUSTER_SECRET")
+        with grpc.insecure_channel(args.control_plane) as channel:
+            answer = controlplane_pb2_grpc.ControlPlaneStub(channel).CreateApiKey(
+                controlplane_pb2.CreateApiKeyRequest(project_name=args.project),
+                metadata=cluster_metadata(secret), timeout=10)
+        key, project = answer.key, answer.project
+    else:
+        from controlplane.keys import KeyRing
+        from controlplane.store import Store
+
+        data_dir = pathlib.Path(args.data_dir).expanduser() if args.data_dir else default_data_dir()
+        store = Store(data_dir / "controlplane.sqlite3")
+        key, project = KeyRing(store, "").create_key(args.project)
+        store.close()
+    print(key)
+    print(f"project: {project.name} ({project.id})", file=sys.stderr)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, timeout: float, alive: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and alive():
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def cmd_up(args: argparse.Namespace) -> None:
+    """The control plane, one node and the gateway on this machine, as three processes."""
+    logs.setup("up", "info")
+    data_dir = pathlib.Path(args.data_dir).expanduser() if args.data_dir else default_data_dir()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = os.environ.get("BROWSERPLANE_CLUSTER_SECRET") or \
+        load_or_create_secret(data_dir / "cluster-secret")
+    api_key, project = _ensure_api_key(data_dir)
+
+    host = args.host
+    env = dict(os.environ, BROWSERPLANE_CLUSTER_SECRET=secret)
+    me = [sys.executable, "-m", "browserplane_cli.main"]
+    cp_addr = f"{host}:{args.grpc_port}"
+    node_args = ["--control-plane", cp_addr, "--host", host, "--data-dir", str(data_dir / "node"),
+                 "--pool-size", str(args.pool_size), "--capacity", str(args.capacity)]
+    if args.node_grpc_port:
+        node_args += ["--grpc-port", str(args.node_grpc_port)]
+    if args.relay_port:
+        node_args += ["--relay-port", str(args.relay_port)]
+    plan = [
+        ("controlplane", ["controlplane", "--host", host, "--grpc-port", str(args.grpc_port),
+                          "--data-dir", str(data_dir)]),
+        ("node", ["node", *node_args]),
+        ("gateway", ["gateway", "--host", host, "--port", str(args.port),
+                     "--control-plane", cp_addr]),
+    ]
+    children: list[tuple[str, subprocess.Popen]] = []
+    stopping = False
+
+    def stop_all(*_: object) -> None:
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        # Gateway first (no new work), then the node (its browsers), then the control plane.
+        for _name, proc in reversed(children):
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for _name, proc in reversed(children):
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    signal.signal(signal.SIGTERM, lambda *a: stop_all())
+    signal.signal(signal.SIGINT, lambda *a: stop_all())
+    for name, argv in plan:
+        children.append((name, subprocess.Popen([*me, *argv], env=env)))
+        if name == "controlplane":
+            _wait_port(host, args.grpc_port, 30)
+    healthz = f"http://{host}:{args.port}/healthz"
+    if _wait_http(healthz, 60, lambda: all(p.poll() is None for _, p in children)):
+        lines = [
+            "Browserplane is up.",
+            f"  gateway (HTTP, CDP): http://{host}:{args.port}",
+            f"  control plane (gRPC): {cp_addr}",
+            f"  data dir: {data_dir}",
+            f"  project: {project}",
+        ]
+        if api_key:
+            lines.append(f"  API key (shown once, stored hashed): {api_key}")
+        print("\n".join(lines), flush=True)
+    exit_code = 0
+    while not stopping:
+        for name, proc in children:
+            if proc.poll() is not None and not stopping:
+                log.error("component exited", extra={"fields": {"component": name,
+                                                                "code": proc.returncode}})
+                exit_code = 1
+                stop_all()
+                break
+        time.sleep(0.2)
+    stop_all()
+    sys.exit(exit_code)
+
+
+def _wait_port(host: str, port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
+            return
+        time.sleep(0.1)
+
+
+def _ensure_api_key(data_dir: pathlib.Path) -> tuple[str, str]:
+    """BROWSERPLANE_API_KEY exists afterwards; with no key at all, one is made and returned."""
+    from controlplane.keys import KeyRing
+    from controlplane.store import Store
+
+    store = Store(data_dir / "controlplane.sqlite3")
+    try:
+        ring = KeyRing(store, "")
+        wanted = os.environ.get("BROWSERPLANE_API_KEY", "")
+        if wanted:
+            project = ring.ensure_key(wanted)
+            return "", f"{project.name} ({project.id}); key from BROWSERPLANE_API_KEY"
+        if store.db.execute("SELECT COUNT(*) FROM api_keys").fetchone()[0]:
+            return "", "keys exist already (browserplane keys create --project NAME for another)"
+        key, project = ring.create_key("default")
+        return key, f"{project.name} ({project.id})"
+    finally:
+        store.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from controlplane.server import ControlPlaneSettings
+    from gateway.app import GatewaySettings
+    from node.agent import NodeSettings
+
+    parser = argparse.ArgumentParser(prog="browserplane", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run control plane, one node and the gateway on this machine")
+    up.add_argument("--host", default="127.0.0.1", help="bind address of every component")
+    up.add_argument("--port", type=int, default=8080, help="gateway HTTP port")
+    up.add_argument("--grpc-port", type=int, default=50051, help="control plane gRPC port")
+    up.add_argument("--node-grpc-port", type=int, default=0, help="node gRPC port (0 = free)")
+    up.add_argument("--relay-port", type=int, default=0, help="node CDP relay port (0 = free)")
+    up.add_argument("--data-dir", default=os.environ.get("BROWSERPLANE_DATA_DIR", ""),
+                    help=f"state directory (default {default_data_dir()})")
+    up.add_argument("--pool-size", type=int,
+                    default=int(os.environ.get("BROWSERPLANE_POOL_SIZE", "2")),
+                    help="warm browsers kept ready")
+    up.add_argument("--capacity", type=int,
+                    default=int(os.environ.get("BROWSERPLANE_CAPACITY", "8")),
+                    help="browsers the node runs at once")
+    up.set_defaults(func=cmd_up)
+
+    for name, cls, func, help_text in (
+        ("controlplane", ControlPlaneSettings, cmd_controlplane, "run the control plane alone"),
+        ("node", NodeSettings, cmd_node, "run a node agent that joins a control plane"),
+        ("gateway", GatewaySettings, cmd_gateway, "run a gateway in front of a control plane"),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        settings.add_arguments(p, cls)
+        p.set_defaults(func=func)
+
+    keys = sub.add_parser("keys", help="API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create an API key for a project and print it")
+    create.add_argument("--project", default="default", help="project name (created if missing)")
+    create.add_argument("--data-dir", default=os.environ.get("BROWSERPLANE_DATA_DIR", ""),
+                        help="local control plane's data dir")
+    create.add_argument("--control-plane", default="",
+                        help="remote control plane host:port (needs BROWSERPLANE_CLUSTER_SECRET)")
+    create.set_defaults(func=cmd_keys_create)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
+
+__all__ = ["Awaitable", "main"]

@@ -1,0 +1,111 @@
+"""The node registry: who is up, what they hold, and leases that lapse.
+
+A node registers, then heartbeats; each heartbeat renews its lease. A node whose lease lapses
+is marked down and the session service fails its sessions with a reason. Reservations count
+slots promised to create requests that have not reached the node yet.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+
+import grpc
+from google.protobuf import timestamp_pb2
+
+from browserplane import grpc_server
+from browserplane.v1 import automation_pb2_grpc, controlplane_pb2, node_pb2_grpc
+from controlplane.scheduler import NodeView
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class NodeEntry:
+    info: controlplane_pb2.Node
+    lease_expires: float
+    channel: grpc.aio.Channel | None = None
+    reserved: int = 0
+
+    @property
+    def agent(self) -> node_pb2_grpc.NodeAgentStub:
+        return node_pb2_grpc.NodeAgentStub(self._channel())
+
+    @property
+    def automation(self) -> automation_pb2_grpc.AutomationStub:
+        return automation_pb2_grpc.AutomationStub(self._channel())
+
+    def _channel(self) -> grpc.aio.Channel:
+        if self.channel is None:
+            self.channel = grpc_server.channel(self.info.grpc_address)
+        return self.channel
+
+
+def _ts(seconds: float) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromNanoseconds(int(seconds * 1e9))
+    return stamp
+
+
+class NodeRegistry:
+    def __init__(self, lease_seconds: float) -> None:
+        self.lease_seconds = lease_seconds
+        self.nodes: dict[str, NodeEntry] = {}
+
+    def load(self, nodes: list[controlplane_pb2.Node]) -> None:
+        """Nodes known before a restart get one lease to come back."""
+        expires = time.time() + self.lease_seconds
+        for node in nodes:
+            if node.up:
+                self.nodes[node.id] = NodeEntry(node, expires)
+
+    async def register(self, node: controlplane_pb2.Node) -> NodeEntry:
+        now = time.time()
+        old = self.nodes.get(node.id)
+        if old and old.channel and old.info.grpc_address != node.grpc_address:
+            await old.channel.close()
+            old.channel = None
+        node.up = True
+        node.down_reason = ""
+        node.registered_at.CopyFrom(_ts(now))
+        node.lease_expires_at.CopyFrom(_ts(now + self.lease_seconds))
+        entry = NodeEntry(node, now + self.lease_seconds,
+                          channel=old.channel if old else None)
+        self.nodes[node.id] = entry
+        return entry
+
+    def renew(self, node_id: str, free_slots: int, warm: int) -> NodeEntry | None:
+        entry = self.nodes.get(node_id)
+        if entry is None or not entry.info.up:
+            return None
+        now = time.time()
+        entry.lease_expires = now + self.lease_seconds
+        entry.info.lease_expires_at.CopyFrom(_ts(entry.lease_expires))
+        entry.info.free_slots = free_slots
+        entry.info.warm_browsers = warm
+        return entry
+
+    def expired(self) -> list[NodeEntry]:
+        """Marks nodes whose lease lapsed as down and returns them."""
+        now = time.time()
+        lapsed = []
+        for entry in self.nodes.values():
+            if entry.info.up and entry.lease_expires < now:
+                entry.info.up = False
+                entry.info.down_reason = (
+                    f"lease expired: no heartbeat for {self.lease_seconds:g}s")
+                lapsed.append(entry)
+        return lapsed
+
+    def views(self, assigned: dict[str, int]) -> list[NodeView]:
+        return [
+            NodeView(e.info.id, e.info.labels, e.info.capacity,
+                     assigned.get(e.info.id, 0) + e.reserved, e.info.up, e.info.draining)
+            for e in self.nodes.values()
+        ]
+
+    async def close(self) -> None:
+        for entry in self.nodes.values():
+            if entry.channel is not None:
+                await entry.channel.close()

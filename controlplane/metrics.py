@@ -1,0 +1,17 @@
+"""The control plane's Prometheus metrics."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+SESSIONS = Gauge("browserplane_sessions", "Live sessions by state", ["state"])
+SESSIONS_ENDED = Counter("browserplane_sessions_ended_total", "Sessions that ended",
+                         ["state", "cause"])
+CREATE_SECONDS = Histogram(
+    "browserplane_create_session_seconds", "CreateSession latency on the control plane", ["pool"],
+    buckets=(0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3, 0.5, 1, 2, 5, 10, 30))
+QUEUE_DEPTH = Gauge("browserplane_queue_depth", "Create requests waiting for a free slot")
+NODE_CAPACITY = Gauge("browserplane_node_capacity_total", "Node capacity", ["node"])
+NODE_FREE = Gauge("browserplane_node_free_slots_total", "Free slots per node", ["node"])
+NODE_UP = Gauge("browserplane_node_up", "1 while a node holds its lease", ["node"])
+LAUNCH_FAILURES = Counter("browserplane_browser_launch_failures_total",
+                          "Sessions whose browser failed to start", ["node"])
+REJECTED = Counter("browserplane_create_rejected_total", "Create requests refused", ["reason"])

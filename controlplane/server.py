@@ -1,0 +1,318 @@
+"""The ControlPlane gRPC service: authentication and translation onto the session service."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import pathlib
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import grpc
+from prometheus_client import start_http_server
+
+from browserplane import errors, grpc_server
+from browserplane.credentials import load_or_create_secret
+from browserplane.errors import BrowserplaneError, not_found
+from browserplane.settings import default_data_dir, flag
+from browserplane.v1 import controlplane_pb2 as cp
+from browserplane.v1 import controlplane_pb2_grpc, session_pb2
+from controlplane import metrics
+from controlplane.keys import KeyRing, Principal
+from controlplane.leases import NodeRegistry
+from controlplane.sessions import SessionPolicy, SessionService, ts
+from controlplane.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class ControlPlaneSettings:
+    host: str = flag("127.0.0.1", "address the gRPC server binds to")
+    grpc_port: int = flag(50051, "gRPC port")
+    metrics_port: int = flag(0, "Prometheus /metrics port (0 = off)")
+    data_dir: pathlib.Path = flag(default_data_dir(), "state: SQLite database, cluster secret")
+    cluster_secret: str = flag("", "shared secret of nodes and gateways (default: kept in the "
+                                   "data dir)", env="BROWSERPLANE_CLUSTER_SECRET")
+    lease_seconds: float = flag(5.0, "a node that has not heartbeated this long is down")
+    heartbeat_ms: int = flag(1000, "how often nodes heartbeat")
+    idle_timeout: int = flag(300, "default idle timeout of a session, seconds")
+    max_duration: int = flag(3600, "default maximum duration of a session, seconds")
+    queue_timeout: float = flag(30.0, "how long a create waits for room by default, seconds")
+    queue_size: int = flag(64, "create requests that may wait at once")
+    log_level: str = flag("info", "log level")
+
+
+def _auth(service: ControlPlaneServicer, context: grpc.aio.ServicerContext) -> Principal:
+    return service.keys.authenticate(context.invocation_metadata())
+
+
+def _cluster(service: ControlPlaneServicer, context: grpc.aio.ServicerContext) -> Principal:
+    principal = _auth(service, context)
+    if not principal.cluster:
+        raise BrowserplaneError(grpc.StatusCode.PERMISSION_DENIED, errors.PERMISSION_DENIED,
+                                "this call is for cluster members (nodes, gateways) only")
+    return principal
+
+
+class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
+    def __init__(self, plane: ControlPlane) -> None:
+        self.plane = plane
+        self.keys = plane.keys
+        self.sessions = plane.sessions
+
+    # -- sessions ------------------------------------------------------------------------
+
+    async def CreateSession(self, request: cp.CreateSessionRequest,
+                            context: grpc.aio.ServicerContext) -> session_pb2.Session:
+        principal = _auth(self, context)
+        s = await self.sessions.create(principal, request)
+        return self.sessions.with_url(s, request.cdp_base_url)
+
+    async def GetSession(self, request: cp.GetSessionRequest,
+                         context: grpc.aio.ServicerContext) -> session_pb2.Session:
+        s = self.sessions.get(_auth(self, context), request.id)
+        return self.sessions.with_url(s, request.cdp_base_url)
+
+    async def ListSessions(self, request: cp.ListSessionsRequest,
+                           context: grpc.aio.ServicerContext) -> cp.ListSessionsResponse:
+        found, token, total = self.sessions.list(_auth(self, context), request)
+        return cp.ListSessionsResponse(
+            sessions=[self.sessions.with_url(s, request.cdp_base_url) for s in found],
+            next_page_token=token, total_size=total)
+
+    async def UpdateSession(self, request: cp.UpdateSessionRequest,
+                            context: grpc.aio.ServicerContext) -> session_pb2.Session:
+        return self.sessions.with_url(self.sessions.update(_auth(self, context), request))
+
+    async def TerminateSession(self, request: cp.TerminateSessionRequest,
+                               context: grpc.aio.ServicerContext) -> session_pb2.Session:
+        s = self.sessions.terminate(_auth(self, context), request.id, request.reason)
+        return self.sessions.with_url(s)
+
+    async def WatchSessions(self, request: cp.WatchSessionsRequest,
+                            context: grpc.aio.ServicerContext) -> AsyncIterator[cp.SessionEvent]:
+        principal = _auth(self, context)
+        if request.session_id:
+            self.sessions._visible(principal, request.session_id)
+        async for event in self.sessions.watch(principal, request.session_id):
+            yield event
+
+    async def ResolveSession(self, request: cp.ResolveSessionRequest,
+                             context: grpc.aio.ServicerContext) -> cp.ResolveSessionResponse:
+        _cluster(self, context)
+        s, relay = self.sessions.resolve(request.session_id, request.token)
+        return cp.ResolveSessionResponse(session=s, node_id=s.node_id, relay_address=relay)
+
+    async def TouchSession(self, request: cp.TouchSessionRequest,
+                           context: grpc.aio.ServicerContext) -> cp.TouchSessionResponse:
+        self.sessions.get(_auth(self, context), request.id)
+        return cp.TouchSessionResponse()
+
+    # -- profiles ------------------------------------------------------------------------
+
+    async def CreateProfile(self, request: cp.CreateProfileRequest,
+                            context: grpc.aio.ServicerContext) -> cp.Profile:
+        principal = self._project(context)
+        if len(request.name) > 256:
+            raise errors.invalid("name", "at most 256 characters")
+        now = ts(time.time())
+        profile = cp.Profile(id=str(uuid.uuid4()), project_id=principal.project_id or "",
+                             name=request.name, created_at=now, updated_at=now)
+        self.plane.store.save_profile(profile)
+        return profile
+
+    async def ListProfiles(self, request: cp.ListProfilesRequest,
+                           context: grpc.aio.ServicerContext) -> cp.ListProfilesResponse:
+        principal = self._project(context)
+        size = request.page_size or 100
+        if size > 1000:
+            raise errors.invalid("page_size", "must be at most 1000")
+        try:
+            offset = int(request.page_token or 0)
+        except ValueError:
+            raise errors.invalid("page_token", "not a token this server issued") from None
+        found = self.plane.store.profiles(principal.project_id or "", offset, size)
+        token = str(offset + size) if len(found) == size else ""
+        return cp.ListProfilesResponse(profiles=found, next_page_token=token)
+
+    async def GetProfile(self, request: cp.GetProfileRequest,
+                         context: grpc.aio.ServicerContext) -> cp.Profile:
+        return self._profile(self._project(context), request.id)
+
+    async def DeleteProfile(self, request: cp.DeleteProfileRequest,
+                            context: grpc.aio.ServicerContext) -> cp.DeleteProfileResponse:
+        profile = self._profile(self._project(context), request.id)
+        self.plane.store.delete_profile(profile.id)
+        (self.plane.blob_dir / "profiles" / f"{profile.id}.tar.gz").unlink(missing_ok=True)
+        return cp.DeleteProfileResponse()
+
+    def _project(self, context: grpc.aio.ServicerContext) -> Principal:
+        principal = _auth(self, context)
+        if principal.project_id is None:
+            raise errors.invalid("x-browserplane-project", "name the project to act for")
+        return principal
+
+    def _profile(self, principal: Principal, profile_id: str) -> cp.Profile:
+        profile = self.plane.store.profile(profile_id)
+        if profile is None or profile.project_id != principal.project_id:
+            raise not_found(errors.PROFILE_NOT_FOUND, "profile", profile_id)
+        return profile
+
+    # -- projects and keys ---------------------------------------------------------------
+
+    async def ListProjects(self, request: cp.ListProjectsRequest,
+                           context: grpc.aio.ServicerContext) -> cp.ListProjectsResponse:
+        principal = _auth(self, context)
+        projects = self.plane.store.projects()
+        if principal.project_id is not None:
+            projects = [p for p in projects if p.id == principal.project_id]
+        return cp.ListProjectsResponse(projects=projects)
+
+    async def GetProject(self, request: cp.GetProjectRequest,
+                         context: grpc.aio.ServicerContext) -> cp.Project:
+        principal = _auth(self, context)
+        project = self.plane.store.project(request.id)
+        if project is None or principal.project_id not in (None, project.id):
+            raise not_found(errors.PROJECT_NOT_FOUND, "project", request.id)
+        return project
+
+    async def GetUsage(self, request: cp.GetUsageRequest,
+                       context: grpc.aio.ServicerContext) -> cp.Usage:
+        principal = _auth(self, context)
+        project_id = request.project_id or principal.project_id or ""
+        if principal.project_id not in (None, project_id) or not self.plane.store.project(project_id):
+            raise not_found(errors.PROJECT_NOT_FOUND, "project", project_id)
+        seconds, count = self.plane.store.usage(project_id)
+        return cp.Usage(project_id=project_id, browser_minutes=seconds / 60, sessions=count)
+
+    async def CreateApiKey(self, request: cp.CreateApiKeyRequest,
+                           context: grpc.aio.ServicerContext) -> cp.CreateApiKeyResponse:
+        _cluster(self, context)
+        if not request.project_name or len(request.project_name) > 128:
+            raise errors.invalid("project_name", "1-128 characters")
+        key, project = self.keys.create_key(request.project_name)
+        return cp.CreateApiKeyResponse(key=key, project=project)
+
+    async def Authenticate(self, request: cp.AuthenticateRequest,
+                           context: grpc.aio.ServicerContext) -> cp.AuthenticateResponse:
+        principal = _auth(self, context)
+        project = self.plane.store.project(principal.project_id or "")
+        if project is None:
+            raise not_found(errors.PROJECT_NOT_FOUND, "project", principal.project_id or "")
+        return cp.AuthenticateResponse(project=project)
+
+    # -- nodes ---------------------------------------------------------------------------
+
+    async def RegisterNode(self, request: cp.RegisterNodeRequest,
+                           context: grpc.aio.ServicerContext) -> cp.RegisterNodeResponse:
+        _cluster(self, context)
+        node = request.node
+        if not node.id or not node.grpc_address or not node.relay_address:
+            raise errors.invalid("node", "id, grpc_address and relay_address are required")
+        await self.plane.registry.register(node)
+        self.plane.store.save_node(node)
+        metrics.NODE_UP.labels(node.id).set(1)
+        metrics.NODE_CAPACITY.labels(node.id).set(node.capacity)
+        stop = self.sessions.node_registered(node.id, list(request.sessions))
+        log.info("node registered", extra={"fields": {
+            "node": node.id, "grpc": node.grpc_address, "capacity": node.capacity,
+            "sessions": len(request.sessions), "stopping": len(stop)}})
+        return cp.RegisterNodeResponse(lease_seconds=int(self.plane.settings.lease_seconds),
+                                       heartbeat_interval_ms=self.plane.settings.heartbeat_ms,
+                                       stop_session_ids=stop)
+
+    async def Heartbeat(self, request: cp.HeartbeatRequest,
+                        context: grpc.aio.ServicerContext) -> cp.HeartbeatResponse:
+        _cluster(self, context)
+        entry = self.plane.registry.renew(request.node_id, request.free_slots,
+                                          request.warm_browsers)
+        if entry is None:
+            return cp.HeartbeatResponse(reregister=True)
+        metrics.NODE_FREE.labels(request.node_id).set(request.free_slots)
+        stop = self.sessions.apply_reports(request.node_id, list(request.sessions))
+        self.sessions.dispatch()
+        return cp.HeartbeatResponse(stop_session_ids=stop)
+
+    async def ListNodes(self, request: cp.ListNodesRequest,
+                        context: grpc.aio.ServicerContext) -> cp.ListNodesResponse:
+        _cluster(self, context)
+        assigned = self.sessions._assigned()
+        nodes = []
+        for entry in self.plane.registry.nodes.values():
+            node = cp.Node()
+            node.CopyFrom(entry.info)
+            node.live_sessions = assigned.get(node.id, 0)
+            nodes.append(node)
+        return cp.ListNodesResponse(nodes=nodes)
+
+    async def DrainNode(self, request: cp.DrainNodeRequest,
+                        context: grpc.aio.ServicerContext) -> cp.Node:
+        _cluster(self, context)
+        entry = self.plane.registry.nodes.get(request.node_id)
+        if entry is None:
+            raise not_found(errors.NODE_NOT_FOUND, "node", request.node_id)
+        entry.info.draining = True
+        self.plane.store.save_node(entry.info)
+        return entry.info
+
+
+class ControlPlane:
+    """The control-plane process: store, registry, session service, gRPC server, loops."""
+
+    def __init__(self, settings: ControlPlaneSettings) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if not settings.cluster_secret:
+            settings.cluster_secret = load_or_create_secret(settings.data_dir / "cluster-secret")
+        self.blob_dir = settings.data_dir / "blobs"
+        self.store = Store(settings.data_dir / "controlplane.sqlite3")
+        self.keys = KeyRing(self.store, settings.cluster_secret)
+        self.registry = NodeRegistry(settings.lease_seconds)
+        self.sessions = SessionService(
+            self.store, self.registry,
+            SessionPolicy(idle_timeout=settings.idle_timeout, max_duration=settings.max_duration,
+                          queue_timeout=settings.queue_timeout, queue_size=settings.queue_size),
+            settings.cluster_secret)
+        self.server: grpc.aio.Server | None = None
+        self.port = 0
+        self._loop_task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self.sessions.recover()
+        self.server, self.port = await grpc_server.start_server(
+            f"{self.settings.host}:{self.settings.grpc_port}",
+            [(controlplane_pb2_grpc.add_ControlPlaneServicer_to_server,
+              ControlPlaneServicer(self), "browserplane.v1.ControlPlane")],
+        )
+        if self.settings.metrics_port:
+            start_http_server(self.settings.metrics_port, addr=self.settings.host)
+        self._loop_task = asyncio.get_running_loop().create_task(self._housekeeping())
+        log.info("control plane started", extra={"fields": {
+            "grpc": f"{self.settings.host}:{self.port}", "data_dir": str(self.settings.data_dir),
+            "live_sessions": len(self.sessions.live)}})
+
+    async def _housekeeping(self) -> None:
+        """Leases and timeouts, checked a few times a second."""
+        while True:
+            await asyncio.sleep(0.25)
+            try:
+                for entry in self.registry.expired():
+                    metrics.NODE_UP.labels(entry.info.id).set(0)
+                    self.store.save_node(entry.info)
+                    log.warning("node lease expired", extra={"fields": {"node": entry.info.id}})
+                    self.sessions.node_lost(entry.info.id, entry.info.down_reason)
+                self.sessions.enforce_timeouts()
+            except Exception:  # noqa: BLE001 - the loop must outlive one bad iteration
+                log.exception("housekeeping failed")
+
+    async def close(self) -> None:
+        if self._loop_task:
+            self._loop_task.cancel()
+        if self.server:
+            await self.server.stop(grace=1)
+        await self.sessions.close()
+        await self.registry.close()
+        self.store.close()

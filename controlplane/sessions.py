@@ -1,0 +1,505 @@
+"""Sessions' lifecycle: create (place, queue, start), read, update, end; node reports; timeouts.
+
+The in-memory map holds live sessions (PENDING, RUNNING) and is the working copy; every state
+change is written to the store before it is answered, so a restart loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import grpc
+from google.protobuf import timestamp_pb2
+
+from browserplane import errors
+from browserplane.credentials import check_cdp_token, cluster_metadata, issue_cdp_token
+from browserplane.errors import BrowserplaneError, not_found
+from browserplane.v1 import controlplane_pb2, node_pb2, session_pb2
+from controlplane import metrics
+from controlplane.keys import Principal
+from controlplane.leases import NodeRegistry
+from controlplane.scheduler import NodeView, WaitQueue, can_ever_match, pick_node
+from controlplane.store import Store
+from controlplane.validation import validate_options
+
+log = logging.getLogger(__name__)
+S = session_pb2
+LIVE = (S.PENDING, S.RUNNING)
+STATE_NAMES = {S.PENDING: "pending", S.RUNNING: "running", S.COMPLETED: "completed",
+               S.TIMED_OUT: "timed_out", S.FAILED: "failed"}
+
+
+@dataclasses.dataclass
+class SessionPolicy:
+    idle_timeout: int = 300
+    max_duration: int = 3600
+    queue_timeout: float = 30.0
+    queue_size: int = 64
+    start_timeout: float = 60.0
+    idempotency_seconds: float = 24 * 3600
+
+
+def ts(seconds: float) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromNanoseconds(int(seconds * 1e9))
+    return stamp
+
+
+def secs(stamp: timestamp_pb2.Timestamp) -> float:
+    return stamp.ToNanoseconds() / 1e9
+
+
+class SessionService:
+    def __init__(self, store: Store, registry: NodeRegistry, policy: SessionPolicy,
+                 cluster_secret: str) -> None:
+        self.store = store
+        self.registry = registry
+        self.policy = policy
+        self.secret = cluster_secret
+        self.live: dict[str, session_pb2.Session] = {}
+        self.had_client: set[str] = set()
+        self.queue = WaitQueue(policy.queue_size, metrics.QUEUE_DEPTH.set)
+        self._watchers: list[tuple[Principal, str, asyncio.Queue]] = []
+        self._tasks: set[asyncio.Task] = set()
+
+    # -- start-up ------------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Reloads live sessions after a restart. Creations cut short by the restart failed;
+        running ones wait for their node to report them (see `node_registered`)."""
+        self.registry.load(self.store.nodes())
+        for s in self.store.live_sessions():
+            if s.state == S.PENDING:
+                self._finish(s, S.FAILED, S.LAUNCH_FAILED, "control plane restarted while starting")
+            else:
+                self.live[s.id] = s
+        self._gauge()
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _assigned(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for s in self.live.values():
+            if s.node_id:
+                counts[s.node_id] = counts.get(s.node_id, 0) + 1
+        return counts
+
+    def _views(self) -> list[NodeView]:
+        return self.registry.views(self._assigned())
+
+    def _place(self, selector: dict[str, str]) -> NodeView | None:
+        """Picks a node and reserves a slot on it."""
+        node = pick_node(self._views(), selector)
+        if node is not None:
+            self.registry.nodes[node.id].reserved += 1
+        return node
+
+    def dispatch(self) -> None:
+        """Room may have appeared: give it to queued creates."""
+        if len(self.queue):
+            self.queue.dispatch(self._place)
+
+    def _gauge(self) -> None:
+        counts = {S.PENDING: 0, S.RUNNING: 0}
+        for s in self.live.values():
+            counts[s.state] = counts.get(s.state, 0) + 1
+        for state, n in counts.items():
+            metrics.SESSIONS.labels(STATE_NAMES[state]).set(n)
+
+    def _publish(self, kind: int, s: session_pb2.Session) -> None:
+        for principal, session_id, queue in self._watchers:
+            if principal.project_id not in (None, s.project_id):
+                continue
+            if session_id and session_id != s.id:
+                continue
+            event = controlplane_pb2.SessionEvent(kind=kind)
+            event.session.CopyFrom(s)
+            event.session.ClearField("cdp_token")
+            queue.put_nowait(event)
+
+    def _spawn(self, coro: object) -> None:
+        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def with_url(self, s: session_pb2.Session, cdp_base_url: str = "") -> session_pb2.Session:
+        """A copy carrying the CDP URL (node relay, or the caller's public base) when running."""
+        out = session_pb2.Session()
+        out.CopyFrom(s)
+        if s.state == S.RUNNING and s.cdp_token:
+            base = cdp_base_url.rstrip("/")
+            if not base:
+                entry = self.registry.nodes.get(s.node_id)
+                base = f"ws://{entry.info.relay_address}" if entry else ""
+            if base:
+                out.cdp_url = f"{base}/session/{s.id}/devtools/browser?token={s.cdp_token}"
+        else:
+            out.cdp_token = ""
+        if s.started_at.seconds:
+            end = secs(s.ended_at) if s.ended_at.seconds else time.time()
+            out.browser_seconds = max(0.0, end - secs(s.started_at))
+        return out
+
+    def _visible(self, principal: Principal, session_id: str) -> session_pb2.Session:
+        s = self.live.get(session_id) or self.store.session(session_id)
+        if s is None or principal.project_id not in (None, s.project_id):
+            raise not_found(errors.SESSION_NOT_FOUND, "session", session_id)
+        return s
+
+    # -- create --------------------------------------------------------------------------
+
+    async def create(self, principal: Principal,
+                     request: controlplane_pb2.CreateSessionRequest) -> session_pb2.Session:
+        if principal.project_id is None:
+            raise errors.invalid("x-browserplane-project",
+                                 "a cluster caller must name the project it creates for")
+        started = time.monotonic()
+        options = request.options
+        validate_options(options)
+        self._check_references(principal.project_id, options)
+        if request.idempotency_key:
+            earlier = self.store.idempotent_session(principal.project_id, request.idempotency_key,
+                                                    self.policy.idempotency_seconds)
+            if earlier:
+                s = self.live.get(earlier) or self.store.session(earlier)
+                if s is not None:
+                    return s
+        self._check_project_limit(principal.project_id)
+        now = time.time()
+        s = S.Session(
+            id=str(uuid.uuid4()), project_id=principal.project_id, state=S.PENDING,
+            options=options, created_at=ts(now), updated_at=ts(now), last_activity_at=ts(now),
+            idle_timeout_seconds=options.idle_timeout_seconds or self.policy.idle_timeout,
+            max_duration_seconds=options.max_duration_seconds or self.policy.max_duration,
+        )
+        self.live[s.id] = s
+        self._gauge()
+        try:
+            await self._start(s, request.queue_timeout_seconds or self.policy.queue_timeout)
+        except BaseException as err:
+            self.live.pop(s.id, None)
+            self._gauge()
+            if isinstance(err, BrowserplaneError) and err.reason == errors.BROWSER_LAUNCH_FAILED:
+                # A session that really failed to launch stays on record, FAILED with the reason.
+                self._finish(s, S.FAILED, S.LAUNCH_FAILED, err.message)
+            if isinstance(err, BrowserplaneError):
+                metrics.REJECTED.labels(err.reason).inc()
+            self.dispatch()
+            raise
+        if request.idempotency_key:
+            self.store.remember_idempotency(s.project_id, request.idempotency_key, s.id)
+        metrics.CREATE_SECONDS.labels("warm" if s.warm else "cold").observe(
+            time.monotonic() - started)
+        return s
+
+    def _check_references(self, project_id: str, options: session_pb2.SessionOptions) -> None:
+        if options.HasField("profile"):
+            profile = self.store.profile(options.profile.profile_id)
+            if profile is None or profile.project_id != project_id:
+                raise BrowserplaneError(
+                    grpc.StatusCode.INVALID_ARGUMENT, errors.PROFILE_NOT_FOUND,
+                    f"options.profile.profile_id: profile {options.profile.profile_id!r} not found",
+                    metadata={"field": "options.profile.profile_id"})
+        for i, ext_id in enumerate(options.extension_ids):
+            ext = self.store.extension(ext_id)
+            if ext is None or ext.project_id != project_id:
+                raise BrowserplaneError(
+                    grpc.StatusCode.INVALID_ARGUMENT, errors.EXTENSION_NOT_FOUND,
+                    f"options.extension_ids[{i}]: extension {ext_id!r} not found",
+                    metadata={"field": f"options.extension_ids[{i}]"})
+
+    def _check_project_limit(self, project_id: str) -> None:
+        project = self.store.project(project_id)
+        limit = project.max_concurrent_sessions if project else 0
+        if limit:
+            running = sum(1 for s in self.live.values() if s.project_id == project_id)
+            if running >= limit:
+                raise BrowserplaneError(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED, errors.PROJECT_CONCURRENCY_LIMIT,
+                    f"project allows {limit} concurrent sessions", retry_after=5,
+                    metadata={"limit": str(limit)})
+
+    async def _start(self, s: session_pb2.Session, queue_timeout: float) -> None:
+        selector = dict(s.options.node_selector)
+        tried: set[str] = set()
+        while True:
+            node = self._place(selector)
+            if node is None:
+                if not can_ever_match(self._views(), selector):
+                    raise BrowserplaneError(
+                        grpc.StatusCode.FAILED_PRECONDITION, errors.NO_MATCHING_NODE,
+                        "no registered node matches options.node_selector"
+                        if selector else "no node is registered",
+                        metadata={"field": "options.node_selector"})
+                node = await self.queue.wait(selector, queue_timeout)
+            entry = self.registry.nodes[node.id]
+            entry.reserved -= 1
+            s.node_id = node.id
+            try:
+                answer = await entry.agent.StartBrowser(
+                    node_pb2.StartBrowserRequest(session_id=s.id, project_id=s.project_id,
+                                                 options=s.options),
+                    metadata=cluster_metadata(self.secret), timeout=self.policy.start_timeout)
+            except grpc.aio.AioRpcError as err:
+                s.node_id = ""
+                described = errors.describe(err)
+                if err.code() in (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE) \
+                        and described.reason != errors.BROWSER_LAUNCH_FAILED \
+                        and node.id not in tried:
+                    tried.add(node.id)  # that node was full or unreachable: try another
+                    log.warning("node refused a session", extra={"session_id": s.id, "fields": {
+                        "node": node.id, "code": err.code().name}})
+                    continue
+                metrics.LAUNCH_FAILURES.labels(node.id).inc()
+                raise BrowserplaneError(
+                    grpc.StatusCode.UNAVAILABLE, errors.BROWSER_LAUNCH_FAILED,
+                    f"browser did not start on node {node.id}: {described.message}") from None
+            break
+        if self.live.get(s.id) is not s:  # terminated while starting
+            self._spawn(self._stop_browser(s.node_id, s.id))
+            raise BrowserplaneError(grpc.StatusCode.ABORTED, errors.SESSION_ENDED,
+                                    "session was terminated while starting")
+        now = time.time()
+        browser = answer.browser
+        s.state = S.RUNNING
+        s.warm = browser.warm
+        s.browser_version = browser.version
+        s.user_agent = browser.user_agent
+        s.started_at.CopyFrom(ts(now))
+        s.updated_at.CopyFrom(ts(now))
+        s.last_activity_at.CopyFrom(ts(now))
+        s.expires_at.CopyFrom(ts(now + s.max_duration_seconds))
+        s.cdp_token = issue_cdp_token(self.secret, s.id, s.project_id, now + s.max_duration_seconds + 60)
+        self.store.save_session(s)
+        self._gauge()
+        self._publish(controlplane_pb2.SessionEvent.STARTED, s)
+
+    # -- read and change -----------------------------------------------------------------
+
+    def get(self, principal: Principal, session_id: str) -> session_pb2.Session:
+        s = self._visible(principal, session_id)
+        self.touch(s)
+        return s
+
+    def touch(self, s: session_pb2.Session) -> None:
+        if s.state == S.RUNNING and s.id in self.live:
+            s.last_activity_at.CopyFrom(ts(time.time()))
+
+    def list(self, principal: Principal, request: controlplane_pb2.ListSessionsRequest,
+             ) -> tuple[list[session_pb2.Session], str, int]:
+        size = request.page_size or 100
+        if size > 1000:
+            raise errors.invalid("page_size", "must be at most 1000")
+        before = None
+        if request.page_token:
+            try:
+                created, _, last_id = request.page_token.partition("/")
+                before = (float(created), last_id)
+            except ValueError:
+                raise errors.invalid("page_token", "not a token this server issued") from None
+        states = list(request.states)
+        filters = dict(request.metadata_filter)
+        out: list[session_pb2.Session] = []
+        while len(out) < size:
+            batch = self.store.list_sessions(principal.project_id, states, before, size * 2)
+            if not batch:
+                break
+            for s in batch:
+                s = self.live.get(s.id, s)
+                if filters and not _metadata_matches(s, filters):
+                    continue
+                out.append(s)
+                if len(out) == size:
+                    break
+            before = (secs(batch[-1].created_at), batch[-1].id)
+            if len(batch) < size * 2:
+                break
+        token = ""
+        if len(out) == size:
+            last = out[-1]
+            token = f"{secs(last.created_at)!r}/{last.id}"
+        total = self.store.count_sessions(principal.project_id, states) if not filters else len(out)
+        # Sessions still PENDING are not written yet; they still belong in the listing.
+        return out, token, total
+
+    def update(self, principal: Principal,
+               request: controlplane_pb2.UpdateSessionRequest) -> session_pb2.Session:
+        s = self._visible(principal, request.id)
+        if request.request_release:
+            return self.end(s, S.COMPLETED, S.REQUESTED, "release requested")
+        if s.state not in LIVE:
+            raise BrowserplaneError(grpc.StatusCode.FAILED_PRECONDITION, errors.SESSION_ENDED,
+                                    f"session {s.id} has ended ({STATE_NAMES[s.state]})")
+        if request.HasField("keep_alive"):
+            s.options.keep_alive = request.keep_alive
+        for key, value in request.labels.items():
+            s.options.labels[key] = value
+        s.updated_at.CopyFrom(ts(time.time()))
+        self.touch(s)
+        if s.state == S.RUNNING:
+            self.store.save_session(s)
+        self._publish(controlplane_pb2.SessionEvent.UPDATED, s)
+        return s
+
+    def terminate(self, principal: Principal, session_id: str, reason: str) -> session_pb2.Session:
+        s = self._visible(principal, session_id)
+        return self.end(s, S.COMPLETED, S.REQUESTED, reason or "terminated on request")
+
+    def resolve(self, session_id: str, token: str) -> tuple[session_pb2.Session, str]:
+        s = self.live.get(session_id)
+        if s is None or s.state != S.RUNNING:
+            ended = s or self.store.session(session_id)
+            if ended is None:
+                raise not_found(errors.SESSION_NOT_FOUND, "session", session_id)
+            raise BrowserplaneError(grpc.StatusCode.NOT_FOUND, errors.SESSION_ENDED,
+                                    f"session {session_id} is not running")
+        check = check_cdp_token(self.secret, token, s.id, s.project_id)
+        if not check.ok:
+            raise BrowserplaneError(grpc.StatusCode.UNAUTHENTICATED, errors.TOKEN_INVALID,
+                                    check.reason)
+        entry = self.registry.nodes.get(s.node_id)
+        if entry is None or not entry.info.up:
+            raise BrowserplaneError(grpc.StatusCode.UNAVAILABLE, errors.NODE_UNAVAILABLE,
+                                    f"node {s.node_id} of session {s.id} is down")
+        return s, entry.info.relay_address
+
+    async def watch(self, principal: Principal, session_id: str,
+                    ) -> AsyncIterator[controlplane_pb2.SessionEvent]:
+        queue: asyncio.Queue = asyncio.Queue(maxsize=10_000)
+        item = (principal, session_id, queue)
+        self._watchers.append(item)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._watchers.remove(item)
+
+    # -- ending --------------------------------------------------------------------------
+
+    def end(self, s: session_pb2.Session, state: int, cause: int, reason: str,
+            stop_browser: bool = True) -> session_pb2.Session:
+        """Ends a live session (idempotent for ended ones) and stops its browser."""
+        if s.state not in LIVE:
+            return s
+        self.live.pop(s.id, None)
+        self.had_client.discard(s.id)
+        node_id = s.node_id
+        self._finish(s, state, cause, reason)
+        if stop_browser and node_id:
+            self._spawn(self._stop_browser(node_id, s.id))
+        self._gauge()
+        self.dispatch()
+        return s
+
+    def _finish(self, s: session_pb2.Session, state: int, cause: int, reason: str) -> None:
+        now = time.time()
+        s.state = state
+        s.end_cause = cause
+        s.end_reason = reason
+        s.connected_clients = 0
+        s.ended_at.CopyFrom(ts(now))
+        s.updated_at.CopyFrom(ts(now))
+        self.store.save_session(s)
+        metrics.SESSIONS_ENDED.labels(STATE_NAMES[state], S.EndCause.Name(cause).lower()).inc()
+        log.info("session ended", extra={"session_id": s.id, "fields": {
+            "state": STATE_NAMES[state], "cause": S.EndCause.Name(cause), "reason": reason}})
+        self._publish(controlplane_pb2.SessionEvent.ENDED, s)
+
+    async def _stop_browser(self, node_id: str, session_id: str) -> None:
+        entry = self.registry.nodes.get(node_id)
+        if entry is None or not entry.info.up:
+            return
+        try:
+            await entry.agent.StopBrowser(node_pb2.StopBrowserRequest(session_id=session_id),
+                                          metadata=cluster_metadata(self.secret), timeout=15)
+        except grpc.aio.AioRpcError as err:
+            # The next heartbeat reports it again and is told to stop it.
+            log.warning("StopBrowser failed", extra={"session_id": session_id,
+                                                     "fields": {"code": err.code().name}})
+
+    # -- nodes' reports ------------------------------------------------------------------
+
+    def node_registered(self, node_id: str,
+                        reports: list[controlplane_pb2.NodeSessionReport]) -> list[str]:
+        """Reconciles after either side restarted; returns browsers the node must stop."""
+        reported = {r.session_id for r in reports}
+        for s in list(self.live.values()):
+            if s.node_id == node_id and s.state == S.RUNNING and s.id not in reported:
+                self.end(s, S.FAILED, S.BROWSER_EXITED,
+                         f"node {node_id} restarted and no longer runs this browser",
+                         stop_browser=False)
+        stop = self.apply_reports(node_id, reports)
+        self.dispatch()
+        return stop
+
+    def apply_reports(self, node_id: str,
+                      reports: list[controlplane_pb2.NodeSessionReport]) -> list[str]:
+        stop = []
+        for r in reports:
+            s = self.live.get(r.session_id)
+            if s is None or s.node_id != node_id:
+                if s is None or s.state != S.PENDING:
+                    stop.append(r.session_id)
+                continue
+            if s.state != S.RUNNING:
+                continue
+            if not r.alive:
+                self.end(s, S.FAILED, S.BROWSER_EXITED, r.exit_reason or "browser exited")
+                continue
+            s.connected_clients = r.connected_clients
+            if secs(r.last_activity_at) > secs(s.last_activity_at):
+                s.last_activity_at.CopyFrom(r.last_activity_at)
+            if r.connected_clients:
+                self.had_client.add(s.id)
+            elif s.id in self.had_client and not s.options.keep_alive:
+                self.end(s, S.COMPLETED, S.CLIENT_DISCONNECTED,
+                         "last CDP client disconnected (session not kept alive)")
+        return stop
+
+    def node_lost(self, node_id: str, reason: str) -> None:
+        for s in list(self.live.values()):
+            if s.node_id == node_id:
+                self.end(s, S.FAILED, S.NODE_LOST, f"node {node_id} lost: {reason}",
+                         stop_browser=False)
+
+    def enforce_timeouts(self) -> None:
+        now = time.time()
+        for s in list(self.live.values()):
+            if s.state != S.RUNNING:
+                continue
+            if now >= secs(s.expires_at):
+                self.end(s, S.TIMED_OUT, S.MAX_DURATION,
+                         f"maximum duration of {s.max_duration_seconds}s reached")
+            elif not s.connected_clients and \
+                    now - secs(s.last_activity_at) >= s.idle_timeout_seconds:
+                self.end(s, S.TIMED_OUT, S.IDLE_TIMEOUT,
+                         f"idle for {s.idle_timeout_seconds}s (no CDP client, no API call)")
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            try:
+                await asyncio.wait_for(task, 5)
+            except (TimeoutError, asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+
+
+def _metadata_matches(s: session_pb2.Session, filters: dict[str, str]) -> bool:
+    meta = s.options.user_metadata.fields if s.options.HasField("user_metadata") else {}
+    for key, want in filters.items():
+        if s.options.labels.get(key) == want:
+            continue
+        value = meta.get(key)
+        if value is None:
+            return False
+        kind = value.WhichOneof("kind")
+        got = {"string_value": value.string_value,
+               "number_value": f"{value.number_value:g}",
+               "bool_value": str(value.bool_value).lower()}.get(kind or "", None)
+        if got != want:
+            return False
+    return True

@@ -1,0 +1,215 @@
+"""Persistence for the control plane: SQLite in WAL mode under the data dir.
+
+Sessions are stored as their protobuf plus the columns queries need. Writes are small and
+synchronous (a WAL commit with synchronous=NORMAL takes tens of microseconds), so they run on
+the event loop thread without a pool.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import sqlite3
+import time
+from collections.abc import Iterable
+
+from browserplane.v1 import controlplane_pb2, session_pb2
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS projects (
+  id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL, created_at REAL NOT NULL,
+  max_concurrent_sessions INTEGER NOT NULL DEFAULT 0,
+  default_timeout_seconds INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+  key_hash TEXT PRIMARY KEY, project_id TEXT NOT NULL REFERENCES projects(id),
+  created_at REAL NOT NULL, prefix TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+  id TEXT PRIMARY KEY, project_id TEXT NOT NULL, state INTEGER NOT NULL, node_id TEXT,
+  created_at REAL NOT NULL, started_at REAL, ended_at REAL, data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_project ON sessions(project_id, created_at);
+CREATE INDEX IF NOT EXISTS sessions_state ON sessions(state);
+CREATE TABLE IF NOT EXISTS nodes (
+  id TEXT PRIMARY KEY, data BLOB NOT NULL, updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS profiles (
+  id TEXT PRIMARY KEY, project_id TEXT NOT NULL, data BLOB NOT NULL, created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS extensions (
+  id TEXT PRIMARY KEY, project_id TEXT NOT NULL, data BLOB NOT NULL, created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS idempotency (
+  project_id TEXT NOT NULL, key TEXT NOT NULL, session_id TEXT NOT NULL, created_at REAL NOT NULL,
+  PRIMARY KEY (project_id, key)
+);
+"""
+
+LIVE_STATES = (session_pb2.PENDING, session_pb2.RUNNING)
+
+
+def _seconds(stamp: object) -> float | None:
+    if stamp is None or not stamp.seconds and not stamp.nanos:  # type: ignore[attr-defined]
+        return None
+    return stamp.ToNanoseconds() / 1e9  # type: ignore[attr-defined]
+
+
+class Store:
+    def __init__(self, path: pathlib.Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- projects and keys ---------------------------------------------------------------
+
+    def project_by_name(self, name: str) -> controlplane_pb2.Project | None:
+        row = self.db.execute("SELECT * FROM projects WHERE name=?", (name,)).fetchone()
+        return _project(row) if row else None
+
+    def project(self, project_id: str) -> controlplane_pb2.Project | None:
+        row = self.db.execute("SELECT * FROM projects WHERE id=?", (project_id,)).fetchone()
+        return _project(row) if row else None
+
+    def projects(self) -> list[controlplane_pb2.Project]:
+        return [_project(r) for r in self.db.execute("SELECT * FROM projects ORDER BY created_at")]
+
+    def create_project(self, project_id: str, name: str) -> controlplane_pb2.Project:
+        self.db.execute("INSERT INTO projects(id, name, created_at) VALUES (?,?,?)",
+                        (project_id, name, time.time()))
+        project = self.project(project_id)
+        assert project is not None
+        return project
+
+    def set_project_limit(self, project_id: str, max_concurrent: int) -> None:
+        self.db.execute("UPDATE projects SET max_concurrent_sessions=? WHERE id=?",
+                        (max_concurrent, project_id))
+
+    def add_key(self, key_hash: str, project_id: str, prefix: str) -> None:
+        self.db.execute("INSERT INTO api_keys(key_hash, project_id, created_at, prefix) "
+                        "VALUES (?,?,?,?)", (key_hash, project_id, time.time(), prefix))
+
+    def key_project(self, key_hash: str) -> str | None:
+        row = self.db.execute("SELECT project_id FROM api_keys WHERE key_hash=?",
+                              (key_hash,)).fetchone()
+        return row[0] if row else None
+
+    # -- sessions ------------------------------------------------------------------------
+
+    def save_session(self, s: session_pb2.Session) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO sessions(id, project_id, state, node_id, created_at, "
+            "started_at, ended_at, data) VALUES (?,?,?,?,?,?,?,?)",
+            (s.id, s.project_id, s.state, s.node_id or None, _seconds(s.created_at),
+             _seconds(s.started_at), _seconds(s.ended_at), s.SerializeToString()),
+        )
+
+    def session(self, session_id: str) -> session_pb2.Session | None:
+        row = self.db.execute("SELECT data FROM sessions WHERE id=?", (session_id,)).fetchone()
+        return session_pb2.Session.FromString(row[0]) if row else None
+
+    def live_sessions(self) -> list[session_pb2.Session]:
+        rows = self.db.execute("SELECT data FROM sessions WHERE state IN (?,?)", LIVE_STATES)
+        return [session_pb2.Session.FromString(r[0]) for r in rows]
+
+    def list_sessions(self, project_id: str | None, states: Iterable[int],
+                      before: tuple[float, str] | None, limit: int) -> list[session_pb2.Session]:
+        """Newest first; `before` is the (created_at, id) of the last row of the previous page."""
+        sql, args = "SELECT data FROM sessions WHERE 1=1", []
+        if project_id is not None:
+            sql += " AND project_id=?"
+            args.append(project_id)
+        states = list(states)
+        if states:
+            sql += f" AND state IN ({','.join('?' * len(states))})"
+            args += states
+        if before is not None:
+            sql += " AND (created_at < ? OR (created_at = ? AND id < ?))"
+            args += [before[0], before[0], before[1]]
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        args.append(limit)
+        return [session_pb2.Session.FromString(r[0]) for r in self.db.execute(sql, args)]
+
+    def count_sessions(self, project_id: str | None, states: Iterable[int]) -> int:
+        sql, args = "SELECT COUNT(*) FROM sessions WHERE 1=1", []
+        if project_id is not None:
+            sql += " AND project_id=?"
+            args.append(project_id)
+        states = list(states)
+        if states:
+            sql += f" AND state IN ({','.join('?' * len(states))})"
+            args += states
+        return self.db.execute(sql, args).fetchone()[0]
+
+    def usage(self, project_id: str) -> tuple[float, int]:
+        """(browser seconds, sessions) of a project, running ones counted up to now."""
+        row = self.db.execute(
+            "SELECT COALESCE(SUM(COALESCE(ended_at, ?) - started_at), 0), COUNT(*) "
+            "FROM sessions WHERE project_id=? AND started_at IS NOT NULL",
+            (time.time(), project_id)).fetchone()
+        return float(row[0]), int(row[1])
+
+    def remember_idempotency(self, project_id: str, key: str, session_id: str) -> None:
+        self.db.execute("INSERT OR IGNORE INTO idempotency VALUES (?,?,?,?)",
+                        (project_id, key, session_id, time.time()))
+
+    def idempotent_session(self, project_id: str, key: str, max_age: float) -> str | None:
+        row = self.db.execute("SELECT session_id FROM idempotency WHERE project_id=? AND key=? "
+                              "AND created_at > ?", (project_id, key, time.time() - max_age)
+                              ).fetchone()
+        return row[0] if row else None
+
+    # -- nodes ---------------------------------------------------------------------------
+
+    def save_node(self, node: controlplane_pb2.Node) -> None:
+        self.db.execute("INSERT OR REPLACE INTO nodes VALUES (?,?,?)",
+                        (node.id, node.SerializeToString(), time.time()))
+
+    def nodes(self) -> list[controlplane_pb2.Node]:
+        return [controlplane_pb2.Node.FromString(r[0])
+                for r in self.db.execute("SELECT data FROM nodes")]
+
+    # -- profiles and extensions ---------------------------------------------------------
+
+    def save_profile(self, p: controlplane_pb2.Profile) -> None:
+        self.db.execute("INSERT OR REPLACE INTO profiles VALUES (?,?,?,?)",
+                        (p.id, p.project_id, p.SerializeToString(), _seconds(p.created_at)))
+
+    def profile(self, profile_id: str) -> controlplane_pb2.Profile | None:
+        row = self.db.execute("SELECT data FROM profiles WHERE id=?", (profile_id,)).fetchone()
+        return controlplane_pb2.Profile.FromString(row[0]) if row else None
+
+    def profiles(self, project_id: str, offset: int, limit: int) -> list[controlplane_pb2.Profile]:
+        rows = self.db.execute("SELECT data FROM profiles WHERE project_id=? ORDER BY created_at, "
+                               "id LIMIT ? OFFSET ?", (project_id, limit, offset))
+        return [controlplane_pb2.Profile.FromString(r[0]) for r in rows]
+
+    def delete_profile(self, profile_id: str) -> None:
+        self.db.execute("DELETE FROM profiles WHERE id=?", (profile_id,))
+
+    def save_extension(self, e: controlplane_pb2.Extension) -> None:
+        self.db.execute("INSERT OR REPLACE INTO extensions VALUES (?,?,?,?)",
+                        (e.id, e.project_id, e.SerializeToString(), _seconds(e.created_at)))
+
+    def extension(self, extension_id: str) -> controlplane_pb2.Extension | None:
+        row = self.db.execute("SELECT data FROM extensions WHERE id=?",
+                              (extension_id,)).fetchone()
+        return controlplane_pb2.Extension.FromString(row[0]) if row else None
+
+    def delete_extension(self, extension_id: str) -> None:
+        self.db.execute("DELETE FROM extensions WHERE id=?", (extension_id,))
+
+
+def _project(row: tuple) -> controlplane_pb2.Project:
+    from google.protobuf import timestamp_pb2
+
+    created = timestamp_pb2.Timestamp()
+    created.FromNanoseconds(int(row[2] * 1e9))
+    return controlplane_pb2.Project(id=row[0], name=row[1], created_at=created,
+                                    max_concurrent_sessions=row[3],
+                                    default_timeout_seconds=row[4])

@@ -1,0 +1,1 @@
+"""The gateway: vendor HTTP dialects translated into gRPC, and the public CDP endpoint."""

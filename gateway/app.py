@@ -1,0 +1,80 @@
+"""The gateway process: a stateless aiohttp server in front of the control plane."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import grpc
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from browserplane import grpc_server
+from browserplane.credentials import cluster_metadata
+from browserplane.settings import flag
+from browserplane.v1 import controlplane_pb2, controlplane_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class GatewaySettings:
+    host: str = flag("127.0.0.1", "address the HTTP server binds to")
+    port: int = flag(8080, "HTTP port")
+    control_plane: str = flag("127.0.0.1:50051", "control plane gRPC address (host:port)")
+    cluster_secret: str = flag("", "shared secret of the cluster",
+                               env="BROWSERPLANE_CLUSTER_SECRET")
+    log_level: str = flag("info", "log level")
+
+
+class Gateway:
+    def __init__(self, settings: GatewaySettings) -> None:
+        if not settings.cluster_secret:
+            raise SystemExit("gateway: --cluster-secret (BROWSERPLANE_CLUSTER_SECRET) is required")
+        self.settings = settings
+        self.channel: grpc.aio.Channel | None = None
+        self.control: controlplane_pb2_grpc.ControlPlaneStub | None = None
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=512 * 1024 * 1024)
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/metrics", self.metrics)
+        return app
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        """Ready when the control plane answers and at least one node is up."""
+        assert self.control is not None
+        try:
+            nodes = await self.control.ListNodes(
+                controlplane_pb2.ListNodesRequest(),
+                metadata=cluster_metadata(self.settings.cluster_secret), timeout=2)
+        except grpc.aio.AioRpcError as err:
+            return web.json_response({"status": "unavailable", "controlPlane": err.code().name},
+                                     status=503)
+        up = [n for n in nodes.nodes if n.up]
+        body = {"status": "ok" if up else "no_nodes", "controlPlane": "ok", "nodesUp": len(up),
+                "freeSlots": sum(n.free_slots for n in up)}
+        return web.json_response(body, status=200 if up else 503)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def start(self) -> None:
+        self.channel = grpc_server.channel(self.settings.control_plane)
+        self.control = controlplane_pb2_grpc.ControlPlaneStub(self.channel)
+        self.runner = web.AppRunner(self.app(), access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, self.settings.host, self.settings.port, backlog=512)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        log.info("gateway started", extra={"fields": {
+            "http": f"{self.settings.host}:{self.port}",
+            "control_plane": self.settings.control_plane}})
+
+    async def close(self) -> None:
+        if self.runner:
+            await self.runner.cleanup()
+        if self.channel:
+            await self.channel.close()

@@ -1,0 +1,258 @@
+"""The node agent process: serves NodeAgent, runs the CDP relay, registers and heartbeats.
+
+The control plane knows a node only through this contract and its labels; the node decides
+nothing about placement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import pathlib
+import socket
+import time
+import uuid
+
+import grpc
+from google.protobuf import timestamp_pb2
+from prometheus_client import start_http_server
+
+from browserplane import errors, grpc_server
+from browserplane.credentials import bearer, cluster_metadata
+from browserplane.settings import default_data_dir, flag
+from browserplane.v1 import (
+    controlplane_pb2,
+    controlplane_pb2_grpc,
+    node_pb2,
+    node_pb2_grpc,
+)
+from node import metrics
+from node.cdp_relay import CdpRelay
+from node.chromium import LaunchConfig, LaunchError, find_chromium
+from node.fleet import CapacityError, Fleet, SessionSlot
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class NodeSettings:
+    control_plane: str = flag("127.0.0.1:50051", "control plane gRPC address (host:port)")
+    host: str = flag("127.0.0.1", "address the node's gRPC server and CDP relay bind to")
+    advertise_host: str = flag("", "host the control plane and gateways reach this node at "
+                                   "(default: --host)")
+    grpc_port: int = flag(0, "NodeAgent/Automation gRPC port (0 = any free port)")
+    relay_port: int = flag(0, "CDP relay port (0 = any free port)")
+    metrics_port: int = flag(0, "Prometheus /metrics port (0 = off)")
+    data_dir: pathlib.Path = flag(default_data_dir() / "node", "where browsers' directories live")
+    node_id: str = flag("", "stable node id (default: kept in the data dir)")
+    capacity: int = flag(8, "browsers this node runs at once, pooled ones included")
+    pool_size: int = flag(2, "pre-launched browsers kept warm")
+    labels: list = flag([], "node labels key=value (repeatable); browser and version are added")
+    cluster_secret: str = flag("", "shared secret of the cluster (BROWSERPLANE_CLUSTER_SECRET)",
+                               env="BROWSERPLANE_CLUSTER_SECRET")
+    chromium: str = flag("", "Chromium binary (default: Debian's chromium)")
+    log_level: str = flag("info", "log level")
+
+
+def _ts(seconds: float) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromNanoseconds(int(seconds * 1e9))
+    return stamp
+
+
+def _browser_info(slot: SessionSlot, version: str) -> node_pb2.BrowserInfo:
+    return node_pb2.BrowserInfo(
+        session_id=slot.session_id, pid=slot.browser.pid, version=version, warm=slot.warm,
+        launch_ms=slot.browser.launch_ms, start_ms=slot.start_ms,
+        connected_clients=slot.clients,
+    )
+
+
+class NodeAgentServicer(node_pb2_grpc.NodeAgentServicer):
+    def __init__(self, agent: NodeAgent) -> None:
+        self.agent = agent
+
+    def _check(self, context: grpc.aio.ServicerContext) -> None:
+        if bearer(context.invocation_metadata()) != self.agent.settings.cluster_secret:
+            raise errors.BrowserplaneError(grpc.StatusCode.UNAUTHENTICATED, errors.UNAUTHENTICATED,
+                                           "node calls need the cluster secret")
+
+    async def StartBrowser(self, request: node_pb2.StartBrowserRequest,
+                           context: grpc.aio.ServicerContext) -> node_pb2.StartBrowserResponse:
+        self._check(context)
+        started = time.monotonic()
+        try:
+            slot = await self.agent.fleet.start_browser(request.session_id, request.project_id,
+                                                        request.options)
+        except CapacityError as err:
+            raise errors.BrowserplaneError(grpc.StatusCode.RESOURCE_EXHAUSTED, errors.QUEUE_FULL,
+                                           str(err)) from None
+        except LaunchError as err:
+            metrics.LAUNCH_FAILURES.inc()
+            raise errors.BrowserplaneError(grpc.StatusCode.UNAVAILABLE,
+                                           errors.BROWSER_LAUNCH_FAILED, str(err)) from None
+        metrics.START_SECONDS.labels("warm" if slot.warm else "cold").observe(
+            time.monotonic() - started)
+        return node_pb2.StartBrowserResponse(browser=_browser_info(slot, self.agent.version))
+
+    async def StopBrowser(self, request: node_pb2.StopBrowserRequest,
+                          context: grpc.aio.ServicerContext) -> node_pb2.StopBrowserResponse:
+        self._check(context)
+        was_running = await self.agent.fleet.stop_browser(request.session_id)
+        return node_pb2.StopBrowserResponse(was_running=was_running)
+
+    async def ListBrowsers(self, request: node_pb2.ListBrowsersRequest,
+                           context: grpc.aio.ServicerContext) -> node_pb2.ListBrowsersResponse:
+        self._check(context)
+        return node_pb2.ListBrowsersResponse(browsers=[
+            _browser_info(slot, self.agent.version) for slot in self.agent.fleet.sessions.values()])
+
+    async def Drain(self, request: node_pb2.DrainRequest,
+                    context: grpc.aio.ServicerContext) -> node_pb2.DrainResponse:
+        self._check(context)
+        self.agent.fleet.draining = True
+        self.agent.fleet.changed.set()
+        return node_pb2.DrainResponse(live_sessions=len(self.agent.fleet.sessions))
+
+
+class NodeAgent:
+    def __init__(self, settings: NodeSettings) -> None:
+        if not settings.cluster_secret:
+            raise SystemExit("node: --cluster-secret (BROWSERPLANE_CLUSTER_SECRET) is required")
+        self.settings = settings
+        self.binary = settings.chromium or find_chromium()
+        self.version = chromium_version(self.binary)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.node_id = settings.node_id or _stable_node_id(settings.data_dir)
+        self.fleet = Fleet(settings.data_dir / "browsers", self.binary, settings.capacity,
+                           settings.pool_size, LaunchConfig())
+        self.relay = CdpRelay(self.fleet, settings.cluster_secret)
+        self.grpc_port = 0
+        self.relay_port = 0
+        self._server: grpc.aio.Server | None = None
+        self._channel: grpc.aio.Channel | None = None
+        self._tasks: list[asyncio.Task] = []
+        self.registered = asyncio.Event()
+
+    @property
+    def advertise(self) -> str:
+        return self.settings.advertise_host or self.settings.host
+
+    async def start(self) -> None:
+        await self.fleet.start()
+        self.relay_port = await self.relay.start(self.settings.host, self.settings.relay_port)
+        self._server, self.grpc_port = await grpc_server.start_server(
+            f"{self.settings.host}:{self.settings.grpc_port}",
+            [(node_pb2_grpc.add_NodeAgentServicer_to_server, NodeAgentServicer(self),
+              "browserplane.v1.NodeAgent")],
+        )
+        if self.settings.metrics_port:
+            start_http_server(self.settings.metrics_port, addr=self.settings.host)
+        self._channel = grpc_server.channel(self.settings.control_plane)
+        self._tasks.append(asyncio.get_running_loop().create_task(self._lease_loop()))
+        log.info("node started", extra={"fields": {
+            "node_id": self.node_id, "grpc": f"{self.advertise}:{self.grpc_port}",
+            "relay": f"{self.advertise}:{self.relay_port}", "capacity": self.settings.capacity,
+            "pool": self.settings.pool_size, "chromium": self.version}})
+
+    def _node_message(self) -> controlplane_pb2.Node:
+        labels = {"browser": "chromium", "version": self.version.split("/")[-1]}
+        for item in self.settings.labels:
+            key, _, value = item.partition("=")
+            labels[key.strip()] = value.strip()
+        return controlplane_pb2.Node(
+            id=self.node_id, grpc_address=f"{self.advertise}:{self.grpc_port}",
+            relay_address=f"{self.advertise}:{self.relay_port}", labels=labels,
+            capacity=self.fleet.capacity, free_slots=self.fleet.free_slots(),
+            warm_browsers=len(self.fleet.pool), live_sessions=len(self.fleet.sessions),
+            draining=self.fleet.draining,
+        )
+
+    def _reports(self) -> list[controlplane_pb2.NodeSessionReport]:
+        reports = []
+        for slot in self.fleet.sessions.values():
+            alive = not slot.browser.exited.is_set()
+            reports.append(controlplane_pb2.NodeSessionReport(
+                session_id=slot.session_id, connected_clients=slot.clients,
+                last_activity_at=_ts(slot.last_activity), alive=alive,
+                exit_reason="" if alive else "Chromium exited: " + slot.browser.log_tail(200),
+            ))
+        return reports
+
+    async def _lease_loop(self) -> None:
+        """Register, then heartbeat; register again whenever the control plane forgot us."""
+        stub = controlplane_pb2_grpc.ControlPlaneStub(self._channel)
+        md = cluster_metadata(self.settings.cluster_secret)
+        interval = 1.0
+        registered = False
+        while True:
+            try:
+                if not registered:
+                    answer = await stub.RegisterNode(controlplane_pb2.RegisterNodeRequest(
+                        node=self._node_message(), sessions=self._reports()), metadata=md, timeout=5)
+                    interval = max(0.2, answer.heartbeat_interval_ms / 1000)
+                    registered = True
+                    self.registered.set()
+                    await self._stop_unknown(answer.stop_session_ids)
+                    log.info("registered with the control plane",
+                             extra={"fields": {"control_plane": self.settings.control_plane}})
+                self.fleet.changed.clear()
+                beat = await stub.Heartbeat(controlplane_pb2.HeartbeatRequest(
+                    node_id=self.node_id, free_slots=self.fleet.free_slots(),
+                    warm_browsers=len(self.fleet.pool), sessions=self._reports()),
+                    metadata=md, timeout=5)
+                if beat.reregister:
+                    registered = False
+                    continue
+                await self._stop_unknown(beat.stop_session_ids)
+            except grpc.aio.AioRpcError as err:
+                if registered:
+                    log.warning("heartbeat failed", extra={"fields": {"error": err.code().name}})
+                registered = registered and err.code() != grpc.StatusCode.NOT_FOUND
+                await asyncio.sleep(interval)
+                continue
+            # Wait for the interval, or less when something worth reporting happened.
+            try:
+                await asyncio.wait_for(self.fleet.changed.wait(), interval)
+                await asyncio.sleep(0.02)  # coalesce bursts
+            except TimeoutError:
+                pass
+
+    async def _stop_unknown(self, session_ids: list[str]) -> None:
+        for sid in session_ids:
+            if await self.fleet.stop_browser(sid):
+                log.info("stopped a browser the control plane does not know",
+                         extra={"session_id": sid})
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await self.relay.close()
+        if self._server:
+            await self._server.stop(grace=1)
+        await self.fleet.close()
+        if self._channel:
+            await self._channel.close()
+
+
+def _stable_node_id(data_dir: pathlib.Path) -> str:
+    path = data_dir / "node-id"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        value = f"node-{socket.gethostname()[:20]}-{uuid.uuid4().hex[:6]}"
+        path.write_text(value)
+        return value
+
+
+def chromium_version(binary: str) -> str:
+    import subprocess
+
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=20)
+        parts = out.stdout.split()
+        version = next((p for p in parts if p[:1].isdigit()), "unknown")
+    except (OSError, subprocess.TimeoutExpired):
+        version = "unknown"
+    return f"Chromium/{version}"

@@ -1,0 +1,202 @@
+"""The node's browsers: which session owns which Chromium, capacity, the warm pool, clean-up.
+
+A session's browser comes from the warm pool when its launch config is the default one, and is
+launched cold otherwise. Ending a session kills the whole process group, sweeps anything that
+escaped it, and removes the browser's directories.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import pathlib
+import shutil
+import time
+
+from browserplane.v1 import session_pb2
+from node import metrics
+from node.cdp_client import CdpConnection
+from node.chromium import Browser, LaunchConfig, LaunchError, sweep_processes
+from node.warm_pool import WarmPool
+
+log = logging.getLogger(__name__)
+
+
+class CapacityError(RuntimeError):
+    pass
+
+
+@dataclasses.dataclass
+class SessionSlot:
+    session_id: str
+    project_id: str
+    browser: Browser
+    warm: bool
+    start_ms: float
+    clients: int = 0
+    last_activity: float = dataclasses.field(default_factory=time.time)
+    started_at: float = dataclasses.field(default_factory=time.time)
+
+
+class Fleet:
+    def __init__(
+        self,
+        root: pathlib.Path,
+        binary: str,
+        capacity: int,
+        pool_size: int,
+        default_config: LaunchConfig | None = None,
+    ) -> None:
+        self.root = root
+        self.binary = binary
+        self.capacity = capacity
+        self.default_config = default_config or LaunchConfig()
+        self.sessions: dict[str, SessionSlot] = {}
+        self.pool = WarmPool(min(pool_size, capacity), self._launch_default, self._pool_room,
+                             on_failure=lambda: metrics.LAUNCH_FAILURES.inc())
+        self.changed = asyncio.Event()  # something a heartbeat should report right away
+        self._starting = 0
+        self.draining = False
+
+    # -- capacity ------------------------------------------------------------------------
+
+    def free_slots(self) -> int:
+        if self.draining:
+            return 0
+        return max(0, self.capacity - len(self.sessions) - self._starting)
+
+    def _pool_room(self) -> int:
+        held = len(self.sessions) + self._starting + len(self.pool) + self.pool.launching
+        return self.capacity - held
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Kills whatever a previous run left behind, then fills the warm pool."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        killed = await sweep_processes(self.root)
+        leftovers = [p for p in self.root.iterdir() if p.is_dir()]
+        for path in leftovers:
+            await asyncio.to_thread(shutil.rmtree, path, True)
+        if killed or leftovers:
+            log.warning("removed browsers left by a previous run",
+                        extra={"fields": {"processes": killed, "dirs": len(leftovers)}})
+        self.pool.start()
+        self._update_gauges()
+
+    async def _launch_default(self) -> Browser:
+        return await self._launch(self.default_config, warm=True)
+
+    async def _launch(self, config: LaunchConfig, warm: bool) -> Browser:
+        browser = Browser(self.root, config, self.binary)
+        try:
+            await browser.launch()
+        except BaseException:
+            await browser.close()
+            raise
+        metrics.LAUNCH_SECONDS.labels("warm" if warm else "cold").observe(browser.launch_ms / 1000)
+        asyncio.get_running_loop().create_task(self._watch(browser))
+        return browser
+
+    async def _watch(self, browser: Browser) -> None:
+        await browser.exited.wait()
+        if browser.session_id and browser.session_id in self.sessions:
+            log.warning("browser exited on its own", extra={"session_id": browser.session_id})
+            self.changed.set()
+
+    async def start_browser(self, session_id: str, project_id: str,
+                            options: session_pb2.SessionOptions,
+                            extension_dirs: tuple[str, ...] = ()) -> SessionSlot:
+        if session_id in self.sessions:
+            return self.sessions[session_id]
+        if self.free_slots() <= 0:
+            raise CapacityError(f"node is full ({self.capacity} browsers)")
+        started = time.monotonic()
+        config = LaunchConfig.from_options(options, extension_dirs)
+        self._starting += 1
+        try:
+            browser = self.pool.take() if config == self.default_config else None
+            warm = browser is not None
+            if browser is None:
+                browser = await self._launch(config, warm=False)
+            browser.session_id = session_id
+            (browser.root / "session").write_text(session_id)
+            if options.cookies:
+                try:
+                    await inject_cookies(browser, options.cookies)
+                except Exception:
+                    await browser.close()
+                    raise
+        finally:
+            self._starting -= 1
+        slot = SessionSlot(session_id, project_id, browser, warm,
+                           (time.monotonic() - started) * 1000)
+        self.sessions[session_id] = slot
+        self._update_gauges()
+        self.changed.set()
+        return slot
+
+    async def stop_browser(self, session_id: str) -> bool:
+        slot = self.sessions.pop(session_id, None)
+        if slot is None:
+            return False
+        await slot.browser.close()
+        self.pool.poke()
+        self._update_gauges()
+        self.changed.set()
+        return True
+
+    async def close(self) -> None:
+        await self.pool.close()
+        ids = list(self.sessions)
+        await asyncio.gather(*(self.stop_browser(s) for s in ids), return_exceptions=True)
+        await sweep_processes(self.root)
+
+    # -- CDP clients (from the relay) ----------------------------------------------------
+
+    def client_connected(self, session_id: str) -> None:
+        slot = self.sessions.get(session_id)
+        if slot:
+            slot.clients += 1
+            slot.last_activity = time.time()
+            self.changed.set()
+
+    def client_disconnected(self, session_id: str) -> None:
+        slot = self.sessions.get(session_id)
+        if slot:
+            slot.clients = max(0, slot.clients - 1)
+            slot.last_activity = time.time()
+            self.changed.set()
+
+    def _update_gauges(self) -> None:
+        metrics.CAPACITY.set(self.capacity)
+        metrics.LIVE_SESSIONS.set(len(self.sessions))
+        metrics.FREE_SLOTS.set(self.free_slots())
+        metrics.WARM_BROWSERS.set(len(self.pool))
+
+
+async def inject_cookies(browser: Browser, cookies: list[session_pb2.Cookie]) -> None:
+    """Sets the session's initial cookies through the browser target (every context sees them)."""
+    params = []
+    for c in cookies:
+        entry: dict = {"name": c.name, "value": c.value}
+        for key, value in (("domain", c.domain), ("path", c.path or "/"), ("url", c.url)):
+            if value:
+                entry[key] = value
+        if c.url and not c.domain:
+            entry.pop("path", None) if not c.path else None
+        if c.expires:
+            entry["expires"] = c.expires
+        if c.http_only:
+            entry["httpOnly"] = True
+        if c.secure:
+            entry["secure"] = True
+        if c.same_site:
+            entry["sameSite"] = c.same_site
+        params.append(entry)
+    async with CdpConnection(f"ws://127.0.0.1:{browser.port}{browser.browser_path}") as cdp:
+        await cdp.send("Storage.setCookies", {"cookies": params})
+
+
+__all__ = ["CapacityError", "Fleet", "LaunchError", "SessionSlot", "inject_cookies"]

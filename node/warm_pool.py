@@ -1,0 +1,93 @@
+"""Pre-launched browsers with the default launch config, so a default session is a hand-over.
+
+The pool refills in the background one browser at a time (a launch takes most of a core for a
+few hundred ms; launching several at once only slows the sessions being served). Pooled
+browsers count against the node's capacity, so the pool never grows past the free room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import Awaitable, Callable
+
+from node.chromium import Browser, LaunchError
+
+log = logging.getLogger(__name__)
+
+
+class WarmPool:
+    def __init__(
+        self,
+        size: int,
+        launch: Callable[[], Awaitable[Browser]],
+        room: Callable[[], int],
+        on_failure: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.size = size
+        self._launch = launch
+        self._room = room  # how many more browsers the node may hold right now
+        self._on_failure = on_failure
+        self._idle: collections.deque[Browser] = collections.deque()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._closing = False
+        self.launching = 0
+
+    def __len__(self) -> int:
+        return len(self._idle)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._refill_loop())
+        self._wake.set()
+
+    def take(self) -> Browser | None:
+        """The oldest live pooled browser, or None. Starts a refill."""
+        while self._idle:
+            browser = self._idle.popleft()
+            if not browser.exited.is_set():
+                self._wake.set()
+                return browser
+            asyncio.get_running_loop().create_task(browser.close())
+        self._wake.set()
+        return None
+
+    def poke(self) -> None:
+        """Capacity changed (a session ended): maybe there is room to refill."""
+        self._wake.set()
+
+    async def _refill_loop(self) -> None:
+        failures = 0
+        while not self._closing:
+            await self._wake.wait()
+            self._wake.clear()
+            while not self._closing and len(self._idle) < self.size and self._room() > 0:
+                self.launching += 1
+                try:
+                    browser = await self._launch()
+                except (LaunchError, OSError) as err:
+                    failures += 1
+                    self._on_failure()
+                    log.error("warm pool launch failed", extra={"fields": {"error": str(err)}})
+                    await asyncio.sleep(min(30.0, 0.5 * 2**failures))
+                    continue
+                finally:
+                    self.launching -= 1
+                failures = 0
+                if self._closing:
+                    await browser.close()
+                    return
+                self._idle.append(browser)
+
+    async def close(self) -> None:
+        self._closing = True
+        self._wake.set()
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
+                pass
+        idle, self._idle = list(self._idle), collections.deque()
+        await asyncio.gather(*(b.close() for b in idle), return_exceptions=True)
