@@ -38,9 +38,8 @@ class _Half(asyncio.Protocol):
         self.peer.write(data)  # type: ignore[union-attr]
 
     def eof_received(self) -> bool:
-        if self.peer and self.peer.can_write_eof():
-            self.peer.write_eof()
-            return True
+        # WebSocket peers never half-close on purpose: EOF means gone, so close both sides
+        # (returning False closes this transport; connection_lost then closes the peer).
         return False
 
     # Our transport's write buffer filled up: stop reading from the side that feeds it.

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
+import os
+
+# Before grpc is imported: browsers are exec'd right after fork, gRPC's fork handlers only
+# add noise ("skipping fork() handlers") in the node.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
+import argparse  # noqa: E402
 import asyncio
 import contextlib
 import logging
-import os
 import pathlib
 import signal
 import socket

@@ -108,7 +108,7 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
 
     async def TouchSession(self, request: cp.TouchSessionRequest,
                            context: grpc.aio.ServicerContext) -> cp.TouchSessionResponse:
-        self.sessions.get(_auth(self, context), request.id)
+        self.sessions.touch(self.sessions.get(_auth(self, context), request.id))
         return cp.TouchSessionResponse()
 
     # -- profiles ------------------------------------------------------------------------

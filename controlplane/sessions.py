@@ -282,9 +282,10 @@ class SessionService:
     # -- read and change -----------------------------------------------------------------
 
     def get(self, principal: Principal, session_id: str) -> session_pb2.Session:
-        s = self._visible(principal, session_id)
-        self.touch(s)
-        return s
+        # Reading a session's status is not activity: a dashboard polling every session
+        # would otherwise keep all of them alive. Calls that use it (automation, updates,
+        # TouchSession) reset the idle timer.
+        return self._visible(principal, session_id)
 
     def touch(self, s: session_pb2.Session) -> None:
         if s.state == S.RUNNING and s.id in self.live:
@@ -454,9 +455,9 @@ class SessionService:
             s.connected_clients = r.connected_clients
             if secs(r.last_activity_at) > secs(s.last_activity_at):
                 s.last_activity_at.CopyFrom(r.last_activity_at)
-            if r.connected_clients:
+            if r.connected_clients or r.total_connections:
                 self.had_client.add(s.id)
-            elif s.id in self.had_client and not s.options.keep_alive:
+            if not r.connected_clients and s.id in self.had_client and not s.options.keep_alive:
                 self.end(s, S.COMPLETED, S.CLIENT_DISCONNECTED,
                          "last CDP client disconnected (session not kept alive)")
         return stop

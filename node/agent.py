@@ -175,7 +175,8 @@ class NodeAgent:
             alive = not slot.browser.exited.is_set()
             reports.append(controlplane_pb2.NodeSessionReport(
                 session_id=slot.session_id, connected_clients=slot.clients,
-                last_activity_at=_ts(slot.last_activity), alive=alive,
+                total_connections=slot.total_connections, last_activity_at=_ts(slot.last_activity),
+                alive=alive,
                 exit_reason="" if alive else "Chromium exited: " + slot.browser.log_tail(200),
             ))
         return reports

@@ -15,6 +15,7 @@ import os
 import pathlib
 import shutil
 import signal
+import tempfile
 import time
 import uuid
 
@@ -35,6 +36,7 @@ BASE_FLAGS = [
     "--disable-dev-shm-usage",
     "--password-store=basic",
     "--use-mock-keychain",
+    "--test-type",  # no "unsupported flag" infobar, which would shrink the viewport
     "--remote-debugging-address=127.0.0.1",
     "--remote-debugging-port=0",
 ]
@@ -73,10 +75,14 @@ class LaunchConfig:
     ignore_certificate_errors: bool = False
     extension_dirs: tuple[str, ...] = ()
     headful: bool = False
+    # New headless draws the real browser UI above the page; the window is the viewport plus
+    # this much (measured once per node by `measure_ui_size`).
+    ui_size: tuple[int, int] = (0, 0)
 
     @classmethod
     def from_options(
-        cls, options: session_pb2.SessionOptions, extension_dirs: tuple[str, ...] = ()
+        cls, options: session_pb2.SessionOptions, extension_dirs: tuple[str, ...] = (),
+        ui_size: tuple[int, int] = (0, 0),
     ) -> LaunchConfig:
         window = DEFAULT_VIEWPORT
         if options.HasField("viewport") and options.viewport.width and options.viewport.height:
@@ -94,13 +100,15 @@ class LaunchConfig:
             ignore_certificate_errors=options.ignore_certificate_errors,
             extension_dirs=extension_dirs,
             headful=options.headful,
+            ui_size=ui_size,
         )
 
     def flags(self) -> list[str]:
         flags = list(BASE_FLAGS)
         if not self.headful:
             flags.append("--headless")
-        flags.append(f"--window-size={self.window[0]},{self.window[1]}")
+        width, height = self.window[0] + self.ui_size[0], self.window[1] + self.ui_size[1]
+        flags.append(f"--window-size={width},{height}")
         if self.scale_factor and self.scale_factor != 1.0:
             flags.append(f"--force-device-scale-factor={self.scale_factor}")
         if self.user_agent:
@@ -160,6 +168,7 @@ def _pac_target(server: str) -> str:
 # setpriv sets the parent-death signal and execs Chromium, so no Python runs in the forked
 # child of this multi-threaded process (that can deadlock or abort).
 SETPRIV = shutil.which("setpriv")
+SHORT_TMP = "/tmp"
 
 
 class Browser:
@@ -177,6 +186,7 @@ class Browser:
         self.launch_ms = 0.0
         self.launched_at = 0.0
         self.exited = asyncio.Event()
+        self.tmp_dir: pathlib.Path | None = None
 
     @property
     def user_data_dir(self) -> pathlib.Path:
@@ -196,11 +206,15 @@ class Browser:
 
     async def launch(self) -> None:
         """Starts Chromium and waits for its DevToolsActivePort file (no port guessing)."""
-        for sub in ("user-data", "tmp", "config", "cache", "downloads", "uploads"):
+        for sub in ("user-data", "config", "cache", "downloads", "uploads"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
+        # Chromium puts a Unix socket in TMPDIR, and socket paths end at 108 bytes: a temp dir
+        # under a long data dir would make every launch abort. Keep it short, and recorded.
+        self.tmp_dir = pathlib.Path(tempfile.mkdtemp(prefix=f"bp-{self.id}-", dir=SHORT_TMP))
+        (self.root / "tmpdir").write_text(str(self.tmp_dir))
         env = dict(os.environ)
         env.update(
-            TMPDIR=str(self.root / "tmp"),
+            TMPDIR=str(self.tmp_dir),
             XDG_CONFIG_HOME=str(self.root / "config"),
             XDG_CACHE_HOME=str(self.root / "cache"),
         )
@@ -263,7 +277,38 @@ class Browser:
             except TimeoutError:
                 log.warning("chromium did not exit after SIGKILL", extra={"session_id": self.session_id})
         await sweep_processes(self.root)
-        await asyncio.to_thread(shutil.rmtree, self.root, True)
+        await asyncio.to_thread(remove_browser_dir, self.root)
+
+
+async def measure_ui_size(root: pathlib.Path, binary: str) -> tuple[int, int]:
+    """How much bigger than its viewport this Chromium's window is (outer minus inner size)."""
+    from node.cdp_client import CdpConnection
+
+    browser = Browser(root, LaunchConfig(), binary)
+    try:
+        await browser.launch()
+        async with CdpConnection(f"ws://127.0.0.1:{browser.port}{browser.browser_path}") as cdp:
+            targets = (await cdp.send("Target.getTargets"))["targetInfos"]
+            page = next(t["targetId"] for t in targets if t["type"] == "page")
+            attached = await cdp.send("Target.attachToTarget", {"targetId": page, "flatten": True})
+            result = await cdp.send("Runtime.evaluate", {
+                "expression": "[outerWidth - innerWidth, outerHeight - innerHeight]",
+                "returnByValue": True}, session_id=attached["sessionId"])
+            width, height = result["result"]["value"]
+            return max(0, int(width)), max(0, int(height))
+    finally:
+        await browser.close()
+
+
+def remove_browser_dir(root: pathlib.Path) -> None:
+    """Removes a browser's root and the short temp dir it recorded."""
+    try:
+        tmp = pathlib.Path((root / "tmpdir").read_text().strip())
+        if tmp.parent == pathlib.Path(SHORT_TMP) and tmp.name.startswith("bp-"):
+            shutil.rmtree(tmp, ignore_errors=True)
+    except OSError:
+        pass
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def processes_mentioning(path: pathlib.Path) -> list[int]:

@@ -11,13 +11,19 @@ import asyncio
 import dataclasses
 import logging
 import pathlib
-import shutil
 import time
 
 from browserplane.v1 import session_pb2
 from node import metrics
 from node.cdp_client import CdpConnection
-from node.chromium import Browser, LaunchConfig, LaunchError, sweep_processes
+from node.chromium import (
+    Browser,
+    LaunchConfig,
+    LaunchError,
+    measure_ui_size,
+    remove_browser_dir,
+    sweep_processes,
+)
 from node.warm_pool import WarmPool
 
 log = logging.getLogger(__name__)
@@ -35,6 +41,7 @@ class SessionSlot:
     warm: bool
     start_ms: float
     clients: int = 0
+    total_connections: int = 0
     last_activity: float = dataclasses.field(default_factory=time.time)
     started_at: float = dataclasses.field(default_factory=time.time)
 
@@ -55,6 +62,7 @@ class Fleet:
         self.sessions: dict[str, SessionSlot] = {}
         self.pool = WarmPool(min(pool_size, capacity), self._launch_default, self._pool_room,
                              on_failure=lambda: metrics.LAUNCH_FAILURES.inc())
+        self.ui_size = (0, 0)
         self.changed = asyncio.Event()  # something a heartbeat should report right away
         self._starting = 0
         self.draining = False
@@ -78,10 +86,13 @@ class Fleet:
         killed = await sweep_processes(self.root)
         leftovers = [p for p in self.root.iterdir() if p.is_dir()]
         for path in leftovers:
-            await asyncio.to_thread(shutil.rmtree, path, True)
+            await asyncio.to_thread(remove_browser_dir, path)
         if killed or leftovers:
             log.warning("removed browsers left by a previous run",
                         extra={"fields": {"processes": killed, "dirs": len(leftovers)}})
+        self.ui_size = await measure_ui_size(self.root, self.binary)
+        self.default_config = dataclasses.replace(self.default_config, ui_size=self.ui_size)
+        log.info("measured browser UI", extra={"fields": {"ui_size": self.ui_size}})
         self.pool.start()
         self._update_gauges()
 
@@ -113,7 +124,7 @@ class Fleet:
         if self.free_slots() <= 0:
             raise CapacityError(f"node is full ({self.capacity} browsers)")
         started = time.monotonic()
-        config = LaunchConfig.from_options(options, extension_dirs)
+        config = LaunchConfig.from_options(options, extension_dirs, self.ui_size)
         self._starting += 1
         try:
             browser = self.pool.take() if config == self.default_config else None
@@ -159,6 +170,7 @@ class Fleet:
         slot = self.sessions.get(session_id)
         if slot:
             slot.clients += 1
+            slot.total_connections += 1
             slot.last_activity = time.time()
             self.changed.set()
 

@@ -371,18 +371,20 @@ class Node(_message.Message):
     def __init__(self, id: _Optional[str] = ..., grpc_address: _Optional[str] = ..., relay_address: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., capacity: _Optional[int] = ..., free_slots: _Optional[int] = ..., warm_browsers: _Optional[int] = ..., live_sessions: _Optional[int] = ..., draining: _Optional[bool] = ..., up: _Optional[bool] = ..., lease_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., registered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., down_reason: _Optional[str] = ...) -> None: ...
 
 class NodeSessionReport(_message.Message):
-    __slots__ = ("session_id", "connected_clients", "last_activity_at", "alive", "exit_reason")
+    __slots__ = ("session_id", "connected_clients", "last_activity_at", "alive", "exit_reason", "total_connections")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     CONNECTED_CLIENTS_FIELD_NUMBER: _ClassVar[int]
     LAST_ACTIVITY_AT_FIELD_NUMBER: _ClassVar[int]
     ALIVE_FIELD_NUMBER: _ClassVar[int]
     EXIT_REASON_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     connected_clients: int
     last_activity_at: _timestamp_pb2.Timestamp
     alive: bool
     exit_reason: str
-    def __init__(self, session_id: _Optional[str] = ..., connected_clients: _Optional[int] = ..., last_activity_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., alive: _Optional[bool] = ..., exit_reason: _Optional[str] = ...) -> None: ...
+    total_connections: int
+    def __init__(self, session_id: _Optional[str] = ..., connected_clients: _Optional[int] = ..., last_activity_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., alive: _Optional[bool] = ..., exit_reason: _Optional[str] = ..., total_connections: _Optional[int] = ...) -> None: ...
 
 class RegisterNodeRequest(_message.Message):
     __slots__ = ("node", "sessions")

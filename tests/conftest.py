@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import http.server
+import pathlib
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from tests.cluster import Cluster
+
+
+@pytest.fixture(scope="session")
+def site() -> Iterator[str]:
+    """A local web server on 127.0.0.1 serving tests/pages/."""
+    pages = pathlib.Path(__file__).parent / "pages"
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(pages), **kwargs)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """One control plane and one node shared by the tests that do not break things."""
+    c = Cluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        c.start_controlplane()
+        c.start_node("n1", capacity=6, pool=2)
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture(scope="session")
+def api_key(cluster: Cluster) -> str:
+    return cluster.create_key("default")
+
+
+@pytest.fixture
+def md(api_key: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {api_key}"),)
+
+
+@pytest.fixture
+def fresh_cluster(tmp_path: pathlib.Path) -> Iterator[Cluster]:
+    """A cluster of its own, for tests that kill or restart components."""
+    c = Cluster(tmp_path)
+    try:
+        yield c
+    finally:
+        c.stop()

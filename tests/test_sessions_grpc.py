@@ -1,0 +1,237 @@
+"""Sessions over gRPC against a real control plane, node and Chromium."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+import pytest
+from playwright.sync_api import sync_playwright
+
+from browserplane import errors
+from browserplane.v1 import controlplane_pb2 as cp
+from browserplane.v1 import session_pb2 as S
+from node.chromium import processes_mentioning
+from tests.cluster import Cluster, session_dir
+
+
+def create(cluster: Cluster, md, **options) -> S.Session:
+    return cluster.stub.CreateSession(cp.CreateSessionRequest(options=S.SessionOptions(**options)),
+                                      metadata=md, timeout=60)
+
+
+def get(cluster: Cluster, md, sid: str) -> S.Session:
+    return cluster.stub.GetSession(cp.GetSessionRequest(id=sid), metadata=md, timeout=10)
+
+
+def wait_state(cluster: Cluster, md, sid: str, state: int, timeout: float) -> S.Session:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        s = get(cluster, md, sid)
+        if s.state == state:
+            return s
+        time.sleep(0.1)
+    raise AssertionError(f"session {sid} is {S.SessionState.Name(s.state)}, wanted "
+                         f"{S.SessionState.Name(state)}")
+
+
+def test_create_connect_load_terminate_leaves_nothing(cluster: Cluster, md, site: str):
+    s = create(cluster, md, keep_alive=True)
+    assert s.state == S.RUNNING
+    assert s.cdp_url.startswith("ws://127.0.0.1:") and "token=" in s.cdp_url
+    browser_dir = session_dir(cluster.browsers_root(), s.id)
+    assert browser_dir is not None and processes_mentioning(browser_dir)
+
+    with sync_playwright() as p:
+        browser = p.chromium.connect_over_cdp(s.cdp_url)
+        context = browser.contexts[0]
+        page = context.pages[0] if context.pages else context.new_page()
+        page.goto(f"{site}/hello.html")
+        assert page.title() == "Hello from Browserplane"
+        browser.close()
+
+    ended = cluster.stub.TerminateSession(cp.TerminateSessionRequest(id=s.id), metadata=md,
+                                          timeout=10)
+    assert ended.state == S.COMPLETED and ended.end_cause == S.REQUESTED
+    Cluster.wait(lambda: not browser_dir.exists(), 10, "browser directory left behind")
+    assert processes_mentioning(browser_dir) == []
+
+
+def test_warm_default_session_and_cold_custom_one(cluster: Cluster, md):
+    cluster.wait(lambda: cluster.node("n1").warm_browsers >= 1, 30, "pool empty")
+    warm = create(cluster, md)
+    cold = create(cluster, md, viewport=S.Viewport(width=800, height=600), locale="de-DE",
+                  timezone="Europe/Berlin")
+    try:
+        assert warm.warm is True
+        assert cold.warm is False
+        with sync_playwright() as p:
+            browser = p.chromium.connect_over_cdp(cold.cdp_url)
+            page = browser.contexts[0].pages[0]
+            size = page.evaluate("[innerWidth, innerHeight]")
+            zone = page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone")
+            lang = page.evaluate("navigator.language")
+            browser.close()
+        assert size == [800, 600]
+        assert zone == "Europe/Berlin"
+        assert lang == "de-DE"
+    finally:
+        for s in (warm, cold):
+            cluster.stub.TerminateSession(cp.TerminateSessionRequest(id=s.id), metadata=md)
+
+
+def test_initial_cookies_are_in_the_browser(cluster: Cluster, md, site: str):
+    s = create(cluster, md, cookies=[S.Cookie(name="flavour", value="oat", url=site)])
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.connect_over_cdp(s.cdp_url)
+            page = browser.contexts[0].pages[0]
+            page.goto(f"{site}/hello.html")
+            assert "flavour=oat" in page.evaluate("document.cookie")
+            browser.close()
+    finally:
+        cluster.stub.TerminateSession(cp.TerminateSessionRequest(id=s.id), metadata=md)
+
+
+@pytest.mark.parametrize(("options", "field"), [
+    ({"viewport": S.Viewport(width=0, height=600)}, "options.viewport.width"),
+    ({"viewport": S.Viewport(width=800, height=99999)}, "options.viewport.height"),
+    ({"timezone": "Mars/Olympus"}, "options.timezone"),
+    ({"locale": "not a locale"}, "options.locale"),
+    ({"user_agent": "two\nlines"}, "options.user_agent"),
+    ({"proxies": [S.ProxyRule(server="ftp://proxy:21")]}, "options.proxies[0].server"),
+    ({"cookies": [S.Cookie(name="a", value="b")]}, "options.cookies[0].domain"),
+    ({"max_duration_seconds": 10**8}, "options.max_duration_seconds"),
+    ({"profile": S.ProfileRef(profile_id="no-such-profile")}, "options.profile.profile_id"),
+    ({"extension_ids": ["no-such-extension"]}, "options.extension_ids[0]"),
+])
+def test_invalid_options_name_the_field(cluster: Cluster, md, options, field):
+    before = cluster.stub.ListSessions(cp.ListSessionsRequest(), metadata=md).total_size
+    with pytest.raises(grpc.RpcError) as info:
+        create(cluster, md, **options)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    described = errors.describe(info.value)
+    assert described.metadata.get("field") == field
+    assert field in described.message
+    assert cluster.stub.ListSessions(cp.ListSessionsRequest(), metadata=md).total_size == before
+
+
+def test_unknown_or_missing_key_is_unauthenticated(cluster: Cluster):
+    for md in ((), (("authorization", "Bearer nope"),)):
+        with pytest.raises(grpc.RpcError) as info:
+            cluster.stub.ListSessions(cp.ListSessionsRequest(), metadata=md)
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_projects_do_not_see_each_others_sessions(cluster: Cluster, md):
+    other = (("authorization", f"Bearer {cluster.create_key('other-project')}"),)
+    s = create(cluster, md)
+    try:
+        with pytest.raises(grpc.RpcError) as info:
+            get(cluster, other, s.id)
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND
+        with pytest.raises(grpc.RpcError):
+            cluster.stub.TerminateSession(cp.TerminateSessionRequest(id=s.id), metadata=other)
+        listed = cluster.stub.ListSessions(cp.ListSessionsRequest(), metadata=other).sessions
+        assert s.id not in {x.id for x in listed}
+        assert get(cluster, md, s.id).state == S.RUNNING
+    finally:
+        cluster.stub.TerminateSession(cp.TerminateSessionRequest(id=s.id), metadata=md)
+
+
+def test_cdp_token_opens_only_its_own_session(cluster: Cluster, md):
+    a, b = create(cluster, md), create(cluster, md)
+    try:
+        forged = a.cdp_url.replace(a.id, b.id)
+        with sync_playwright() as p:
+            with pytest.raises(Exception, match="401"):
+                p.chromium.connect_over_cdp(forged, timeout=10_000)
+            with pytest.raises(Exception, match="401"):
+                p.chromium.connect_over_cdp(a.cdp_url.split("?")[0], timeout=10_000)
+    finally:
+        for s in (a, b):
+            cluster.stub.TerminateSession(cp.TerminateSessionRequest(id=s.id), metadata=md)
+
+
+def test_session_without_keep_alive_ends_when_client_leaves(cluster: Cluster, md):
+    s = create(cluster, md)
+    with sync_playwright() as p:
+        p.chromium.connect_over_cdp(s.cdp_url).close()
+    ended = wait_state(cluster, md, s.id, S.COMPLETED, 10)
+    assert ended.end_cause == S.CLIENT_DISCONNECTED
+
+
+def test_keep_alive_session_survives_disconnect_and_reconnects(cluster: Cluster, md, site: str):
+    s = create(cluster, md, keep_alive=True)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.connect_over_cdp(s.cdp_url)
+            browser.contexts[0].pages[0].goto(f"{site}/hello.html")
+            browser.close()
+        time.sleep(2)  # several heartbeats
+        again = get(cluster, md, s.id)
+        assert again.state == S.RUNNING
+        with sync_playwright() as p:
+            browser = p.chromium.connect_over_cdp(again.cdp_url)
+            assert browser.contexts[0].pages[0].title() == "Hello from Browserplane"
+            browser.close()
+    finally:
+        cluster.stub.TerminateSession(cp.TerminateSessionRequest(id=s.id), metadata=md)
+
+
+def test_idle_timeout_ends_an_unused_session(cluster: Cluster, md):
+    s = create(cluster, md, idle_timeout_seconds=2, keep_alive=True)
+    ended = wait_state(cluster, md, s.id, S.TIMED_OUT, 15)
+    assert ended.end_cause == S.IDLE_TIMEOUT
+    assert "idle" in ended.end_reason
+
+
+def test_connected_client_keeps_session_from_idling_until_max_duration(cluster: Cluster, md):
+    s = create(cluster, md, idle_timeout_seconds=1, max_duration_seconds=4, keep_alive=True)
+    with sync_playwright() as p:
+        browser = p.chromium.connect_over_cdp(s.cdp_url)
+        time.sleep(2.5)  # past the idle timeout, but a client is connected
+        assert get(cluster, md, s.id).state == S.RUNNING
+        ended = wait_state(cluster, md, s.id, S.TIMED_OUT, 10)
+        assert ended.end_cause == S.MAX_DURATION
+        with pytest.raises(Exception):  # noqa: B017 - the browser is gone, any error will do
+            browser.contexts[0].pages[0].evaluate("1", timeout=5000)
+
+
+def test_list_filters_by_state_and_metadata_and_pages(cluster: Cluster, md):
+    from google.protobuf import struct_pb2
+
+    meta = struct_pb2.Struct()
+    meta.update({"team": "search", "run": 7})
+    tagged = [create(cluster, md, user_metadata=meta, keep_alive=True) for _ in range(3)]
+    try:
+        found = cluster.stub.ListSessions(cp.ListSessionsRequest(
+            states=[S.RUNNING], metadata_filter={"team": "search"}), metadata=md).sessions
+        assert {s.id for s in tagged} <= {s.id for s in found}
+        assert all(s.state == S.RUNNING for s in found)
+        page1 = cluster.stub.ListSessions(cp.ListSessionsRequest(page_size=2), metadata=md)
+        page2 = cluster.stub.ListSessions(cp.ListSessionsRequest(
+            page_size=2, page_token=page1.next_page_token), metadata=md)
+        assert len(page1.sessions) == 2 and page1.next_page_token
+        assert not {s.id for s in page1.sessions} & {s.id for s in page2.sessions}
+    finally:
+        for s in tagged:
+            cluster.stub.TerminateSession(cp.TerminateSessionRequest(id=s.id), metadata=md)
+
+
+def test_watch_streams_start_and_end(cluster: Cluster, md):
+    import threading
+
+    events: list = []
+    call = cluster.stub.WatchSessions(cp.WatchSessionsRequest(), metadata=md)
+    reader = threading.Thread(target=lambda: [events.append(e) for e in call], daemon=True)
+    reader.start()
+    time.sleep(0.3)
+    s = create(cluster, md)
+    cluster.stub.TerminateSession(cp.TerminateSessionRequest(id=s.id), metadata=md)
+    Cluster.wait(lambda: any(e.kind == cp.SessionEvent.ENDED and e.session.id == s.id
+                             for e in events), 10, "no ENDED event")
+    call.cancel()
+    kinds = [e.kind for e in events if e.session.id == s.id]
+    assert kinds[0] == cp.SessionEvent.STARTED and kinds[-1] == cp.SessionEvent.ENDED
+    assert all(not e.session.cdp_token for e in events)
