@@ -24,8 +24,10 @@ def flag(default: Any, help: str, *, env: str | None = None) -> Any:  # noqa: A0
     return dataclasses.field(default=default, metadata=meta)
 
 
-def env_name(field: dataclasses.Field) -> str:
-    return field.metadata.get("env") or "BROWSERPLANE_" + field.name.upper()
+def env_name(field: dataclasses.Field, cls: type) -> str:
+    """`BROWSERPLANE_<COMPONENT>_<FIELD>`, unless the field names a shared variable."""
+    prefix = getattr(cls, "ENV_PREFIX", "")
+    return field.metadata.get("env") or f"BROWSERPLANE_{prefix}{field.name.upper()}"
 
 
 def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
@@ -33,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
     for f in dataclasses.fields(cls):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         name = "--" + f.name.replace("_", "-")
-        help_text = f"{f.metadata.get('help', '')} (env {env_name(f)}; default {default!r})"
+        help_text = f"{f.metadata.get('help', '')} (env {env_name(f, cls)}; default {default!r})"
         if isinstance(default, bool):
             parser.add_argument(name, dest=f.name, action=argparse.BooleanOptionalAction,
                                 default=None, help=help_text)
@@ -82,7 +84,7 @@ def load(cls: type[T], args: argparse.Namespace | None = None, **overrides: Any)
             continue
         raw = getattr(args, f.name, None) if args is not None else None
         if raw is None:
-            raw = os.environ.get(env_name(f))
+            raw = os.environ.get(env_name(f, cls))
         values[f.name] = default if raw is None else _coerce(raw, default, f.name)
     return cls(**values)
 

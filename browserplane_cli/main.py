@@ -242,10 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--data-dir", default=os.environ.get("BROWSERPLANE_DATA_DIR", ""),
                     help=f"state directory (default {default_data_dir()})")
     up.add_argument("--pool-size", type=int,
-                    default=int(os.environ.get("BROWSERPLANE_POOL_SIZE", "2")),
+                    default=int(os.environ.get("BROWSERPLANE_NODE_POOL_SIZE", "2")),
                     help="warm browsers kept ready")
     up.add_argument("--capacity", type=int,
-                    default=int(os.environ.get("BROWSERPLANE_CAPACITY", "8")),
+                    default=int(os.environ.get("BROWSERPLANE_NODE_CAPACITY", "8")),
                     help="browsers the node runs at once")
     up.set_defaults(func=cmd_up)
 

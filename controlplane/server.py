@@ -9,6 +9,7 @@ import pathlib
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import ClassVar
 
 import grpc
 from prometheus_client import start_http_server
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 @dataclasses.dataclass
 class ControlPlaneSettings:
+    ENV_PREFIX: ClassVar[str] = "CONTROLPLANE_"
+
     host: str = flag("127.0.0.1", "address the gRPC server binds to")
     grpc_port: int = flag(50051, "gRPC port")
     metrics_port: int = flag(0, "Prometheus /metrics port (0 = off)")

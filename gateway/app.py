@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from typing import ClassVar
 
 import grpc
 from aiohttp import web
@@ -19,6 +20,8 @@ log = logging.getLogger(__name__)
 
 @dataclasses.dataclass
 class GatewaySettings:
+    ENV_PREFIX: ClassVar[str] = "GATEWAY_"
+
     host: str = flag("127.0.0.1", "address the HTTP server binds to")
     port: int = flag(8080, "HTTP port")
     control_plane: str = flag("127.0.0.1:50051", "control plane gRPC address (host:port)")

@@ -13,6 +13,7 @@ import pathlib
 import socket
 import time
 import uuid
+from typing import ClassVar
 
 import grpc
 from google.protobuf import timestamp_pb2
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 @dataclasses.dataclass
 class NodeSettings:
+    ENV_PREFIX: ClassVar[str] = "NODE_"
+
     control_plane: str = flag("127.0.0.1:50051", "control plane gRPC address (host:port)")
     host: str = flag("127.0.0.1", "address the node's gRPC server and CDP relay bind to")
     advertise_host: str = flag("", "host the control plane and gateways reach this node at "

@@ -64,7 +64,9 @@ class Cluster:
         self.address = f"127.0.0.1:{self.grpc_port}"
         self.env = dict(os.environ, BROWSERPLANE_CLUSTER_SECRET=self.secret,
                         PYTHONUNBUFFERED="1")
-        self.cp_flags = {"lease-seconds": 3, "heartbeat-ms": 500, **cp_flags}
+        self.metrics_port = free_port()
+        self.cp_flags = {"lease-seconds": 3, "heartbeat-ms": 500, "metrics-port": self.metrics_port,
+                         **cp_flags}
         self.controlplane: Proc | None = None
         self.nodes: dict[str, Proc] = {}
         self.gateway: Proc | None = None
@@ -93,8 +95,9 @@ class Cluster:
             return False
 
     def start_node(self, name: str = "n1", capacity: int = 4, pool: int = 1,
-                   labels: tuple[str, ...] = ()) -> Proc:
+                   labels: tuple[str, ...] = (), metrics_port: int = 0) -> Proc:
         argv = ["node", "--control-plane", self.address, "--node-id", name,
+                "--metrics-port", str(metrics_port),
                 "--data-dir", str(self.tmp / name), "--capacity", str(capacity),
                 "--pool-size", str(pool)]
         for label in labels:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.cluster import Cluster
+from tests.cluster import Cluster, free_port
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +35,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     c = Cluster(tmp_path_factory.mktemp("cluster"))
     try:
         c.start_controlplane()
-        c.start_node("n1", capacity=6, pool=2)
+        c.node_metrics_port = free_port()
+        c.start_node("n1", capacity=6, pool=2, metrics_port=c.node_metrics_port)
         yield c
     finally:
         c.stop()

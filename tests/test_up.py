@@ -1,0 +1,54 @@
+"""`browserplane up`: one command runs everything, and SIGTERM stops everything."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import grpc
+from playwright.sync_api import sync_playwright
+
+from browserplane.v1 import controlplane_pb2 as cp
+from browserplane.v1 import controlplane_pb2_grpc
+from node.chromium import processes_mentioning
+from tests.cluster import ROOT, free_port
+
+
+def test_up_serves_sessions_and_stops_cleanly_on_sigterm(tmp_path: pathlib.Path, site: str):
+    port, grpc_port = free_port(), free_port()
+    data = tmp_path / "data"
+    env = dict(os.environ, BROWSERPLANE_API_KEY="bp_test_key_for_up", PYTHONUNBUFFERED="1")
+    env.pop("BROWSERPLANE_CLUSTER_SECRET", None)
+    log = open(tmp_path / "up.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen([sys.executable, "-m", "browserplane_cli.main", "up", "--port", str(port),
+                             "--grpc-port", str(grpc_port), "--data-dir", str(data),
+                             "--pool-size", "1"], env=env, stdout=log, stderr=log, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 90
+        while b"Browserplane is up." not in (tmp_path / "up.log").read_bytes():
+            assert proc.poll() is None, (tmp_path / "up.log").read_text()
+            assert time.monotonic() < deadline, (tmp_path / "up.log").read_text()
+            time.sleep(0.2)
+        md = (("authorization", "Bearer bp_test_key_for_up"),)
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            stub = controlplane_pb2_grpc.ControlPlaneStub(channel)
+            s = stub.CreateSession(cp.CreateSessionRequest(), metadata=md, timeout=60)
+            with sync_playwright() as p:
+                browser = p.chromium.connect_over_cdp(s.cdp_url)
+                page = browser.contexts[0].pages[0]
+                page.goto(f"{site}/hello.html")
+                assert page.title() == "Hello from Browserplane"
+                assert processes_mentioning(data / "node" / "browsers")
+                proc.send_signal(signal.SIGTERM)
+                assert proc.wait(40) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+    assert processes_mentioning(data) == []
+    assert list((data / "node" / "browsers").iterdir()) == []
+    assert (data / "controlplane.sqlite3").exists()
