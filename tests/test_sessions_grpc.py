@@ -224,7 +224,14 @@ def test_watch_streams_start_and_end(cluster: Cluster, md):
 
     events: list = []
     call = cluster.stub.WatchSessions(cp.WatchSessionsRequest(), metadata=md)
-    reader = threading.Thread(target=lambda: [events.append(e) for e in call], daemon=True)
+    def read() -> None:
+        try:
+            for event in call:
+                events.append(event)
+        except grpc.RpcError as err:
+            assert err.code() == grpc.StatusCode.CANCELLED  # we cancel it below
+
+    reader = threading.Thread(target=read, daemon=True)
     reader.start()
     time.sleep(0.3)
     s = create(cluster, md)
