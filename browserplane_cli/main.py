@@ -100,6 +100,22 @@ def cmd_keys_create(args: argparse.Namespace) -> None:
     print(f"project: {project.name} ({project.id})", file=sys.stderr)
 
 
+def cmd_projects_limit(args: argparse.Namespace) -> None:
+    """Sets a project's concurrent-session limit in the local control plane's store."""
+    from controlplane.keys import KeyRing
+    from controlplane.store import Store
+
+    if args.max_concurrent < 0:
+        raise SystemExit("--max-concurrent must be 0 (unlimited) or more")
+    data_dir = pathlib.Path(args.data_dir).expanduser() if args.data_dir else default_data_dir()
+    store = Store(data_dir / "controlplane.sqlite3")
+    project = KeyRing(store, "").project(args.project)
+    store.set_project_limit(project.id, args.max_concurrent)
+    store.close()
+    print(f"project {project.name} ({project.id}): at most {args.max_concurrent or 'unlimited'} "
+          "concurrent sessions")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -267,6 +283,15 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--control-plane", default="",
                         help="remote control plane host:port (needs BROWSERPLANE_CLUSTER_SECRET)")
     create.set_defaults(func=cmd_keys_create)
+
+    projects = sub.add_parser("projects", help="projects")
+    projects_sub = projects.add_subparsers(dest="projects_command", required=True)
+    limit = projects_sub.add_parser("limit", help="limit a project's concurrent sessions")
+    limit.add_argument("--project", required=True, help="project name (created if missing)")
+    limit.add_argument("--max-concurrent", type=int, required=True, help="0 = unlimited")
+    limit.add_argument("--data-dir", default=os.environ.get("BROWSERPLANE_DATA_DIR", ""),
+                       help="local control plane's data dir")
+    limit.set_defaults(func=cmd_projects_limit)
     return parser
 
 

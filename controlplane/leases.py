@@ -68,6 +68,8 @@ class NodeRegistry:
             old.channel = None
         node.up = True
         node.down_reason = ""
+        if old and old.info.draining:
+            node.draining = True  # a drain outlives the node's re-registration
         node.registered_at.CopyFrom(_ts(now))
         node.lease_expires_at.CopyFrom(_ts(now + self.lease_seconds))
         entry = NodeEntry(node, now + self.lease_seconds,

@@ -15,11 +15,11 @@ import grpc
 from prometheus_client import start_http_server
 
 from browserplane import errors, grpc_server
-from browserplane.credentials import load_or_create_secret
+from browserplane.credentials import cluster_metadata, load_or_create_secret
 from browserplane.errors import BrowserplaneError, not_found
 from browserplane.settings import default_data_dir, flag
 from browserplane.v1 import controlplane_pb2 as cp
-from browserplane.v1 import controlplane_pb2_grpc, session_pb2
+from browserplane.v1 import controlplane_pb2_grpc, node_pb2, session_pb2
 from controlplane import metrics
 from controlplane.keys import KeyRing, Principal
 from controlplane.leases import NodeRegistry
@@ -71,7 +71,7 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
     async def CreateSession(self, request: cp.CreateSessionRequest,
                             context: grpc.aio.ServicerContext) -> session_pb2.Session:
         principal = _auth(self, context)
-        s = await self.sessions.create(principal, request)
+        s = await self.sessions.create(principal, request, context.time_remaining())
         return self.sessions.with_url(s, request.cdp_base_url)
 
     async def GetSession(self, request: cp.GetSessionRequest,
@@ -259,6 +259,13 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
             raise not_found(errors.NODE_NOT_FOUND, "node", request.node_id)
         entry.info.draining = True
         self.plane.store.save_node(entry.info)
+        try:  # the node also stops refilling its warm pool
+            await entry.agent.Drain(node_pb2.DrainRequest(),
+                                    metadata=cluster_metadata(self.plane.settings.cluster_secret),
+                                    timeout=5)
+        except grpc.aio.AioRpcError as err:
+            log.warning("node did not take the drain", extra={"fields": {
+                "node": entry.info.id, "code": err.code().name}})
         return entry.info
 
 

@@ -153,8 +153,10 @@ class SessionService:
 
     # -- create --------------------------------------------------------------------------
 
-    async def create(self, principal: Principal,
-                     request: controlplane_pb2.CreateSessionRequest) -> session_pb2.Session:
+    async def create(self, principal: Principal, request: controlplane_pb2.CreateSessionRequest,
+                     time_left: float | None = None) -> session_pb2.Session:
+        """`time_left` is the caller's remaining deadline: queueing ends a second before it, so
+        the caller hears RESOURCE_EXHAUSTED with a retry hint rather than DEADLINE_EXCEEDED."""
         if principal.project_id is None:
             raise errors.invalid("x-browserplane-project",
                                  "a cluster caller must name the project it creates for")
@@ -180,7 +182,10 @@ class SessionService:
         self.live[s.id] = s
         self._gauge()
         try:
-            await self._start(s, request.queue_timeout_seconds or self.policy.queue_timeout)
+            queue_timeout = request.queue_timeout_seconds or self.policy.queue_timeout
+            if time_left is not None:
+                queue_timeout = max(0.0, min(queue_timeout, time_left - 1.0))
+            await self._start(s, queue_timeout)
         except BaseException as err:
             self.live.pop(s.id, None)
             self._gauge()

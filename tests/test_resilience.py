@@ -154,3 +154,38 @@ def test_selector_no_node_matches_fails_fast(cluster: Cluster, md):
         _create(cluster, md, node_selector={"region": "mars"})
     assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert errors.describe(info.value).reason == errors.NO_MATCHING_NODE
+
+
+def test_project_concurrency_limit(cluster: Cluster):
+    import subprocess
+    import sys
+
+    from tests.cluster import ROOT
+
+    key = cluster.create_key("limited")
+    subprocess.run([sys.executable, "-m", "browserplane_cli.main", "projects", "limit",
+                    "--project", "limited", "--max-concurrent", "1",
+                    "--data-dir", str(cluster.tmp / "cp")], check=True, cwd=ROOT,
+                   capture_output=True)
+    md = (("authorization", f"Bearer {key}"),)
+    first = _create(cluster, md, keep_alive=True)
+    try:
+        with pytest.raises(grpc.RpcError) as info:
+            _create(cluster, md)
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert errors.describe(info.value).reason == errors.PROJECT_CONCURRENCY_LIMIT
+    finally:
+        cluster.stub.TerminateSession(cp.TerminateSessionRequest(id=first.id), metadata=md)
+    second = _create(cluster, md, keep_alive=True)  # room again once the first ended
+    cluster.stub.TerminateSession(cp.TerminateSessionRequest(id=second.id), metadata=md)
+
+
+def test_drained_node_takes_no_new_sessions(fresh_cluster: Cluster):
+    c = fresh_cluster.start_controlplane()
+    c.start_node("n1", capacity=2, pool=0)
+    md = _md(c)
+    c.stub.DrainNode(cp.DrainNodeRequest(node_id="n1"), metadata=c.admin)
+    assert c.node("n1").draining
+    with pytest.raises(grpc.RpcError) as info:
+        _create(c, md, timeout=10)
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
