@@ -43,15 +43,17 @@ class RequestHead:
     def is_websocket(self) -> bool:
         return self.header("upgrade").lower() == "websocket"
 
-    def rewritten(self, target: str, host: str, drop: tuple[str, ...] = ("origin",)) -> bytes:
+    def rewritten(self, target: str, host: str, drop: tuple[str, ...] = ("origin",),
+                  add: list[tuple[str, str]] | None = None) -> bytes:
         """The head sent on toward Chromium: new target and Host; `drop` headers removed.
 
         Chromium refuses a Host that is not an IP or localhost, and a WebSocket upgrade with an
         Origin unless started with --remote-allow-origins, hence the rewrite.
         """
         lines = [f"{self.method} {target} {self.version}", f"Host: {host}"]
-        skip = {"host", *drop}
+        skip = {"host", *drop, *(k.lower() for k, _ in add or [])}
         lines += [f"{k}: {v}" for k, v in self.headers if k.lower() not in skip]
+        lines += [f"{k}: {v}" for k, v in add or []]
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 

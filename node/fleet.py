@@ -17,6 +17,7 @@ from browserplane.v1 import session_pb2
 from node import metrics
 from node.cdp_client import CdpConnection
 from node.chromium import (
+    LAUNCH_TIMEOUT_S,
     Browser,
     LaunchConfig,
     LaunchError,
@@ -60,10 +61,11 @@ class Fleet:
         self.capacity = capacity
         self.default_config = default_config or LaunchConfig()
         self.sessions: dict[str, SessionSlot] = {}
-        self.pool = WarmPool(min(pool_size, capacity), self._launch_default, self._pool_room,
-                             on_failure=lambda: metrics.LAUNCH_FAILURES.inc())
         self.ui_size = (0, 0)
         self.changed = asyncio.Event()  # something a heartbeat should report right away
+        self.pool = WarmPool(min(pool_size, capacity), self._launch_default, self._pool_room,
+                             on_failure=lambda: metrics.LAUNCH_FAILURES.inc(),
+                             on_change=self._pool_changed)  # something a heartbeat should report right away
         self._starting = 0
         self.draining = False
 
@@ -74,9 +76,15 @@ class Fleet:
             return 0
         return max(0, self.capacity - len(self.sessions) - self._starting)
 
+    def _pool_changed(self) -> None:
+        metrics.WARM_BROWSERS.set(len(self.pool))
+        self.changed.set()
+
+    def _held(self) -> int:
+        return len(self.sessions) + self._starting + len(self.pool) + self.pool.launching
+
     def _pool_room(self) -> int:
-        held = len(self.sessions) + self._starting + len(self.pool) + self.pool.launching
-        return self.capacity - held
+        return self.capacity - self._held()
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -127,9 +135,14 @@ class Fleet:
         config = LaunchConfig.from_options(options, extension_dirs, self.ui_size)
         self._starting += 1
         try:
-            browser = self.pool.take() if config == self.default_config else None
+            browser = None
+            if config == self.default_config:
+                browser = await self.pool.acquire(timeout=LAUNCH_TIMEOUT_S)
             warm = browser is not None
             if browser is None:
+                # Pooled browsers count against capacity: make room by giving one up.
+                while self._held() > self.capacity and (victim := self.pool.evict()):
+                    await victim.close()
                 browser = await self._launch(config, warm=False)
             browser.session_id = session_id
             (browser.root / "session").write_text(session_id)

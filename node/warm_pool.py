@@ -24,11 +24,14 @@ class WarmPool:
         launch: Callable[[], Awaitable[Browser]],
         room: Callable[[], int],
         on_failure: Callable[[], None] = lambda: None,
+        on_change: Callable[[], None] = lambda: None,
     ) -> None:
         self.size = size
         self._launch = launch
         self._room = room  # how many more browsers the node may hold right now
         self._on_failure = on_failure
+        self._on_change = on_change
+        self._arrived = asyncio.Condition()
         self._idle: collections.deque[Browser] = collections.deque()
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -48,10 +51,32 @@ class WarmPool:
             browser = self._idle.popleft()
             if not browser.exited.is_set():
                 self._wake.set()
+                self._on_change()
                 return browser
             asyncio.get_running_loop().create_task(browser.close())
         self._wake.set()
         return None
+
+    async def acquire(self, timeout: float) -> Browser | None:
+        """A pooled browser; when none is idle but one is being launched, waits for it (up to
+        `timeout`) instead of starting a second launch that competes for the same cores."""
+        browser = self.take()
+        if browser is not None or not self.launching:
+            return browser
+        try:
+            async with self._arrived:
+                await asyncio.wait_for(self._arrived.wait_for(lambda: self._idle or not self.launching),
+                                       timeout)
+        except TimeoutError:
+            return None
+        return self.take()
+
+    def evict(self) -> Browser | None:
+        """Gives up one idle browser (to make room for a cold launch within capacity)."""
+        browser = self._idle.pop() if self._idle else None
+        if browser is not None:
+            self._on_change()
+        return browser
 
     def poke(self) -> None:
         """Capacity changed (a session ended): maybe there is room to refill."""
@@ -67,18 +92,28 @@ class WarmPool:
                 try:
                     browser = await self._launch()
                 except (LaunchError, OSError) as err:
+                    self.launching -= 1
+                    await self._notify()
                     failures += 1
                     self._on_failure()
                     log.error("warm pool launch failed", extra={"fields": {"error": str(err)}})
                     await asyncio.sleep(min(30.0, 0.5 * 2**failures))
                     continue
-                finally:
+                except BaseException:
                     self.launching -= 1
+                    raise
+                self.launching -= 1
                 failures = 0
                 if self._closing:
                     await browser.close()
                     return
-                self._idle.append(browser)
+                self._idle.append(browser)  # before waking waiters, so they find it
+                self._on_change()
+                await self._notify()
+
+    async def _notify(self) -> None:
+        async with self._arrived:
+            self._arrived.notify_all()
 
     async def close(self) -> None:
         self._closing = True

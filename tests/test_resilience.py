@@ -189,3 +189,18 @@ def test_drained_node_takes_no_new_sessions(fresh_cluster: Cluster):
     with pytest.raises(grpc.RpcError) as info:
         _create(c, md, timeout=10)
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_pooled_browsers_count_against_capacity(fresh_cluster: Cluster):
+    c = fresh_cluster.start_controlplane()
+    c.start_node("n1", capacity=2, pool=2)
+    md = _md(c)
+    root = c.browsers_root()
+    cold = [_create(c, md, keep_alive=True, viewport=S.Viewport(width=900, height=700))
+            for _ in range(2)]
+    assert not any(s.warm for s in cold)
+    time.sleep(1.5)  # give the pool every chance to refill past capacity
+    assert len(list(root.iterdir())) == 2, "node holds more browsers than its capacity"
+    for s in cold:
+        c.stub.TerminateSession(cp.TerminateSessionRequest(id=s.id), metadata=md)
+    c.wait(lambda: c.node("n1").warm_browsers == 2, 30, "pool did not refill once room freed")
