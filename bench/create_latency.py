@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="cold creates, and as many direct Chromium launches")
     parser.add_argument("--pool", type=int, default=2, help="node warm pool size")
     parser.add_argument("--capacity", type=int, default=4, help="node capacity")
-    parser.add_argument("--settle", type=float, default=0.25,
+    parser.add_argument("--settle", type=float, default=1.5,
                         help="seconds to wait after the node is quiet, before each measured create")
     parser.add_argument("--warmup", type=int, default=1,
                         help="unmeasured warm creates first (connections, caches)")

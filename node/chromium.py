@@ -169,6 +169,10 @@ def _pac_target(server: str) -> str:
 # child of this multi-threaded process (that can deadlock or abort).
 SETPRIV = shutil.which("setpriv")
 SHORT_TMP = "/tmp"
+# Browsers run a little below the node agent and control plane (which need little CPU but
+# must answer promptly), and pooled ones lower still until they serve a session.
+SESSION_NICE = 5
+BACKGROUND_NICE = 15
 
 
 class Browser:
@@ -204,8 +208,14 @@ class Browser:
     def pid(self) -> int:
         return self.process.pid if self.process else 0
 
-    async def launch(self) -> None:
-        """Starts Chromium and waits for its DevToolsActivePort file (no port guessing)."""
+    async def launch(self, background: bool = False) -> None:
+        """Starts Chromium and waits for its DevToolsActivePort file (no port guessing).
+
+        A `background` launch (the warm pool's) runs at low CPU priority until `foreground()`:
+        a fresh Chromium keeps both cores of a small node busy for a second or more after it
+        is up, and the sessions being served should not wait behind it. `nice` is relative, so
+        browsers always sit below the agent that started them.
+        """
         for sub in ("user-data", "config", "cache", "downloads", "uploads"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         # Chromium puts a Unix socket in TMPDIR, and socket paths end at 108 bytes: a temp dir
@@ -222,7 +232,10 @@ class Browser:
             env["TZ"] = self.config.timezone
         if self.config.locale:
             env["LANGUAGE"] = self.config.locale.replace("-", "_")
-        prefix = [SETPRIV, "--pdeathsig", "KILL", "--"] if SETPRIV else []
+        # --bounding-set=-sys_nice: as root, Chromium raises its display threads to nice -8 and
+        # then starves the node agent and control plane on a small machine.
+        prefix = [SETPRIV, "--pdeathsig", "KILL", "--bounding-set=-sys_nice", "--"] if SETPRIV else []
+        prefix = ["nice", "-n", str(BACKGROUND_NICE if background else SESSION_NICE), *prefix]
         args = [*prefix, self.binary, *self.config.flags(), f"--user-data-dir={self.user_data_dir}",
                 "about:blank"]
         started = time.monotonic()
@@ -253,6 +266,16 @@ class Browser:
             await asyncio.sleep(0.003)
         self.launched_at = time.monotonic()
         self.launch_ms = (self.launched_at - started) * 1000
+
+    def foreground(self) -> None:
+        """Session priority (the browser now serves a session)."""
+        if self.process is None:
+            return
+        try:
+            os.setpriority(os.PRIO_PGRP, self.process.pid, os.getpriority(os.PRIO_PROCESS, 0)
+                           + SESSION_NICE)
+        except OSError:  # lowering niceness needs CAP_SYS_NICE; a slower browser still works
+            log.debug("could not restore browser priority", extra={"session_id": self.session_id})
 
     async def _watch_exit(self) -> None:
         assert self.process is not None

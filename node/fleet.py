@@ -110,7 +110,7 @@ class Fleet:
     async def _launch(self, config: LaunchConfig, warm: bool) -> Browser:
         browser = Browser(self.root, config, self.binary)
         try:
-            await browser.launch()
+            await browser.launch(background=warm)
         except BaseException:
             await browser.close()
             raise
@@ -139,7 +139,9 @@ class Fleet:
             if config == self.default_config:
                 browser = await self.pool.acquire(timeout=LAUNCH_TIMEOUT_S)
             warm = browser is not None
-            if browser is None:
+            if browser is not None:
+                browser.foreground()
+            else:
                 # Pooled browsers count against capacity: make room by giving one up.
                 while self._held() > self.capacity and (victim := self.pool.evict()):
                     await victim.close()
