@@ -6,6 +6,7 @@ piece of HTTP they need, kept sans-I/O so it is tested without sockets.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import urllib.parse
@@ -95,13 +96,28 @@ def json_response(status: int, payload: object) -> bytes:
     return response(status, json.dumps(payload).encode())
 
 
-def split_response(raw: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
-    """(status, headers, body) of a complete HTTP/1.1 response read until close."""
-    head, _, body = raw.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split(" ")[1])
-    headers = []
-    for line in lines[1:]:
-        key, _, value = line.partition(":")
-        headers.append((key.strip(), value.strip()))
-    return status, headers, body
+async def fetch(host: str, port: int, head: str, timeout: float = 10.0,
+                ) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Sends one request head and reads one response by its Content-Length.
+
+    Chromium's DevTools HTTP server ignores `Connection: close` and keeps the socket open, so
+    reading until EOF would hang.
+    """
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(head.encode("latin-1"))
+        raw_head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+        lines = raw_head[:-4].decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ")[1])
+        headers = []
+        for line in lines[1:]:
+            key, _, value = line.partition(":")
+            headers.append((key.strip(), value.strip()))
+        length = next((int(v) for k, v in headers if k.lower() == "content-length"), None)
+        if length is None:
+            body = await asyncio.wait_for(reader.read(-1), timeout)
+        else:
+            body = await asyncio.wait_for(reader.readexactly(length), timeout)
+        return status, headers, body
+    finally:
+        writer.close()

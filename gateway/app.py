@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from typing import ClassVar
@@ -14,6 +15,9 @@ from browserplane import grpc_server
 from browserplane.credentials import cluster_metadata
 from browserplane.settings import flag
 from browserplane.v1 import controlplane_pb2, controlplane_pb2_grpc
+from gateway.cdp_endpoint import CdpEndpoint
+from gateway.dialects.browserbase import Browserbase
+from gateway.front import FrontDoor
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +42,16 @@ class Gateway:
         self.channel: grpc.aio.Channel | None = None
         self.control: controlplane_pb2_grpc.ControlPlaneStub | None = None
         self.runner: web.AppRunner | None = None
+        self.server: asyncio.base_events.Server | None = None
+        self.cdp: CdpEndpoint | None = None
         self.port = 0
 
     def app(self) -> web.Application:
+        assert self.control is not None and self.cdp is not None
         app = web.Application(client_max_size=512 * 1024 * 1024)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.metrics)
+        Browserbase(self.control, self.cdp).routes(app)
         return app
 
     async def healthz(self, request: web.Request) -> web.Response:
@@ -67,16 +75,22 @@ class Gateway:
     async def start(self) -> None:
         self.channel = grpc_server.channel(self.settings.control_plane)
         self.control = controlplane_pb2_grpc.ControlPlaneStub(self.channel)
+        self.cdp = CdpEndpoint(self.control, self.settings.cluster_secret)
         self.runner = web.AppRunner(self.app(), access_log=None)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, self.settings.host, self.settings.port, backlog=512)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        http = self.runner.server
+        assert http is not None
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(lambda: FrontDoor(http, self.cdp),
+                                               self.settings.host, self.settings.port, backlog=512)
+        self.port = self.server.sockets[0].getsockname()[1]
         log.info("gateway started", extra={"fields": {
             "http": f"{self.settings.host}:{self.port}",
             "control_plane": self.settings.control_plane}})
 
     async def close(self) -> None:
+        if self.server:
+            self.server.close()
         if self.runner:
             await self.runner.cleanup()
         if self.channel:

@@ -21,10 +21,10 @@ from browserplane.credentials import check_cdp_token
 from browserplane.http_head import (
     HeadError,
     RequestHead,
+    fetch,
     json_response,
     response,
     split_head,
-    split_response,
 )
 from browserplane.splice import Splice
 from node import metrics
@@ -136,12 +136,8 @@ class CdpRelay:
     async def _discovery(self, client: asyncio.Transport, head: RequestHead, sid: str, token: str,
                          port: int, what: str) -> None:
         path = "/json/version" if what.startswith("json/version") else "/json/list"
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-                     .encode())
-        raw = await reader.read(-1)
-        writer.close()
-        status, _, body = split_response(raw)
+        status, _, body = await fetch(
+            "127.0.0.1", port, f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n")
         if status != 200:
             return self._reply(client, 502, {"error": f"browser answered {status}"})
         data = json.loads(body)

@@ -60,3 +60,11 @@ def fresh_cluster(tmp_path: pathlib.Path) -> Iterator[Cluster]:
         yield c
     finally:
         c.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway_url(cluster: Cluster) -> str:
+    """The shared cluster's gateway (started on first use)."""
+    if cluster.gateway is None:
+        cluster.start_gateway()
+    return f"http://127.0.0.1:{cluster.gateway_port}"

@@ -1,0 +1,118 @@
+"""The public CDP endpoint: `/session/<id>/devtools/...` and `/session/<id>/json/...`.
+
+The gateway checks the session's token with the control plane (ResolveSession), then splices the
+connection to the node's CDP relay, which checks the token again and splices to Chromium. Frames
+are never parsed. Discovery answers (`/json/version`, `/json/list`) are produced by the node's
+relay from the `X-Forwarded-*` headers set here, so URLs point at this gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+
+import grpc
+
+from browserplane import errors
+from browserplane.credentials import cluster_metadata
+from browserplane.http_head import RequestHead, fetch, json_response
+from browserplane.splice import Splice
+from browserplane.v1 import controlplane_pb2, controlplane_pb2_grpc
+from gateway import metrics
+
+log = logging.getLogger(__name__)
+
+ROUTE = re.compile(r"^(?P<prefix>/session/(?P<sid>[A-Za-z0-9_-]{1,64}))/(?P<rest>devtools/browser(?:/[^/]*)?"
+                   r"|devtools/page/[A-Za-z0-9]+|json(?:/version|/list)?)/?$")
+
+
+def claims(head: RequestHead) -> bool:
+    return ROUTE.match(head.path) is not None
+
+
+def forwarded_headers(head: RequestHead, prefix: str, peer: str) -> list[tuple[str, str]]:
+    """What the node's relay needs to hand out URLs that point back at this gateway."""
+    proto = head.header("x-forwarded-proto") or "http"
+    host = head.header("x-forwarded-host") or head.header("host")
+    outer = head.header("x-forwarded-prefix").rstrip("/")
+    chain = head.header("x-forwarded-for")
+    return [("X-Forwarded-Proto", proto), ("X-Forwarded-Host", host),
+            ("X-Forwarded-Prefix", outer + prefix),
+            ("X-Forwarded-For", f"{chain}, {peer}" if chain else peer)]
+
+
+class CdpEndpoint:
+    def __init__(self, control: controlplane_pb2_grpc.ControlPlaneStub, secret: str) -> None:
+        self.control = control
+        self.metadata = cluster_metadata(secret)
+
+    async def targets(self, session_id: str, token: str, forwarded: dict[str, str]) -> list[dict]:
+        """The session's CDP targets (`/json/list`), with URLs pointing at this gateway."""
+        answer = await self.control.ResolveSession(
+            controlplane_pb2.ResolveSessionRequest(session_id=session_id, token=token),
+            metadata=self.metadata, timeout=10)
+        host, _, port = answer.relay_address.rpartition(":")
+        prefix = forwarded.get("X-Forwarded-Prefix", "").rstrip("/") + f"/session/{session_id}"
+        head = (f"GET /session/{session_id}/json/list?token={token} HTTP/1.1\r\n"
+                f"Host: {answer.relay_address}\r\nConnection: close\r\n"
+                f"X-Forwarded-Proto: {forwarded.get('X-Forwarded-Proto', 'http')}\r\n"
+                f"X-Forwarded-Host: {forwarded.get('X-Forwarded-Host', '')}\r\n"
+                f"X-Forwarded-Prefix: {prefix}\r\n\r\n")
+        status, _, body = await fetch(host, int(port), head)
+        if status != 200:
+            raise RuntimeError(f"relay answered {status} for /json/list")
+        return json.loads(body)
+
+    async def handle(self, client: asyncio.Transport, head: RequestHead, rest: bytes) -> None:
+        match = ROUTE.match(head.path)
+        assert match is not None
+        sid = match["sid"]
+        token = head.query.get("token") or _bearer(head.header("authorization"))
+        if head.method != "GET":
+            return _reply(client, 405, {"error": "method not allowed"})
+        if not token:
+            return _reply(client, 401, {"error": "missing CDP token",
+                                        "detail": "use the connect URL the session API returned"})
+        try:
+            answer = await self.control.ResolveSession(
+                controlplane_pb2.ResolveSessionRequest(session_id=sid, token=token),
+                metadata=self.metadata, timeout=10)
+        except grpc.aio.AioRpcError as err:
+            described = errors.describe(err)
+            status = {grpc.StatusCode.UNAUTHENTICATED: 401, grpc.StatusCode.NOT_FOUND: 404,
+                      grpc.StatusCode.UNAVAILABLE: 503}.get(err.code(), 502)
+            if described.reason == errors.TOKEN_INVALID:
+                status = 401
+            return _reply(client, status, {"error": described.reason.lower(),
+                                           "message": described.message, "sessionId": sid})
+        host, _, port = answer.relay_address.rpartition(":")
+        peer = (client.get_extra_info("peername") or ("", 0))[0]
+        first = head.rewritten(head.target, answer.relay_address,
+                               add=forwarded_headers(head, match["prefix"], peer)) + rest
+        websocket = head.is_websocket
+
+        def on_first(data: bytes) -> None:
+            if websocket and data.startswith(b"HTTP/1.1 101"):
+                metrics.CDP_CONNECTIONS.inc()
+                state["open"] = True
+
+        def on_close(up: int, down: int) -> None:
+            metrics.RELAYED_BYTES.labels("to_browser").inc(up)
+            metrics.RELAYED_BYTES.labels("to_client").inc(down)
+            if state["open"]:
+                metrics.CDP_CONNECTIONS.dec()
+
+        state = {"open": False}
+        await Splice(on_first, on_close).open(client, host, int(port), first)
+
+
+def _reply(client: asyncio.Transport, status: int, payload: dict) -> None:
+    client.write(json_response(status, payload))
+    client.close()
+
+
+def _bearer(value: str) -> str:
+    scheme, _, token = value.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""

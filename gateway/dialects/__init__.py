@@ -1,0 +1,1 @@
+"""One module per vendor HTTP dialect. Each only translates: HTTP in, gRPC out, HTTP back."""

@@ -1,0 +1,350 @@
+"""Browserbase v1 (`X-BB-API-Key`), as the official `browserbase` SDK speaks it.
+
+Served at `/v1/...` and under `/browserbase/v1/...`. Sessions are Browserbase sessions; contexts
+are Browserplane profiles; `connectUrl` is this gateway's CDP endpoint with a per-session token.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp import web
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+
+from browserplane.v1 import controlplane_pb2 as cp
+from browserplane.v1 import controlplane_pb2_grpc
+from browserplane.v1 import session_pb2 as S
+from gateway.cdp_endpoint import CdpEndpoint
+from gateway.http_api import (
+    ApiError,
+    bad_request,
+    endpoint,
+    forwarded,
+    grpc_metadata,
+    json_body,
+    public_base,
+)
+
+DIALECT = "browserbase"
+STATUS = {S.PENDING: "PENDING", S.RUNNING: "RUNNING", S.COMPLETED: "COMPLETED",
+          S.TIMED_OUT: "TIMED_OUT", S.FAILED: "ERROR"}
+STATES = {v: k for k, v in STATUS.items()}
+REGIONS = ("us-west-2", "us-east-1", "eu-central-1", "ap-southeast-1")
+METADATA_QUERY = re.compile(r"user_metadata\['([^']+)'\]\s*:\s*'([^']*)'")
+HTTP_REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+                405: "Method Not Allowed", 409: "Conflict", 429: "Too Many Requests",
+                501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
+                504: "Gateway Timeout"}
+
+
+def error_body(err: ApiError, request_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"statusCode": err.status, "error": HTTP_REASONS.get(err.status, "Error"),
+                            "message": err.message, "code": err.code, "requestId": request_id}
+    if err.field:
+        body["field"] = err.field
+    return body
+
+
+def retry_headers(err: ApiError) -> dict[str, str]:
+    # The SDK retries 408/409/429/5xx, POSTs included, without an idempotency key. Say when a
+    # retry cannot help, so a client never repeats a create that did something.
+    retryable = err.status == 429 or (err.status == 503 and err.code != "no_matching_node")
+    return {"x-should-retry": "true" if retryable else "false"}
+
+
+def _iso(stamp: timestamp_pb2.Timestamp) -> str | None:
+    if not stamp.seconds and not stamp.nanos:
+        return None
+    return stamp.ToJsonString()
+
+
+def session_json(s: S.Session) -> dict[str, Any]:
+    created = _iso(s.created_at)
+    body: dict[str, Any] = {
+        "id": s.id, "createdAt": created, "updatedAt": _iso(s.updated_at) or created,
+        "projectId": s.project_id, "startedAt": _iso(s.started_at) or created,
+        "endedAt": _iso(s.ended_at), "expiresAt": _iso(s.expires_at) or created,
+        "status": STATUS.get(s.state, "ERROR"), "proxyBytes": 0,
+        "keepAlive": s.options.keep_alive, "region": s.options.region or REGIONS[0],
+        "contextId": s.options.profile.profile_id or None,
+        "userMetadata": json_format.MessageToDict(s.options.user_metadata)
+        if s.options.HasField("user_metadata") else {},
+    }
+    if s.cdp_url:
+        body.update(connectUrl=s.cdp_url, seleniumRemoteUrl="", signingKey=s.cdp_token)
+    if s.end_reason:
+        body["endReason"] = s.end_reason
+    return body
+
+
+class Browserbase:
+    def __init__(self, control: controlplane_pb2_grpc.ControlPlaneStub, cdp: CdpEndpoint) -> None:
+        self.control = control
+        self.cdp = cdp
+
+    def routes(self, app: web.Application) -> None:
+        table = [
+            ("POST", "/sessions", "create_session", self.create_session),
+            ("GET", "/sessions", "list_sessions", self.list_sessions),
+            ("GET", "/sessions/{id}", "get_session", self.get_session),
+            ("POST", "/sessions/{id}", "update_session", self.update_session),
+            ("GET", "/sessions/{id}/debug", "debug", self.debug),
+            ("POST", "/contexts", "create_context", self.create_context),
+            ("GET", "/contexts/{id}", "get_context", self.get_context),
+            ("PUT", "/contexts/{id}", "update_context", self.update_context),
+            ("DELETE", "/contexts/{id}", "delete_context", self.delete_context),
+            ("GET", "/projects", "list_projects", self.list_projects),
+            ("GET", "/projects/{id}", "get_project", self.get_project),
+            ("GET", "/projects/{id}/usage", "project_usage", self.project_usage),
+            ("POST", "/search", "search", self.search),
+        ]
+        for prefix in ("/v1", "/browserbase/v1"):
+            for method, path, name, handler in table:
+                app.router.add_route(method, prefix + path,
+                                     endpoint(DIALECT, name, error_body, retry_headers)(
+                                         self._authed(handler)))
+            app.router.add_route("*", prefix + "/{tail:.*}", endpoint(
+                DIALECT, "unknown", error_body, retry_headers)(self.unknown))
+
+    @staticmethod
+    def _authed(handler: Any) -> Any:
+        async def run(request: web.Request) -> web.StreamResponse:
+            key = request.headers.get("X-BB-API-Key", "").strip()
+            if not key:
+                raise ApiError(401, "unauthenticated", "missing X-BB-API-Key header")
+            return await handler(request, grpc_metadata(key))
+        return run
+
+    async def unknown(self, request: web.Request) -> web.StreamResponse:
+        raise ApiError(404, "not_found", f"no route {request.method} {request.path}")
+
+    # -- sessions ------------------------------------------------------------------------
+
+    async def create_session(self, request: web.Request, md: Any) -> web.StreamResponse:
+        body = await json_body(request)
+        options = await self._options(body, md)
+        session = await self.control.CreateSession(cp.CreateSessionRequest(
+            options=options, cdp_base_url=public_base(request, websocket=True)),
+            metadata=md, timeout=90)
+        return web.json_response(session_json(session), status=201)
+
+    async def _options(self, body: dict[str, Any], md: Any) -> S.SessionOptions:
+        o = S.SessionOptions(dialect=DIALECT)
+        settings = _typed(body, "browserSettings", dict, {})
+        viewport = _typed(settings, "viewport", dict, None, "browserSettings.viewport")
+        if viewport is not None:
+            o.viewport.width = _typed(viewport, "width", int, 0, "browserSettings.viewport.width")
+            o.viewport.height = _typed(viewport, "height", int, 0, "browserSettings.viewport.height")
+        context = _typed(settings, "context", dict, None, "browserSettings.context")
+        if context is not None:
+            context_id = _typed(context, "id", str, "", "browserSettings.context.id")
+            if not context_id:
+                raise bad_request("browserSettings.context.id", "is required")
+            o.profile.profile_id = context_id
+            o.profile.persist = _typed(context, "persist", bool, False, "browserSettings.context.persist")
+        for source, name in ((body, "extensionId"), (settings, "extensionId")):
+            ext = _typed(source, name, str, "", name if source is body else f"browserSettings.{name}")
+            if ext and ext not in o.extension_ids:
+                o.extension_ids.append(ext)
+        o.block_ads = _typed(settings, "blockAds", bool, False, "browserSettings.blockAds")
+        o.solve_captchas = _typed(settings, "solveCaptchas", bool, False, "browserSettings.solveCaptchas")
+        o.record_session = _typed(settings, "recordSession", bool, False, "browserSettings.recordSession")
+        o.log_session = _typed(settings, "logSession", bool, False, "browserSettings.logSession")
+        o.ignore_certificate_errors = _typed(settings, "ignoreCertificateErrors", bool, False,
+                                             "browserSettings.ignoreCertificateErrors")
+        for i, domain in enumerate(_typed(settings, "allowedDomains", list, [],
+                                          "browserSettings.allowedDomains")):
+            if not isinstance(domain, str):
+                raise bad_request(f"browserSettings.allowedDomains[{i}]", "must be a string")
+            o.allowed_domains.append(domain)
+        o.keep_alive = _typed(body, "keepAlive", bool, False)
+        timeout = _typed(body, "timeout", int, 0)
+        if timeout and not 60 <= timeout <= 21600:
+            raise bad_request("timeout", "must be 60..21600 seconds")
+        o.max_duration_seconds = timeout
+        region = _typed(body, "region", str, "")
+        if region and region not in REGIONS:
+            raise bad_request("region", f"must be one of {', '.join(REGIONS)}")
+        o.region = region
+        metadata = _typed(body, "userMetadata", dict, None)
+        if metadata is not None:
+            o.user_metadata.CopyFrom(_struct(metadata))
+        self._proxies(body.get("proxies"), o)
+        project_id = _typed(body, "projectId", str, "")
+        if project_id:
+            me = await self.control.Authenticate(cp.AuthenticateRequest(), metadata=md, timeout=10)
+            if me.project.id != project_id:
+                raise ApiError(404, "project_not_found",
+                               f"project {project_id!r} is not the project of this API key")
+        return o
+
+    @staticmethod
+    def _proxies(value: Any, o: S.SessionOptions) -> None:
+        if value is None or value is False:
+            return
+        if value is True:
+            raise bad_request("proxies", "Browserbase-managed proxies are not available in a "
+                              "self-hosted Browserplane; pass [{\"type\": \"external\", \"server\": "
+                              "\"http://host:port\"}]")
+        if not isinstance(value, list):
+            raise bad_request("proxies", "must be a boolean or a list of proxy objects")
+        for i, item in enumerate(value):
+            field = f"proxies[{i}]"
+            if not isinstance(item, dict):
+                raise bad_request(field, "must be an object")
+            kind = item.get("type")
+            pattern = _typed(item, "domainPattern", str, "", f"{field}.domainPattern")
+            if kind == "external":
+                server = _typed(item, "server", str, "", f"{field}.server")
+                if not server:
+                    raise bad_request(f"{field}.server", "is required for an external proxy")
+                o.proxies.add(kind=S.ProxyRule.EXTERNAL, server=server, domain_pattern=pattern,
+                              username=_typed(item, "username", str, "", f"{field}.username"),
+                              password=_typed(item, "password", str, "", f"{field}.password"))
+            elif kind == "none":
+                o.proxies.add(kind=S.ProxyRule.NONE, domain_pattern=pattern)
+            elif kind == "browserbase":
+                raise bad_request(f"{field}.type", "Browserbase-managed proxies are not available "
+                                  "in a self-hosted Browserplane; use type 'external'")
+            else:
+                raise bad_request(f"{field}.type", "must be 'external', 'none' or 'browserbase'")
+
+    async def list_sessions(self, request: web.Request, md: Any) -> web.StreamResponse:
+        req = cp.ListSessionsRequest(page_size=1000, cdp_base_url=public_base(request, True))
+        status = request.query.get("status", "")
+        if status:
+            if status not in STATES:
+                raise bad_request("status", f"must be one of {', '.join(STATES)}")
+            req.states.append(STATES[status])
+        query = request.query.get("q", "").strip()
+        if query:
+            pairs = METADATA_QUERY.findall(query)
+            if not pairs:
+                raise bad_request("q", "expected user_metadata['key']:'value'")
+            req.metadata_filter.update(dict(pairs))
+        answer = await self.control.ListSessions(req, metadata=md, timeout=30)
+        return web.json_response([session_json(s) for s in answer.sessions])
+
+    async def get_session(self, request: web.Request, md: Any) -> web.StreamResponse:
+        session = await self.control.GetSession(cp.GetSessionRequest(
+            id=request.match_info["id"], cdp_base_url=public_base(request, True)),
+            metadata=md, timeout=10)
+        return web.json_response(session_json(session))
+
+    async def update_session(self, request: web.Request, md: Any) -> web.StreamResponse:
+        body = await json_body(request)
+        status = body.get("status")
+        if status != "REQUEST_RELEASE":
+            raise bad_request("status", "the only update is {\"status\": \"REQUEST_RELEASE\"}")
+        session = await self.control.UpdateSession(cp.UpdateSessionRequest(
+            id=request.match_info["id"], request_release=True), metadata=md, timeout=30)
+        return web.json_response(session_json(session))
+
+    async def debug(self, request: web.Request, md: Any) -> web.StreamResponse:
+        expires = request.query.get("expiresIn")
+        if expires is not None and not expires.isdigit():
+            raise bad_request("expiresIn", "must be a whole number of seconds")
+        session = await self.control.GetSession(cp.GetSessionRequest(
+            id=request.match_info["id"], cdp_base_url=public_base(request, True)),
+            metadata=md, timeout=10)
+        if session.state != S.RUNNING:
+            raise ApiError(409, "session_ended", f"session {session.id} is "
+                           f"{STATUS.get(session.state, 'ERROR')}")
+        targets = await self.cdp.targets(session.id, session.cdp_token, forwarded(request))
+        pages = [{"id": t.get("id"), "url": t.get("url"), "title": t.get("title"),
+                  "faviconUrl": t.get("faviconUrl", ""),
+                  "debuggerUrl": t.get("webSocketDebuggerUrl", ""),
+                  "debuggerFullscreenUrl": t.get("webSocketDebuggerUrl", "")}
+                 for t in targets if t.get("type") == "page"]
+        ws_url = session.cdp_url
+        return web.json_response({
+            "wsUrl": ws_url, "debuggerUrl": ws_url, "debuggerFullscreenUrl": ws_url,
+            "pages": pages,
+        })
+
+    # -- contexts (profiles) -------------------------------------------------------------
+
+    async def create_context(self, request: web.Request, md: Any) -> web.StreamResponse:
+        body = await json_body(request)
+        name = _typed(body, "name", str, "")
+        profile = await self.control.CreateProfile(cp.CreateProfileRequest(name=name), metadata=md,
+                                                   timeout=10)
+        return web.json_response(_context_upload(profile), status=201)
+
+    async def get_context(self, request: web.Request, md: Any) -> web.StreamResponse:
+        profile = await self.control.GetProfile(cp.GetProfileRequest(id=request.match_info["id"]),
+                                                metadata=md, timeout=10)
+        return web.json_response(_context(profile))
+
+    async def update_context(self, request: web.Request, md: Any) -> web.StreamResponse:
+        profile = await self.control.GetProfile(cp.GetProfileRequest(id=request.match_info["id"]),
+                                                metadata=md, timeout=10)
+        return web.json_response(_context_upload(profile))
+
+    async def delete_context(self, request: web.Request, md: Any) -> web.StreamResponse:
+        await self.control.DeleteProfile(cp.DeleteProfileRequest(id=request.match_info["id"]),
+                                         metadata=md, timeout=10)
+        return web.Response(status=204)
+
+    # -- projects ------------------------------------------------------------------------
+
+    async def list_projects(self, request: web.Request, md: Any) -> web.StreamResponse:
+        answer = await self.control.ListProjects(cp.ListProjectsRequest(), metadata=md, timeout=10)
+        return web.json_response([_project(p) for p in answer.projects])
+
+    async def get_project(self, request: web.Request, md: Any) -> web.StreamResponse:
+        project = await self.control.GetProject(cp.GetProjectRequest(id=request.match_info["id"]),
+                                                metadata=md, timeout=10)
+        return web.json_response(_project(project))
+
+    async def project_usage(self, request: web.Request, md: Any) -> web.StreamResponse:
+        usage = await self.control.GetUsage(cp.GetUsageRequest(project_id=request.match_info["id"]),
+                                            metadata=md, timeout=10)
+        return web.json_response({"browserMinutes": round(usage.browser_minutes, 3),
+                                  "proxyBytes": usage.proxy_bytes})
+
+    async def search(self, request: web.Request, md: Any) -> web.StreamResponse:
+        await json_body(request)
+        raise ApiError(501, "search_not_configured",
+                       "web search needs a search provider, and Browserplane has none configured. "
+                       "Search with a session instead (open your search engine's results page "
+                       "over CDP); see the README's 'Browserbase dialect' section.")
+
+
+def _typed(source: dict[str, Any], key: str, kind: type, default: Any, field: str | None = None) -> Any:
+    """source[key] when it has the wanted JSON type (None reads as missing); else 400."""
+    value = source.get(key)
+    if value is None:
+        return default
+    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+    if not ok:
+        name = {dict: "an object", list: "a list", str: "a string", int: "an integer",
+                bool: "a boolean"}[kind]
+        raise bad_request(field or key, f"must be {name}")
+    return value
+
+
+def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
+    out = struct_pb2.Struct()
+    out.update(value)
+    return out
+
+
+def _context(profile: cp.Profile) -> dict[str, Any]:
+    return {"id": profile.id, "name": profile.name or None, "projectId": profile.project_id,
+            "createdAt": _iso(profile.created_at), "updatedAt": _iso(profile.updated_at)}
+
+
+def _context_upload(profile: cp.Profile) -> dict[str, Any]:
+    # Browserbase lets clients upload an encrypted profile archive; Browserplane fills contexts
+    # from sessions (persist: true) only, so the upload fields are present but empty.
+    return {"id": profile.id, "uploadUrl": "", "publicKey": "", "cipherAlgorithm": "",
+            "initializationVectorSize": 0}
+
+
+def _project(project: cp.Project) -> dict[str, Any]:
+    created = _iso(project.created_at)
+    return {"id": project.id, "name": project.name, "createdAt": created, "updatedAt": created,
+            "defaultTimeout": project.default_timeout_seconds or 3600,
+            "concurrency": project.max_concurrent_sessions or 0, "ownerId": ""}

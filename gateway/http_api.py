@@ -1,0 +1,138 @@
+"""What every dialect needs the same way: keys, request ids, JSON bodies, errors, public URLs.
+
+A dialect module declares its routes and its error body; this module turns gRPC errors into
+HTTP statuses once, so all dialects agree on what a status means.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+from aiohttp import web
+
+from browserplane import errors
+from browserplane.logs import request_id_var
+from gateway import metrics
+
+GRPC_TO_HTTP = {
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.FAILED_PRECONDITION: 409,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+}
+# Reasons whose HTTP status differs from their gRPC code's usual one.
+REASON_TO_HTTP = {errors.NO_MATCHING_NODE: 503, errors.SESSION_ENDED: 409}
+
+
+@dataclasses.dataclass
+class ApiError(Exception):
+    """An error answered in the dialect's own error shape."""
+
+    status: int
+    code: str      # machine-readable, lower_snake (dialects may render it differently)
+    message: str
+    retry_after: float | None = None
+    field: str | None = None
+
+    @classmethod
+    def from_grpc(cls, err: grpc.RpcError) -> ApiError:
+        described = errors.describe(err)
+        status = REASON_TO_HTTP.get(described.reason, GRPC_TO_HTTP.get(err.code(), 502))
+        return cls(status, described.reason.lower(), described.message, described.retry_after,
+                   described.metadata.get("field"))
+
+
+def bad_request(field: str, message: str) -> ApiError:
+    return ApiError(400, "invalid_request", f"{field}: {message}", field=field)
+
+
+async def json_body(request: web.Request, *, allow_empty: bool = True) -> dict[str, Any]:
+    """The request's JSON object; an empty body (with any content type) reads as {}."""
+    raw = await request.read()
+    if not raw.strip():
+        if allow_empty:
+            return {}
+        raise ApiError(400, "invalid_request", "a JSON body is required")
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ApiError(400, "invalid_json", f"body is not valid JSON: {err}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_request", "body must be a JSON object")
+    return body
+
+
+def public_base(request: web.Request, websocket: bool = False) -> str:
+    """Scheme and host as the client sees this gateway (honours X-Forwarded-Proto/Host/Prefix)."""
+    proto = request.headers.get("X-Forwarded-Proto", request.scheme).split(",")[0].strip().lower()
+    secure = proto in ("https", "wss")
+    scheme = ("wss" if secure else "ws") if websocket else ("https" if secure else "http")
+    host = request.headers.get("X-Forwarded-Host", request.host).split(",")[0].strip()
+    prefix = request.headers.get("X-Forwarded-Prefix", "").rstrip("/")
+    return f"{scheme}://{host}{prefix}"
+
+
+def forwarded(request: web.Request) -> dict[str, str]:
+    """X-Forwarded-* describing how the client reached us, for URLs built further in."""
+    return {"X-Forwarded-Proto": request.headers.get("X-Forwarded-Proto", request.scheme),
+            "X-Forwarded-Host": request.headers.get("X-Forwarded-Host", request.host),
+            "X-Forwarded-Prefix": request.headers.get("X-Forwarded-Prefix", "")}
+
+
+def grpc_metadata(key: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {key}"),)
+
+
+ErrorBody = Callable[[ApiError, str], dict[str, Any]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def endpoint(dialect: str, route: str, error_body: ErrorBody,
+             headers: Callable[[ApiError], dict[str, str]] | None = None,
+             ) -> Callable[[Handler], Handler]:
+    """Wraps a dialect handler: request id, metrics, and every failure in the dialect's shape.
+
+    No exception a client can cause reaches aiohttp as a 500.
+    """
+    def wrap(handler: Handler) -> Handler:
+        async def run(request: web.Request) -> web.StreamResponse:
+            request_id = request.headers.get("X-Request-Id") or f"req_{uuid.uuid4().hex[:20]}"
+            token = request_id_var.set(request_id)
+            started = time.perf_counter()
+            try:
+                try:
+                    response = await handler(request)
+                except grpc.RpcError as err:
+                    raise ApiError.from_grpc(err) from None
+            except ApiError as err:
+                extra = {"X-Request-Id": request_id}
+                if err.retry_after is not None:
+                    extra["Retry-After"] = str(max(1, int(round(err.retry_after))))
+                if headers is not None:
+                    extra.update(headers(err))
+                response = web.json_response(error_body(err, request_id), status=err.status,
+                                             headers=extra)
+            finally:
+                request_id_var.reset(token)
+            response.headers.setdefault("X-Request-Id", request_id)
+            metrics.REQUESTS.labels(dialect, route, str(response.status)).inc()
+            metrics.LATENCY.labels(dialect, route).observe(time.perf_counter() - started)
+            return response
+
+        return run
+
+    return wrap

@@ -1,0 +1,156 @@
+"""The official `browserbase` SDK and Playwright against the gateway's Browserbase dialect."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+from browserbase import AuthenticationError, BadRequestError, Browserbase, NotFoundError
+from playwright.sync_api import sync_playwright
+
+from node.chromium import processes_mentioning
+from tests.cluster import Cluster, session_dir
+
+
+@pytest.fixture
+def bb(gateway_url: str, api_key: str) -> Browserbase:
+    return Browserbase(api_key=api_key, base_url=gateway_url, max_retries=0)
+
+
+def test_sdk_session_lifecycle_with_playwright(bb: Browserbase, cluster: Cluster, site: str):
+    session = bb.sessions.create(browser_settings={"viewport": {"width": 1024, "height": 700}},
+                                 user_metadata={"suite": "bb"})
+    assert session.status == "RUNNING"
+    assert session.connect_url.startswith(f"ws://127.0.0.1:{cluster.gateway_port}/session/")
+    assert "token=" in session.connect_url and bb.api_key not in session.connect_url
+    browser_dir = session_dir(cluster.browsers_root(), session.id)
+
+    with sync_playwright() as p:
+        browser = p.chromium.connect_over_cdp(session.connect_url)
+        page = browser.contexts[0].pages[0]
+        page.goto(f"{site}/hello.html")
+        assert page.title() == "Hello from Browserplane"
+        assert page.evaluate("[innerWidth, innerHeight]") == [1024, 700]
+        debug = bb.sessions.debug(session.id)
+        assert debug.ws_url == session.connect_url
+        assert any(pg.url.endswith("/hello.html") for pg in debug.pages)
+
+        listed = bb.sessions.list(q="user_metadata['suite']:'bb'", status="RUNNING")
+        assert [s.id for s in listed] == [session.id]
+        assert bb.sessions.retrieve(session.id).status == "RUNNING"
+        released = bb.sessions.update(session.id, status="REQUEST_RELEASE")
+        assert released.status == "COMPLETED"
+        browser.close()
+
+    Cluster.wait(lambda: not browser_dir.exists(), 10, "browser left behind after release")
+    assert processes_mentioning(browser_dir) == []
+
+
+def test_session_without_keep_alive_ends_when_playwright_disconnects(bb: Browserbase):
+    session = bb.sessions.create()
+    with sync_playwright() as p:
+        p.chromium.connect_over_cdp(session.connect_url).close()
+    Cluster.wait(lambda: bb.sessions.retrieve(session.id).status == "COMPLETED", 10,
+                 "session outlived its last client")
+
+
+def test_discovery_urls_point_at_the_gateway(bb: Browserbase, gateway_url: str):
+    session = bb.sessions.create(keep_alive=True)
+    try:
+        base, _, query = session.connect_url.replace("ws://", "http://").partition("?")
+        prefix = base.rsplit("/devtools/", 1)[0]
+        for path in ("/json/version", "/json/version/"):
+            with urllib.request.urlopen(f"{prefix}{path}?{query}") as r:
+                info = json.load(r)
+            assert info["webSocketDebuggerUrl"] == session.connect_url
+        request = urllib.request.Request(f"{prefix}/json/version?{query}", headers={
+            "X-Forwarded-Proto": "https", "X-Forwarded-Host": "browsers.example.com"})
+        with urllib.request.urlopen(request) as r:
+            url = json.load(r)["webSocketDebuggerUrl"]
+        assert url.startswith(f"wss://browsers.example.com/session/{session.id}/devtools/browser?")
+        # Playwright's http:// form: it appends json/version/ itself and keeps the query.
+        with sync_playwright() as p:
+            browser = p.chromium.connect_over_cdp(f"{prefix}?{query}")
+            assert browser.contexts
+            browser.close()
+    finally:
+        bb.sessions.update(session.id, status="REQUEST_RELEASE")
+
+
+def test_bad_input_gets_browserbase_errors_never_500(bb: Browserbase, gateway_url: str, api_key: str):
+    with pytest.raises(BadRequestError) as info:
+        bb.sessions.create(browser_settings={"viewport": {"width": "wide"}})
+    assert info.value.body["statusCode"] == 400
+    assert "browserSettings.viewport.width" in info.value.body["message"]
+    with pytest.raises(BadRequestError):
+        bb.sessions.create(proxies=True)
+    with pytest.raises(BadRequestError):
+        bb.sessions.create(api_timeout=5)
+    with pytest.raises(NotFoundError):
+        bb.sessions.retrieve("00000000-0000-0000-0000-000000000000")
+    with pytest.raises(AuthenticationError):
+        Browserbase(api_key="wrong", base_url=gateway_url, max_retries=0).sessions.list()
+
+    def raw(method: str, path: str, body: bytes | None, headers: dict) -> tuple[int, dict]:
+        request = urllib.request.Request(gateway_url + path, data=body, method=method,
+                                         headers=headers)
+        try:
+            with urllib.request.urlopen(request) as r:
+                return r.status, json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read())
+
+    key = {"X-BB-API-Key": api_key, "Content-Type": "application/json"}
+    cases = [
+        ("POST", "/v1/sessions", b"{not json", key, 400),
+        ("POST", "/v1/sessions", b"[1, 2]", key, 400),
+        ("POST", "/v1/sessions", b'{"keepAlive": "yes"}', key, 400),
+        ("POST", "/v1/sessions", b'{"userMetadata": 5}', key, 400),
+        ("POST", "/v1/sessions", b'{"region": "mars-1"}', key, 400),
+        ("POST", "/v1/sessions", b'{"proxies": [{"type": "external"}]}', key, 400),
+        ("GET", "/v1/sessions?status=SLEEPING", None, key, 400),
+        ("GET", "/v1/sessions?q=whatever", None, key, 400),
+        ("POST", "/v1/sessions/nope", b'{"status": "REQUEST_RELEASE"}', key, 404),
+        ("POST", "/v1/sessions/nope", b'{"status": "PAUSE"}', key, 400),
+        ("GET", "/v1/contexts/nope", None, key, 404),
+        ("GET", "/v1/nothing-here", None, key, 404),
+        ("GET", "/v1/sessions", None, {}, 401),
+        ("POST", "/v1/search", b'{"query": "x"}', key, 501),
+    ]
+    for method, path, body, headers, status in cases:
+        got, payload = raw(method, path, body, headers)
+        assert got == status, (method, path, got, payload)
+        assert payload["statusCode"] == status and payload["message"], payload
+
+
+def test_projects_never_see_or_connect_to_each_others_sessions(bb: Browserbase, gateway_url: str,
+                                                               cluster: Cluster):
+    other = Browserbase(api_key=cluster.create_key("bb-other"), base_url=gateway_url, max_retries=0)
+    mine = bb.sessions.create(keep_alive=True)
+    try:
+        with pytest.raises(NotFoundError):
+            other.sessions.retrieve(mine.id)
+        with pytest.raises(NotFoundError):
+            other.sessions.update(mine.id, status="REQUEST_RELEASE")
+        assert mine.id not in [s.id for s in other.sessions.list()]
+        theirs = other.sessions.create(keep_alive=True)
+        forged = mine.connect_url.replace(mine.id, theirs.id)
+        with sync_playwright() as p, pytest.raises(Exception, match="401"):
+            p.chromium.connect_over_cdp(forged, timeout=10_000)
+        other.sessions.update(theirs.id, status="REQUEST_RELEASE")
+    finally:
+        bb.sessions.update(mine.id, status="REQUEST_RELEASE")
+
+
+def test_contexts_and_projects(bb: Browserbase):
+    context = bb.contexts.create()
+    fetched = bb.contexts.retrieve(context.id)
+    assert fetched.id == context.id and fetched.project_id
+    projects = bb.projects.list()
+    assert [p.id for p in projects] == [fetched.project_id]
+    usage = bb.projects.usage(fetched.project_id)
+    assert usage.browser_minutes >= 0
+    bb.contexts.delete(context.id)
+    with pytest.raises(NotFoundError):
+        bb.contexts.retrieve(context.id)
