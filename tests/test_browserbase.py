@@ -154,3 +154,34 @@ def test_contexts_and_projects(bb: Browserbase):
     bb.contexts.delete(context.id)
     with pytest.raises(NotFoundError):
         bb.contexts.retrieve(context.id)
+
+
+def test_a_30mb_full_page_screenshot_passes_the_relay_intact(bb: Browserbase, site: str):
+    import struct
+    import zlib
+
+    session = bb.sessions.create(keep_alive=True)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.connect_over_cdp(session.connect_url)
+            page = browser.contexts[0].pages[0]
+            page.goto(f"{site}/tall.html?h=9000")
+            page.wait_for_function("document.title === 'Tall page ready'")
+            png = page.screenshot(full_page=True)
+            browser.close()
+    finally:
+        bb.sessions.update(session.id, status="REQUEST_RELEASE")
+    assert len(png) >= 30 * 1024 * 1024, f"only {len(png) / 2**20:.1f} MB"
+    # Intact: a valid PNG whose every chunk's CRC matches, of the page's full size.
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    offset, chunks = 8, 0
+    while offset < len(png):
+        length, kind = struct.unpack(">I4s", png[offset:offset + 8])
+        data = png[offset + 8:offset + 8 + length]
+        (crc,) = struct.unpack(">I", png[offset + 8 + length:offset + 12 + length])
+        assert zlib.crc32(kind + data) == crc, f"chunk {chunks} ({kind!r}) corrupted"
+        if kind == b"IHDR":
+            width, height = struct.unpack(">II", data[:8])
+        offset += 12 + length
+        chunks += 1
+    assert (width, height) == (1280, 9000)

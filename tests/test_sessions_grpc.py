@@ -187,10 +187,10 @@ def test_idle_timeout_ends_an_unused_session(cluster: Cluster, md):
 
 
 def test_connected_client_keeps_session_from_idling_until_max_duration(cluster: Cluster, md):
-    s = create(cluster, md, idle_timeout_seconds=1, max_duration_seconds=4, keep_alive=True)
+    s = create(cluster, md, idle_timeout_seconds=3, max_duration_seconds=8, keep_alive=True)
     with sync_playwright() as p:
         browser = p.chromium.connect_over_cdp(s.cdp_url)
-        time.sleep(2.5)  # past the idle timeout, but a client is connected
+        time.sleep(4.5)  # past the idle timeout, but a client is connected
         assert get(cluster, md, s.id).state == S.RUNNING
         ended = wait_state(cluster, md, s.id, S.TIMED_OUT, 10)
         assert ended.end_cause == S.MAX_DURATION
