@@ -27,6 +27,7 @@ from controlplane.sessions import SessionPolicy, SessionService, ts
 from controlplane.store import Store
 
 log = logging.getLogger(__name__)
+CHUNK_BYTES = 1024 * 1024
 
 
 @dataclasses.dataclass
@@ -149,8 +150,58 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
                             context: grpc.aio.ServicerContext) -> cp.DeleteProfileResponse:
         profile = self._profile(self._project(context), request.id)
         self.plane.store.delete_profile(profile.id)
-        (self.plane.blob_dir / "profiles" / f"{profile.id}.tar.gz").unlink(missing_ok=True)
+        self.plane.profile_blob(profile.id).unlink(missing_ok=True)
         return cp.DeleteProfileResponse()
+
+    async def ReadProfileData(self, request: cp.ReadProfileDataRequest,
+                              context: grpc.aio.ServicerContext) -> AsyncIterator[cp.DataChunk]:
+        _cluster(self, context)
+        profile = self.plane.store.profile(request.id)
+        if profile is None:
+            raise not_found(errors.PROFILE_NOT_FOUND, "profile", request.id)
+        path = self.plane.profile_blob(profile.id)
+        if not path.exists():
+            return  # a profile no session has saved into yet: an empty stream
+        with path.open("rb") as fh:
+            first = True
+            while chunk := fh.read(CHUNK_BYTES):
+                yield cp.DataChunk(id=profile.id if first else "", data=chunk)
+                first = False
+
+    async def WriteProfileData(self, request_iterator: AsyncIterator[cp.DataChunk],
+                               context: grpc.aio.ServicerContext) -> cp.Profile:
+        _cluster(self, context)
+        profile: cp.Profile | None = None
+        tmp = None
+        size = 0
+        session_id = ""
+        try:
+            async for chunk in request_iterator:
+                if profile is None:
+                    profile = self.plane.store.profile(chunk.id)
+                    if profile is None:
+                        raise not_found(errors.PROFILE_NOT_FOUND, "profile", chunk.id)
+                    session_id = chunk.session_id
+                    final = self.plane.profile_blob(profile.id)
+                    final.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = final.with_suffix(f".{uuid.uuid4().hex[:8]}.part")
+                    out = tmp.open("wb")
+                out.write(chunk.data)
+                size += len(chunk.data)
+            if profile is None or tmp is None:
+                raise errors.invalid("chunks", "an empty stream")
+            out.close()
+            tmp.replace(self.plane.profile_blob(profile.id))  # atomic: readers see old or new
+            tmp = None
+        finally:
+            if tmp is not None:
+                out.close()
+                tmp.unlink(missing_ok=True)
+        profile.size_bytes = size
+        profile.last_session_id = session_id
+        profile.updated_at.CopyFrom(ts(time.time()))
+        self.plane.store.save_profile(profile)
+        return profile
 
     def _project(self, context: grpc.aio.ServicerContext) -> Principal:
         principal = _auth(self, context)
@@ -289,6 +340,9 @@ class ControlPlane:
         self.server: grpc.aio.Server | None = None
         self.port = 0
         self._loop_task: asyncio.Task | None = None
+
+    def profile_blob(self, profile_id: str) -> pathlib.Path:
+        return self.blob_dir / "profiles" / f"{profile_id}.tar.gz"
 
     async def start(self) -> None:
         self.sessions.recover()

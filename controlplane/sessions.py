@@ -66,6 +66,7 @@ class SessionService:
         self.queue = WaitQueue(policy.queue_size, metrics.QUEUE_DEPTH.set)
         self._watchers: list[tuple[Principal, str, asyncio.Queue]] = []
         self._tasks: set[asyncio.Task] = set()
+        self._profile_saves: dict[str, asyncio.Task] = {}
 
     # -- start-up ------------------------------------------------------------------------
 
@@ -122,10 +123,11 @@ class SessionService:
             event.session.ClearField("cdp_token")
             queue.put_nowait(event)
 
-    def _spawn(self, coro: object) -> None:
+    def _spawn(self, coro: object) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     def with_url(self, s: session_pb2.Session, cdp_base_url: str = "") -> session_pb2.Session:
         """A copy carrying the CDP URL (node relay, or the caller's public base) when running."""
@@ -230,6 +232,12 @@ class SessionService:
                     metadata={"limit": str(limit)})
 
     async def _start(self, s: session_pb2.Session, queue_timeout: float) -> None:
+        if s.options.HasField("profile"):
+            # A session that persisted into this profile may still be saving it: load the
+            # newest state, not the one before.
+            saving = self._profile_saves.get(s.options.profile.profile_id)
+            if saving is not None and not saving.done():
+                await asyncio.wait([saving], timeout=120)
         selector = dict(s.options.node_selector)
         tried: set[str] = set()
         while True:
@@ -397,7 +405,10 @@ class SessionService:
         node_id = s.node_id
         self._finish(s, state, cause, reason)
         if stop_browser and node_id:
-            self._spawn(self._stop_browser(node_id, s.id))
+            profile = s.options.profile
+            task = self._spawn(self._stop_browser(node_id, s.id, save_profile=profile.persist))
+            if profile.persist:
+                self._profile_saves[profile.profile_id] = task
         self._gauge()
         self.dispatch()
         return s
@@ -416,13 +427,14 @@ class SessionService:
             "state": STATE_NAMES[state], "cause": S.EndCause.Name(cause), "reason": reason}})
         self._publish(controlplane_pb2.SessionEvent.ENDED, s)
 
-    async def _stop_browser(self, node_id: str, session_id: str) -> None:
+    async def _stop_browser(self, node_id: str, session_id: str, save_profile: bool = False) -> None:
         entry = self.registry.nodes.get(node_id)
         if entry is None or not entry.info.up:
             return
         try:
-            await entry.agent.StopBrowser(node_pb2.StopBrowserRequest(session_id=session_id),
-                                          metadata=cluster_metadata(self.secret), timeout=15)
+            await entry.agent.StopBrowser(
+                node_pb2.StopBrowserRequest(session_id=session_id, save_profile=save_profile),
+                metadata=cluster_metadata(self.secret), timeout=120 if save_profile else 15)
         except grpc.aio.AioRpcError as err:
             # The next heartbeat reports it again and is told to stop it.
             log.warning("StopBrowser failed", extra={"session_id": session_id,

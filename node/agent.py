@@ -32,6 +32,7 @@ from node import metrics
 from node.cdp_relay import CdpRelay
 from node.chromium import LaunchConfig, LaunchError, find_chromium
 from node.fleet import CapacityError, Fleet, SessionSlot
+from node.profiles import ProfileTransfer
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +103,13 @@ class NodeAgentServicer(node_pb2_grpc.NodeAgentServicer):
     async def StopBrowser(self, request: node_pb2.StopBrowserRequest,
                           context: grpc.aio.ServicerContext) -> node_pb2.StopBrowserResponse:
         self._check(context)
-        was_running = await self.agent.fleet.stop_browser(request.session_id)
-        return node_pb2.StopBrowserResponse(was_running=was_running)
+        try:
+            saved = await self.agent.fleet.stop_browser(request.session_id, request.save_profile)
+        except grpc.aio.AioRpcError as err:
+            raise errors.BrowserplaneError(
+                grpc.StatusCode.UNAVAILABLE, errors.NODE_UNAVAILABLE,
+                f"browser stopped, but its profile could not be saved: {err.details()}") from None
+        return node_pb2.StopBrowserResponse(was_running=saved >= 0, profile_bytes=max(0, saved))
 
     async def ListBrowsers(self, request: node_pb2.ListBrowsersRequest,
                            context: grpc.aio.ServicerContext) -> node_pb2.ListBrowsersResponse:
@@ -153,6 +159,8 @@ class NodeAgent:
         if self.settings.metrics_port:
             start_http_server(self.settings.metrics_port, addr=self.settings.host)
         self._channel = grpc_server.channel(self.settings.control_plane)
+        self.fleet.profiles = ProfileTransfer(controlplane_pb2_grpc.ControlPlaneStub(self._channel),
+                                              cluster_metadata(self.settings.cluster_secret))
         self._tasks.append(asyncio.get_running_loop().create_task(self._lease_loop()))
         log.info("node started", extra={"fields": {
             "node_id": self.node_id, "grpc": f"{self.advertise}:{self.grpc_port}",
@@ -225,7 +233,7 @@ class NodeAgent:
 
     async def _stop_unknown(self, session_ids: list[str]) -> None:
         for sid in session_ids:
-            if await self.fleet.stop_browser(sid):
+            if await self.fleet.stop_browser(sid) >= 0:
                 log.info("stopped a browser the control plane does not know",
                          extra={"session_id": sid})
 

@@ -216,8 +216,7 @@ class Browser:
         is up, and the sessions being served should not wait behind it. `nice` is relative, so
         browsers always sit below the agent that started them.
         """
-        for sub in ("user-data", "config", "cache", "downloads", "uploads"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self.prepare()
         # Chromium puts a Unix socket in TMPDIR, and socket paths end at 108 bytes: a temp dir
         # under a long data dir would make every launch abort. Keep it short, and recorded.
         self.tmp_dir = pathlib.Path(tempfile.mkdtemp(prefix=f"bp-{self.id}-", dir=SHORT_TMP))
@@ -266,6 +265,31 @@ class Browser:
             await asyncio.sleep(0.003)
         self.launched_at = time.monotonic()
         self.launch_ms = (self.launched_at - started) * 1000
+
+    def prepare(self) -> None:
+        """Creates the browser's directories (before launch, e.g. to seed a profile)."""
+        for sub in ("user-data", "config", "cache", "downloads", "uploads"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+
+    async def shutdown(self, timeout: float = 10.0) -> bool:
+        """Asks Chromium to exit cleanly (it then writes cookies and storage to disk)."""
+        from node.cdp_client import CdpConnection, CdpError
+
+        if self.process is None or self.exited.is_set():
+            return self.exited.is_set()
+        try:
+            async with CdpConnection(f"ws://127.0.0.1:{self.port}{self.browser_path}") as cdp:
+                try:
+                    await cdp.send("Browser.close")
+                except CdpError:
+                    pass  # the connection drops as the browser goes away
+        except OSError:
+            return False
+        try:
+            await asyncio.wait_for(self.exited.wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
 
     def foreground(self) -> None:
         """Session priority (the browser now serves a session)."""

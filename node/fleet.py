@@ -25,6 +25,7 @@ from node.chromium import (
     remove_browser_dir,
     sweep_processes,
 )
+from node.profiles import ProfileTransfer
 from node.warm_pool import WarmPool
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class SessionSlot:
     browser: Browser
     warm: bool
     start_ms: float
+    profile_id: str = ""
     clients: int = 0
     total_connections: int = 0
     last_activity: float = dataclasses.field(default_factory=time.time)
@@ -68,6 +70,7 @@ class Fleet:
                              on_change=self._pool_changed)  # something a heartbeat should report right away
         self._starting = 0
         self.draining = False
+        self.profiles: ProfileTransfer | None = None  # set by the agent once it has a channel
 
     # -- capacity ------------------------------------------------------------------------
 
@@ -107,9 +110,14 @@ class Fleet:
     async def _launch_default(self) -> Browser:
         return await self._launch(self.default_config, warm=True)
 
-    async def _launch(self, config: LaunchConfig, warm: bool) -> Browser:
+    async def _launch(self, config: LaunchConfig, warm: bool, profile_id: str = "") -> Browser:
         browser = Browser(self.root, config, self.binary)
         try:
+            if profile_id:
+                if self.profiles is None:
+                    raise LaunchError("this node cannot load profiles (no control plane link)")
+                browser.prepare()
+                await self.profiles.download(profile_id, browser.user_data_dir)
             await browser.launch(background=warm)
         except BaseException:
             await browser.close()
@@ -136,7 +144,8 @@ class Fleet:
         self._starting += 1
         try:
             browser = None
-            if config == self.default_config:
+            profile_id = options.profile.profile_id if options.HasField("profile") else ""
+            if config == self.default_config and not profile_id:
                 browser = await self.pool.acquire(timeout=LAUNCH_TIMEOUT_S)
             warm = browser is not None
             if browser is not None:
@@ -145,7 +154,7 @@ class Fleet:
                 # Pooled browsers count against capacity: make room by giving one up.
                 while self._held() > self.capacity and (victim := self.pool.evict()):
                     await victim.close()
-                browser = await self._launch(config, warm=False)
+                browser = await self._launch(config, warm=False, profile_id=profile_id)
             browser.session_id = session_id
             (browser.root / "session").write_text(session_id)
             if options.cookies:
@@ -157,21 +166,32 @@ class Fleet:
         finally:
             self._starting -= 1
         slot = SessionSlot(session_id, project_id, browser, warm,
-                           (time.monotonic() - started) * 1000)
+                           (time.monotonic() - started) * 1000, profile_id=profile_id)
         self.sessions[session_id] = slot
         self._update_gauges()
         self.changed.set()
         return slot
 
-    async def stop_browser(self, session_id: str) -> bool:
+    async def stop_browser(self, session_id: str, save_profile: bool = False) -> int:
+        """Ends a session's browser; with save_profile, stores its state into its profile
+        first. Returns -1 when the session was not here, else the saved profile's size."""
         slot = self.sessions.pop(session_id, None)
         if slot is None:
-            return False
-        await slot.browser.close()
+            return -1
+        saved = 0
+        try:
+            if save_profile and slot.profile_id and self.profiles is not None:
+                if not await slot.browser.shutdown():
+                    log.warning("browser did not exit cleanly; saving its profile anyway",
+                                extra={"session_id": session_id})
+                saved = await self.profiles.upload(slot.profile_id, session_id,
+                                                   slot.browser.user_data_dir)
+        finally:
+            await slot.browser.close()
         self.pool.poke()
         self._update_gauges()
         self.changed.set()
-        return True
+        return saved
 
     async def close(self) -> None:
         await self.pool.close()

@@ -185,3 +185,42 @@ def test_a_30mb_full_page_screenshot_passes_the_relay_intact(bb: Browserbase, si
         offset += 12 + length
         chunks += 1
     assert (width, height) == (1280, 9000)
+
+
+def test_context_with_persist_carries_cookies_into_the_next_session(bb: Browserbase, site: str,
+                                                                    cluster: Cluster):
+    context = bb.contexts.create()
+    first = bb.sessions.create(browser_settings={"context": {"id": context.id, "persist": True}})
+    assert first.context_id == context.id
+    with sync_playwright() as p:
+        browser = p.chromium.connect_over_cdp(first.connect_url)
+        page = browser.contexts[0].pages[0]
+        page.goto(f"{site}/hello.html")
+        page.evaluate("document.cookie = 'remember=me-123; max-age=86400; path=/'")
+        page.evaluate("localStorage.setItem('draft', 'hello')")
+        browser.close()  # not kept alive: the session ends here and saves into the context
+    Cluster.wait(lambda: bb.sessions.retrieve(first.id).status == "COMPLETED", 15, "not ended")
+
+    second = bb.sessions.create(browser_settings={"context": {"id": context.id}}, keep_alive=True)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.connect_over_cdp(second.connect_url)
+            page = browser.contexts[0].pages[0]
+            page.goto(f"{site}/hello.html")
+            assert "remember=me-123" in page.evaluate("document.cookie")
+            assert page.evaluate("localStorage.getItem('draft')") == "hello"
+            browser.close()
+    finally:
+        bb.sessions.update(second.id, status="REQUEST_RELEASE")
+
+    # A session without the context starts clean.
+    third = bb.sessions.create(keep_alive=True)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.connect_over_cdp(third.connect_url)
+            page = browser.contexts[0].pages[0]
+            page.goto(f"{site}/hello.html")
+            assert "remember" not in page.evaluate("document.cookie")
+            browser.close()
+    finally:
+        bb.sessions.update(third.id, status="REQUEST_RELEASE")
