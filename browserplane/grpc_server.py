@@ -83,10 +83,12 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
 async def start_server(
     address: str,
     registrations: Iterable[tuple[Callable[[Any, grpc.aio.Server], None], Any, str]],
+    generic: Iterable[tuple[grpc.GenericRpcHandler, str]] = (),
 ) -> tuple[grpc.aio.Server, int]:
     """Starts a grpc.aio server with health checking and reflection; returns it and its port.
 
-    `registrations` holds (add_XServicer_to_server, servicer, full service name) triples.
+    `registrations` holds (add_XServicer_to_server, servicer, full service name) triples;
+    `generic` holds (handler, full service name) pairs for services served without stubs.
     """
     server = grpc.aio.server(interceptors=[ErrorInterceptor()], options=SERVER_OPTIONS)
     names = [reflection.SERVICE_NAME, health.SERVICE_NAME]
@@ -94,6 +96,9 @@ async def start_server(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for add, servicer, name in registrations:
         add(servicer, server)
+        names.append(name)
+    for handler, name in generic:
+        server.add_generic_rpc_handlers([handler])
         names.append(name)
     reflection.enable_server_reflection(names, server)
     port = server.add_insecure_port(address)

@@ -21,6 +21,7 @@ from browserplane.settings import default_data_dir, flag
 from browserplane.v1 import controlplane_pb2 as cp
 from browserplane.v1 import controlplane_pb2_grpc, node_pb2, session_pb2
 from controlplane import metrics
+from controlplane.automation_router import AutomationRouter
 from controlplane.keys import KeyRing, Principal
 from controlplane.leases import NodeRegistry
 from controlplane.sessions import SessionPolicy, SessionService, ts
@@ -350,6 +351,8 @@ class ControlPlane:
             f"{self.settings.host}:{self.settings.grpc_port}",
             [(controlplane_pb2_grpc.add_ControlPlaneServicer_to_server,
               ControlPlaneServicer(self), "browserplane.v1.ControlPlane")],
+            generic=[(AutomationRouter(self.keys, self.sessions, self.registry,
+                                       self.settings.cluster_secret), "browserplane.v1.Automation")],
         )
         if self.settings.metrics_port:
             start_http_server(self.settings.metrics_port, addr=self.settings.host)

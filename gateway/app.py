@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from browserplane import grpc_server
 from browserplane.credentials import cluster_metadata
 from browserplane.settings import flag
-from browserplane.v1 import controlplane_pb2, controlplane_pb2_grpc
+from browserplane.v1 import automation_pb2_grpc, controlplane_pb2, controlplane_pb2_grpc
 from gateway.cdp_endpoint import CdpEndpoint
 from gateway.dialects.browserbase import Browserbase
 from gateway.front import FrontDoor
@@ -51,7 +51,7 @@ class Gateway:
         app = web.Application(client_max_size=512 * 1024 * 1024)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.metrics)
-        Browserbase(self.control, self.cdp).routes(app)
+        Browserbase(self.control, automation_pb2_grpc.AutomationStub(self.channel), self.cdp).routes(app)
         return app
 
     async def healthz(self, request: web.Request) -> web.Response:

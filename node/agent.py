@@ -23,12 +23,14 @@ from browserplane import errors, grpc_server
 from browserplane.credentials import bearer, cluster_metadata
 from browserplane.settings import default_data_dir, flag
 from browserplane.v1 import (
+    automation_pb2_grpc,
     controlplane_pb2,
     controlplane_pb2_grpc,
     node_pb2,
     node_pb2_grpc,
 )
 from node import metrics
+from node.automation import AutomationServicer
 from node.cdp_relay import CdpRelay
 from node.chromium import LaunchConfig, LaunchError, find_chromium
 from node.fleet import CapacityError, Fleet, SessionSlot
@@ -154,7 +156,10 @@ class NodeAgent:
         self._server, self.grpc_port = await grpc_server.start_server(
             f"{self.settings.host}:{self.settings.grpc_port}",
             [(node_pb2_grpc.add_NodeAgentServicer_to_server, NodeAgentServicer(self),
-              "browserplane.v1.NodeAgent")],
+              "browserplane.v1.NodeAgent"),
+             (automation_pb2_grpc.add_AutomationServicer_to_server,
+              AutomationServicer(self.fleet, self.settings.cluster_secret),
+              "browserplane.v1.Automation")],
         )
         if self.settings.metrics_port:
             start_http_server(self.settings.metrics_port, addr=self.settings.host)

@@ -243,6 +243,9 @@ class Browser:
             self.process = await asyncio.create_subprocess_exec(
                 *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
                 stderr=stderr, env=env, start_new_session=True,
+                # A relative downloadPath (Browserbase's documented "downloads") lands in the
+                # session's downloads dir, which /downloads serves.
+                cwd=self.root,
             )
         finally:
             stderr.close()

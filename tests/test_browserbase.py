@@ -224,3 +224,47 @@ def test_context_with_persist_carries_cookies_into_the_next_session(bb: Browserb
             browser.close()
     finally:
         bb.sessions.update(third.id, status="REQUEST_RELEASE")
+
+
+def test_upload_reaches_a_file_input_and_downloads_come_back_as_zip(
+        bb: Browserbase, site: str, tmp_path, cluster: Cluster):
+    import io
+    import zipfile
+
+    local = tmp_path / "invoice.txt"
+    local.write_text("invoice #7 for 42 EUR")
+    session = bb.sessions.create(keep_alive=True)
+    try:
+        with local.open("rb") as fh:
+            uploaded = bb.sessions.uploads.create(session.id, file=fh)
+        assert uploaded.message
+        node_path = uploaded.path  # where the file is on the session's node
+        assert node_path.endswith("/invoice.txt")
+
+        with sync_playwright() as p:
+            browser = p.chromium.connect_over_cdp(session.connect_url)
+            page = browser.contexts[0].pages[0]
+            page.goto(f"{site}/files.html")
+            page.set_input_files("#picker", node_path)
+            page.wait_for_function("document.getElementById('picked').textContent !== ''")
+            assert page.inner_text("#picked") == "invoice.txt:invoice #7 for 42 EUR"
+
+            # Browserbase's documented way: downloads go to the session's "downloads" folder.
+            cdp = browser.contexts[0].new_cdp_session(page)
+            cdp.send("Browser.setDownloadBehavior",
+                     {"behavior": "allow", "downloadPath": "downloads", "eventsEnabled": True})
+            page.click("#report")
+
+            def downloaded() -> list[str]:
+                data = bb.sessions.downloads.list(session.id).read()
+                return zipfile.ZipFile(io.BytesIO(data)).namelist()
+
+            Cluster.wait(lambda: downloaded() == ["report.csv"], 15, "download not in the zip")
+            data = bb.sessions.downloads.list(session.id).read()
+            assert zipfile.ZipFile(io.BytesIO(data)).read("report.csv") == b"id,amount\n1,42\n2,7\n"
+            browser.close()
+    finally:
+        bb.sessions.update(session.id, status="REQUEST_RELEASE")
+    assert bb.sessions.retrieve(session.id).status == "COMPLETED"
+    Cluster.wait(lambda: session_dir(cluster.browsers_root(), session.id) is None, 10,
+                 "browser directory left behind")

@@ -12,8 +12,9 @@ from typing import Any
 from aiohttp import web
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
+from browserplane.v1 import automation_pb2 as A
+from browserplane.v1 import automation_pb2_grpc, controlplane_pb2_grpc
 from browserplane.v1 import controlplane_pb2 as cp
-from browserplane.v1 import controlplane_pb2_grpc
 from browserplane.v1 import session_pb2 as S
 from gateway.cdp_endpoint import CdpEndpoint
 from gateway.http_api import (
@@ -79,8 +80,10 @@ def session_json(s: S.Session) -> dict[str, Any]:
 
 
 class Browserbase:
-    def __init__(self, control: controlplane_pb2_grpc.ControlPlaneStub, cdp: CdpEndpoint) -> None:
+    def __init__(self, control: controlplane_pb2_grpc.ControlPlaneStub,
+                 automation: automation_pb2_grpc.AutomationStub, cdp: CdpEndpoint) -> None:
         self.control = control
+        self.automation = automation
         self.cdp = cdp
 
     def routes(self, app: web.Application) -> None:
@@ -90,6 +93,8 @@ class Browserbase:
             ("GET", "/sessions/{id}", "get_session", self.get_session),
             ("POST", "/sessions/{id}", "update_session", self.update_session),
             ("GET", "/sessions/{id}/debug", "debug", self.debug),
+            ("POST", "/sessions/{id}/uploads", "upload", self.upload),
+            ("GET", "/sessions/{id}/downloads", "downloads", self.downloads),
             ("POST", "/contexts", "create_context", self.create_context),
             ("GET", "/contexts/{id}", "get_context", self.get_context),
             ("PUT", "/contexts/{id}", "update_context", self.update_context),
@@ -262,6 +267,45 @@ class Browserbase:
             "wsUrl": ws_url, "debuggerUrl": ws_url, "debuggerFullscreenUrl": ws_url,
             "pages": pages,
         })
+
+    async def upload(self, request: web.Request, md: Any) -> web.StreamResponse:
+        """Multipart part `file` lands in the session's uploads folder on its node; the answer
+        says where, for set_input_files / DOM.setFileInputFiles."""
+        session_id = request.match_info["id"]
+        if not request.content_type.startswith("multipart/"):
+            raise bad_request("file", "send multipart/form-data with a part named 'file'")
+        reader = await request.multipart()
+        part = await reader.next()
+        while part is not None and getattr(part, "name", None) != "file":
+            part = await reader.next()
+        if part is None or not getattr(part, "filename", None):
+            raise bad_request("file", "a multipart part named 'file' with a filename is required")
+        name = part.filename
+
+        async def chunks() -> Any:
+            yield A.FileChunk(session_id=session_id, kind=A.UPLOAD, name=name)
+            while data := await part.read_chunk(1024 * 1024):
+                yield A.FileChunk(data=data)
+
+        info = await self.automation.WriteFile(chunks(), metadata=md, timeout=300)
+        return web.json_response({"message": "File uploaded", "fileName": info.name,
+                                  "path": info.path, "size": info.size_bytes})
+
+    async def downloads(self, request: web.Request, md: Any) -> web.StreamResponse:
+        """Everything the session downloaded, as one zip (empty zip when nothing was)."""
+        call = self.automation.ReadFile(A.ReadFileRequest(
+            session_id=request.match_info["id"], kind=A.DOWNLOAD), metadata=md, timeout=300)
+        first = await anext(aiter(call), None)  # errors surface here, before any byte is sent
+        response = web.StreamResponse(headers={
+            "Content-Type": "application/zip",
+            "Content-Disposition": f'attachment; filename="{request.match_info["id"]}-downloads.zip"'})
+        await response.prepare(request)
+        if first is not None:
+            await response.write(first.data)
+            async for chunk in call:
+                await response.write(chunk.data)
+        await response.write_eof()
+        return response
 
     # -- contexts (profiles) -------------------------------------------------------------
 

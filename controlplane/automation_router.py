@@ -1,0 +1,122 @@
+"""Routes `browserplane.v1.Automation` calls to the node that owns the session.
+
+Internal services talk to one address. The router reads only the session id (field 1 of every
+Automation request), checks the caller may use that session, and forwards the request's bytes
+unchanged to the node; answers and errors (with their ErrorInfo) come back unchanged too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+from google.protobuf import message_factory
+
+from browserplane import errors
+from browserplane.credentials import cluster_metadata
+from browserplane.errors import BrowserplaneError, not_found
+from browserplane.v1 import automation_pb2
+from browserplane.v1 import session_pb2 as S
+from controlplane.keys import KeyRing
+from controlplane.leases import NodeRegistry
+from controlplane.sessions import SessionService
+
+SERVICE = automation_pb2.DESCRIPTOR.services_by_name["Automation"]
+PREFIX = f"/{SERVICE.full_name}/"
+
+
+class AutomationRouter(grpc.GenericRpcHandler):
+    def __init__(self, keys: KeyRing, sessions: SessionService, registry: NodeRegistry,
+                 secret: str) -> None:
+        self.keys = keys
+        self.sessions = sessions
+        self.registry = registry
+        self.secret = secret
+
+    def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        if not details.method.startswith(PREFIX):
+            return None
+        method = SERVICE.methods_by_name.get(details.method[len(PREFIX):])
+        if method is None:
+            return None
+        parse = message_factory.GetMessageClass(method.input_type).FromString
+        path = details.method
+        if method.client_streaming:
+            return grpc.stream_unary_rpc_method_handler(self._client_stream(path, parse))
+        if method.server_streaming:
+            return grpc.unary_stream_rpc_method_handler(self._server_stream(path, parse))
+        return grpc.unary_unary_rpc_method_handler(self._unary(path, parse))
+
+    def _route(self, raw: bytes, parse: Callable[[bytes], Any],
+               context: grpc.aio.ServicerContext) -> tuple[grpc.aio.Channel, tuple]:
+        principal = self.keys.authenticate(context.invocation_metadata())
+        session_id = parse(raw).session_id
+        if not session_id:
+            raise errors.invalid("session_id", "is required")
+        s = self.sessions.live.get(session_id)
+        if s is None or principal.project_id not in (None, s.project_id):
+            ended = self.sessions.store.session(session_id)
+            if ended is not None and principal.project_id in (None, ended.project_id):
+                raise BrowserplaneError(grpc.StatusCode.FAILED_PRECONDITION, errors.SESSION_ENDED,
+                                        f"session {session_id} has ended", metadata={"id": session_id})
+            raise not_found(errors.SESSION_NOT_FOUND, "session", session_id)
+        if s.state != S.RUNNING:
+            raise BrowserplaneError(grpc.StatusCode.UNAVAILABLE, errors.SESSION_ENDED,
+                                    f"session {session_id} is still starting", retry_after=1)
+        entry = self.registry.nodes.get(s.node_id)
+        if entry is None or not entry.info.up:
+            raise BrowserplaneError(grpc.StatusCode.UNAVAILABLE, errors.NODE_UNAVAILABLE,
+                                    f"node {s.node_id} of session {session_id} is down")
+        self.sessions.touch(s)  # using a session is activity
+        return entry._channel(), cluster_metadata(self.secret, s.project_id)
+
+    def _unary(self, path: str, parse: Callable[[bytes], Any]) -> Callable:
+        async def call(raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            channel, md = self._route(raw, parse, context)
+            try:
+                return await channel.unary_unary(path)(raw, metadata=md,
+                                                       timeout=context.time_remaining())
+            except grpc.aio.AioRpcError as err:
+                await _relay_error(err, context)
+        return call
+
+    def _server_stream(self, path: str, parse: Callable[[bytes], Any]) -> Callable:
+        async def call(raw: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+            channel, md = self._route(raw, parse, context)
+            try:
+                async for item in channel.unary_stream(path)(raw, metadata=md,
+                                                             timeout=context.time_remaining()):
+                    yield item
+            except grpc.aio.AioRpcError as err:
+                await _relay_error(err, context)
+        return call
+
+    def _client_stream(self, path: str, parse: Callable[[bytes], Any]) -> Callable:
+        async def call(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> bytes:
+            iterator = requests.__aiter__()
+            try:
+                first = await iterator.__anext__()
+            except StopAsyncIteration:
+                first = None
+            if first is None:
+                raise errors.invalid("session_id", "an empty stream names no session")
+            channel, md = self._route(first, parse, context)
+
+            async def forward() -> AsyncIterator[bytes]:
+                yield first
+                async for item in iterator:
+                    yield item
+
+            try:
+                return await channel.stream_unary(path)(forward(), metadata=md,
+                                                        timeout=context.time_remaining())
+            except grpc.aio.AioRpcError as err:
+                await _relay_error(err, context)
+        return call
+
+
+async def _relay_error(err: grpc.aio.AioRpcError, context: grpc.aio.ServicerContext) -> None:
+    """The node's error, as it was (code, message and the ErrorInfo in trailing metadata)."""
+    trailing = tuple((k, v) for k, v in (err.trailing_metadata() or ()) if k == "grpc-status-details-bin")
+    await context.abort(err.code(), err.details() or "", trailing_metadata=trailing)
