@@ -22,6 +22,7 @@ from browserplane.v1 import controlplane_pb2 as cp
 from browserplane.v1 import controlplane_pb2_grpc, node_pb2, session_pb2
 from controlplane import metrics
 from controlplane.automation_router import AutomationRouter
+from controlplane.extensions import MAX_EXTENSION_BYTES, read_manifest
 from controlplane.keys import KeyRing, Principal
 from controlplane.leases import NodeRegistry
 from controlplane.sessions import SessionPolicy, SessionService, ts
@@ -204,6 +205,58 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
         self.plane.store.save_profile(profile)
         return profile
 
+    # -- extensions ----------------------------------------------------------------------
+
+    async def CreateExtension(self, request_iterator: AsyncIterator[cp.DataChunk],
+                              context: grpc.aio.ServicerContext) -> cp.Extension:
+        principal = self._project(context)
+        file_name, parts, size = "", [], 0
+        async for chunk in request_iterator:
+            file_name = file_name or chunk.file_name
+            size += len(chunk.data)
+            if size > MAX_EXTENSION_BYTES:
+                raise errors.invalid("file", f"extensions are limited to {MAX_EXTENSION_BYTES >> 20} MiB")
+            parts.append(chunk.data)
+        data = b"".join(parts)
+        manifest = read_manifest(data)
+        now = ts(time.time())
+        extension = cp.Extension(
+            id=str(uuid.uuid4()), project_id=principal.project_id or "",
+            file_name=file_name or "extension.zip", name=str(manifest.get("name", ""))[:256],
+            version=str(manifest.get("version", ""))[:64], size_bytes=len(data),
+            created_at=now, updated_at=now)
+        path = self.plane.extension_blob(extension.id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        self.plane.store.save_extension(extension)
+        return extension
+
+    async def GetExtension(self, request: cp.GetExtensionRequest,
+                           context: grpc.aio.ServicerContext) -> cp.Extension:
+        return self._extension(self._project(context), request.id)
+
+    async def DeleteExtension(self, request: cp.DeleteExtensionRequest,
+                              context: grpc.aio.ServicerContext) -> cp.DeleteExtensionResponse:
+        extension = self._extension(self._project(context), request.id)
+        self.plane.store.delete_extension(extension.id)
+        self.plane.extension_blob(extension.id).unlink(missing_ok=True)
+        return cp.DeleteExtensionResponse()
+
+    async def ReadExtensionData(self, request: cp.ReadExtensionDataRequest,
+                                context: grpc.aio.ServicerContext) -> AsyncIterator[cp.DataChunk]:
+        _cluster(self, context)
+        if self.plane.store.extension(request.id) is None:
+            raise not_found(errors.EXTENSION_NOT_FOUND, "extension", request.id)
+        with self.plane.extension_blob(request.id).open("rb") as fh:
+            while chunk := fh.read(CHUNK_BYTES):
+                yield cp.DataChunk(id=request.id, data=chunk)
+
+    def _extension(self, principal: Principal, extension_id: str) -> cp.Extension:
+        extension = self.plane.store.extension(extension_id)
+        if extension is None or extension.project_id != principal.project_id:
+            raise not_found(errors.EXTENSION_NOT_FOUND, "extension", extension_id)
+        return extension
+
     def _project(self, context: grpc.aio.ServicerContext) -> Principal:
         principal = _auth(self, context)
         if principal.project_id is None:
@@ -341,6 +394,9 @@ class ControlPlane:
         self.server: grpc.aio.Server | None = None
         self.port = 0
         self._loop_task: asyncio.Task | None = None
+
+    def extension_blob(self, extension_id: str) -> pathlib.Path:
+        return self.blob_dir / "extensions" / f"{extension_id}.zip"
 
     def profile_blob(self, profile_id: str) -> pathlib.Path:
         return self.blob_dir / "profiles" / f"{profile_id}.tar.gz"

@@ -33,6 +33,7 @@ from node import metrics
 from node.automation import AutomationServicer
 from node.cdp_relay import CdpRelay
 from node.chromium import LaunchConfig, LaunchError, find_chromium
+from node.extensions import ExtensionCache
 from node.fleet import CapacityError, Fleet, SessionSlot
 from node.profiles import ProfileTransfer
 
@@ -94,6 +95,10 @@ class NodeAgentServicer(node_pb2_grpc.NodeAgentServicer):
         except CapacityError as err:
             raise errors.BrowserplaneError(grpc.StatusCode.RESOURCE_EXHAUSTED, errors.QUEUE_FULL,
                                            str(err)) from None
+        except grpc.aio.AioRpcError as err:  # fetching the session's profile or extensions
+            raise errors.BrowserplaneError(
+                grpc.StatusCode.UNAVAILABLE, errors.BROWSER_LAUNCH_FAILED,
+                f"could not fetch what the session loads: {err.details()}") from None
         except LaunchError as err:
             metrics.LAUNCH_FAILURES.inc()
             raise errors.BrowserplaneError(grpc.StatusCode.UNAVAILABLE,
@@ -164,8 +169,10 @@ class NodeAgent:
         if self.settings.metrics_port:
             start_http_server(self.settings.metrics_port, addr=self.settings.host)
         self._channel = grpc_server.channel(self.settings.control_plane)
-        self.fleet.profiles = ProfileTransfer(controlplane_pb2_grpc.ControlPlaneStub(self._channel),
-                                              cluster_metadata(self.settings.cluster_secret))
+        stub = controlplane_pb2_grpc.ControlPlaneStub(self._channel)
+        md = cluster_metadata(self.settings.cluster_secret)
+        self.fleet.profiles = ProfileTransfer(stub, md)
+        self.fleet.extensions = ExtensionCache(self.settings.data_dir / "extensions", stub, md)
         self._tasks.append(asyncio.get_running_loop().create_task(self._lease_loop()))
         log.info("node started", extra={"fields": {
             "node_id": self.node_id, "grpc": f"{self.advertise}:{self.grpc_port}",

@@ -25,6 +25,7 @@ from node.chromium import (
     remove_browser_dir,
     sweep_processes,
 )
+from node.extensions import ExtensionCache
 from node.profiles import ProfileTransfer
 from node.warm_pool import WarmPool
 
@@ -71,6 +72,7 @@ class Fleet:
         self._starting = 0
         self.draining = False
         self.profiles: ProfileTransfer | None = None  # set by the agent once it has a channel
+        self.extensions: ExtensionCache | None = None
 
     # -- capacity ------------------------------------------------------------------------
 
@@ -133,13 +135,17 @@ class Fleet:
             self.changed.set()
 
     async def start_browser(self, session_id: str, project_id: str,
-                            options: session_pb2.SessionOptions,
-                            extension_dirs: tuple[str, ...] = ()) -> SessionSlot:
+                            options: session_pb2.SessionOptions) -> SessionSlot:
         if session_id in self.sessions:
             return self.sessions[session_id]
         if self.free_slots() <= 0:
             raise CapacityError(f"node is full ({self.capacity} browsers)")
         started = time.monotonic()
+        extension_dirs: tuple[str, ...] = ()
+        if options.extension_ids:
+            if self.extensions is None:
+                raise LaunchError("this node cannot load extensions (no control plane link)")
+            extension_dirs = tuple([str(await self.extensions.folder(e)) for e in options.extension_ids])
         config = LaunchConfig.from_options(options, extension_dirs, self.ui_size)
         self._starting += 1
         try:

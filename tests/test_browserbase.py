@@ -268,3 +268,39 @@ def test_upload_reaches_a_file_input_and_downloads_come_back_as_zip(
     assert bb.sessions.retrieve(session.id).status == "COMPLETED"
     Cluster.wait(lambda: session_dir(cluster.browsers_root(), session.id) is None, 10,
                  "browser directory left behind")
+
+
+def test_uploaded_extension_runs_in_the_session(bb: Browserbase, site: str, tmp_path):
+    import zipfile
+
+    archive = tmp_path / "marker.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("manifest.json", json.dumps({
+            "manifest_version": 3, "name": "Browserplane marker", "version": "1.2",
+            "content_scripts": [{"matches": ["<all_urls>"], "js": ["mark.js"],
+                                 "run_at": "document_start"}]}))
+        z.writestr("mark.js", "document.documentElement.dataset.bpExtension = 'loaded';")
+    with archive.open("rb") as fh:
+        extension = bb.extensions.create(file=fh)
+    assert extension.file_name == "marker.zip"
+    assert bb.extensions.retrieve(extension.id).id == extension.id
+
+    session = bb.sessions.create(extension_id=extension.id, keep_alive=True)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.connect_over_cdp(session.connect_url)
+            page = browser.contexts[0].pages[0]
+            page.goto(f"{site}/hello.html")
+            page.wait_for_function("document.documentElement.dataset.bpExtension === 'loaded'",
+                                   timeout=10_000)
+            browser.close()
+    finally:
+        bb.sessions.update(session.id, status="REQUEST_RELEASE")
+
+    with pytest.raises(BadRequestError):  # not an extension
+        bb.extensions.create(file=("notes.zip", b"plain text, not a zip"))
+    bb.extensions.delete(extension.id)
+    with pytest.raises(NotFoundError):
+        bb.extensions.retrieve(extension.id)
+    with pytest.raises(BadRequestError):  # a deleted extension cannot be loaded
+        bb.sessions.create(extension_id=extension.id)

@@ -95,6 +95,9 @@ class Browserbase:
             ("GET", "/sessions/{id}/debug", "debug", self.debug),
             ("POST", "/sessions/{id}/uploads", "upload", self.upload),
             ("GET", "/sessions/{id}/downloads", "downloads", self.downloads),
+            ("POST", "/extensions", "create_extension", self.create_extension),
+            ("GET", "/extensions/{id}", "get_extension", self.get_extension),
+            ("DELETE", "/extensions/{id}", "delete_extension", self.delete_extension),
             ("POST", "/contexts", "create_context", self.create_context),
             ("GET", "/contexts/{id}", "get_context", self.get_context),
             ("PUT", "/contexts/{id}", "update_context", self.update_context),
@@ -272,14 +275,7 @@ class Browserbase:
         """Multipart part `file` lands in the session's uploads folder on its node; the answer
         says where, for set_input_files / DOM.setFileInputFiles."""
         session_id = request.match_info["id"]
-        if not request.content_type.startswith("multipart/"):
-            raise bad_request("file", "send multipart/form-data with a part named 'file'")
-        reader = await request.multipart()
-        part = await reader.next()
-        while part is not None and getattr(part, "name", None) != "file":
-            part = await reader.next()
-        if part is None or not getattr(part, "filename", None):
-            raise bad_request("file", "a multipart part named 'file' with a filename is required")
+        part = await _file_part(request)
         name = part.filename
 
         async def chunks() -> Any:
@@ -306,6 +302,33 @@ class Browserbase:
                 await response.write(chunk.data)
         await response.write_eof()
         return response
+
+    # -- extensions ----------------------------------------------------------------------
+
+    async def create_extension(self, request: web.Request, md: Any) -> web.StreamResponse:
+        part = await _file_part(request)
+        name = part.filename
+
+        async def chunks() -> Any:
+            first = True
+            while data := await part.read_chunk(1024 * 1024):
+                yield cp.DataChunk(file_name=name if first else "", data=data)
+                first = False
+            if first:
+                yield cp.DataChunk(file_name=name)
+
+        extension = await self.control.CreateExtension(chunks(), metadata=md, timeout=120)
+        return web.json_response(_extension(extension), status=201)
+
+    async def get_extension(self, request: web.Request, md: Any) -> web.StreamResponse:
+        extension = await self.control.GetExtension(
+            cp.GetExtensionRequest(id=request.match_info["id"]), metadata=md, timeout=10)
+        return web.json_response(_extension(extension))
+
+    async def delete_extension(self, request: web.Request, md: Any) -> web.StreamResponse:
+        await self.control.DeleteExtension(cp.DeleteExtensionRequest(id=request.match_info["id"]),
+                                           metadata=md, timeout=10)
+        return web.Response(status=204)
 
     # -- contexts (profiles) -------------------------------------------------------------
 
@@ -354,6 +377,28 @@ class Browserbase:
                        "web search needs a search provider, and Browserplane has none configured. "
                        "Search with a session instead (open your search engine's results page "
                        "over CDP); see the README's 'Browserbase dialect' section.")
+
+
+async def _file_part(request: web.Request) -> Any:
+    """The multipart part named `file` (the SDK's upload form), or 400."""
+    if not request.content_type.startswith("multipart/"):
+        raise bad_request("file", "send multipart/form-data with a part named 'file'")
+    try:
+        reader = await request.multipart()
+        part = await reader.next()
+        while part is not None and getattr(part, "name", None) != "file":
+            part = await reader.next()
+    except (ValueError, AssertionError) as err:
+        raise bad_request("file", f"malformed multipart body: {err}") from None
+    if part is None or not getattr(part, "filename", None):
+        raise bad_request("file", "a multipart part named 'file' with a filename is required")
+    return part
+
+
+def _extension(extension: cp.Extension) -> dict[str, Any]:
+    return {"id": extension.id, "fileName": extension.file_name, "projectId": extension.project_id,
+            "createdAt": _iso(extension.created_at), "updatedAt": _iso(extension.updated_at),
+            "name": extension.name, "version": extension.version}
 
 
 def _typed(source: dict[str, Any], key: str, kind: type, default: Any, field: str | None = None) -> Any:
