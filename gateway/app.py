@@ -18,6 +18,7 @@ from browserplane.v1 import automation_pb2_grpc, controlplane_pb2, controlplane_
 from gateway.cdp_endpoint import CdpEndpoint
 from gateway.dialects.browserbase import Browserbase
 from gateway.front import FrontDoor
+from gateway.http_api import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class GatewaySettings:
     control_plane: str = flag("127.0.0.1:50051", "control plane gRPC address (host:port)")
     cluster_secret: str = flag("", "shared secret of the cluster",
                                env="BROWSERPLANE_CLUSTER_SECRET")
+    rate_limit: int = flag(600, "API requests per key per minute (per gateway)")
     log_level: str = flag("info", "log level")
 
 
@@ -51,7 +53,9 @@ class Gateway:
         app = web.Application(client_max_size=512 * 1024 * 1024)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.metrics)
-        Browserbase(self.control, automation_pb2_grpc.AutomationStub(self.channel), self.cdp).routes(app)
+        limiter = RateLimiter(self.settings.rate_limit)
+        Browserbase(self.control, automation_pb2_grpc.AutomationStub(self.channel), self.cdp,
+                    limiter).routes(app)
         return app
 
     async def healthz(self, request: web.Request) -> web.Response:

@@ -7,6 +7,7 @@ HTTP statuses once, so all dialects agree on what a status means.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import time
 import uuid
@@ -47,6 +48,7 @@ class ApiError(Exception):
     message: str
     retry_after: float | None = None
     field: str | None = None
+    headers: dict[str, str] | None = None
 
     @classmethod
     def from_grpc(cls, err: grpc.RpcError) -> ApiError:
@@ -54,6 +56,38 @@ class ApiError(Exception):
         status = REASON_TO_HTTP.get(described.reason, GRPC_TO_HTTP.get(err.code(), 502))
         return cls(status, described.reason.lower(), described.message, described.retry_after,
                    described.metadata.get("field"))
+
+
+class RateLimiter:
+    """Requests per key per minute, counted by this gateway (with N gateways behind a balancer
+    a key gets about N times the limit). Answers the X-RateLimit-* values for every request."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._windows: dict[str, tuple[int, int]] = {}  # key hash -> (minute, count)
+
+    def hit(self, key: str) -> dict[str, str]:
+        now = time.time()
+        minute = int(now // 60)
+        digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+        window, count = self._windows.get(digest, (minute, 0))
+        if window != minute:
+            window, count = minute, 0
+            if len(self._windows) > 100_000:  # forget idle keys
+                self._windows = {k: v for k, v in self._windows.items() if v[0] == minute}
+        count += 1
+        self._windows[digest] = (window, count)
+        reset = (minute + 1) * 60
+        headers = {"X-RateLimit-Limit": str(self.per_minute),
+                   "X-RateLimit-Remaining": str(max(0, self.per_minute - count)),
+                   "X-RateLimit-Reset": str(reset)}
+        if count > self.per_minute:
+            err = ApiError(429, "rate_limited",
+                           f"more than {self.per_minute} requests a minute with this key",
+                           retry_after=max(1, reset - now))
+            err.headers = headers
+            raise err
+        return headers
 
 
 def bad_request(field: str, message: str) -> ApiError:
@@ -124,11 +158,14 @@ def endpoint(dialect: str, route: str, error_body: ErrorBody,
                     extra["Retry-After"] = str(max(1, int(round(err.retry_after))))
                 if headers is not None:
                     extra.update(headers(err))
+                extra.update(err.headers or {})
                 response = web.json_response(error_body(err, request_id), status=err.status,
                                              headers=extra)
             finally:
                 request_id_var.reset(token)
             response.headers.setdefault("X-Request-Id", request_id)
+            for name, value in request.get("ratelimit", {}).items():
+                response.headers.setdefault(name, value)
             metrics.REQUESTS.labels(dialect, route, str(response.status)).inc()
             metrics.LATENCY.labels(dialect, route).observe(time.perf_counter() - started)
             return response

@@ -123,6 +123,27 @@ def test_bad_input_gets_browserbase_errors_never_500(bb: Browserbase, gateway_ur
         assert got == status, (method, path, got, payload)
         assert payload["statusCode"] == status and payload["message"], payload
 
+    multipart = {"X-BB-API-Key": api_key, "Content-Type": "multipart/form-data; boundary=x"}
+    more = [
+        ("POST", "/v1/sessions/nope/uploads", b"--x--\r\n", multipart, 400),
+        ("POST", "/v1/sessions/nope/uploads", b"{}", key, 400),
+        ("GET", "/v1/sessions/00000000-0000-0000-0000-000000000000/downloads", None, key, 404),
+        ("POST", "/v1/extensions", b"{}", key, 400),
+        ("GET", "/v1/extensions/nope", None, key, 404),
+        ("POST", "/v1/fetch", b"{}", key, 400),
+        ("POST", "/v1/fetch", b'{"url": 5}', key, 400),
+        ("GET", "/v1/projects/nope/usage", None, key, 404),
+    ]
+    for method, path, body, headers, status in more:
+        got, payload = raw(method, path, body, headers)
+        assert got == status, (method, path, got, payload)
+        assert payload["statusCode"] == status and payload["message"], payload
+
+    request = urllib.request.Request(gateway_url + "/v1/sessions", headers={"X-BB-API-Key": api_key})
+    with urllib.request.urlopen(request) as r:
+        assert int(r.headers["X-RateLimit-Limit"]) > 0 and r.headers["X-RateLimit-Remaining"]
+        assert r.headers["X-Request-Id"].startswith("req_")
+
 
 def test_projects_never_see_or_connect_to_each_others_sessions(bb: Browserbase, gateway_url: str,
                                                                cluster: Cluster):
@@ -304,3 +325,18 @@ def test_uploaded_extension_runs_in_the_session(bb: Browserbase, site: str, tmp_
         bb.extensions.retrieve(extension.id)
     with pytest.raises(BadRequestError):  # a deleted extension cannot be loaded
         bb.sessions.create(extension_id=extension.id)
+
+
+def test_fetch_is_a_real_http_fetch(bb: Browserbase, site: str):
+    page = bb.fetch_api.create(url=f"{site}/report.csv")
+    assert page.status_code == 200 and page.content == "id,amount\n1,42\n2,7\n"
+    assert page.content_type.startswith("text/csv")
+    missing = bb.fetch_api.create(url=f"{site}/nope.html")
+    assert missing.status_code == 404
+    with pytest.raises(BadRequestError):
+        bb.fetch_api.create(url="file:///etc/passwd")
+    with pytest.raises(BadRequestError):
+        bb.fetch_api.create(url=f"{site}/hello.html", format="json")
+    with pytest.raises(Exception) as info:  # nothing listens there: 502 in Browserbase's shape
+        bb.fetch_api.create(url="http://127.0.0.1:9/")
+    assert getattr(info.value, "status_code", None) == 502

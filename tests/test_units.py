@@ -140,3 +140,15 @@ def test_launch_config_equality_decides_warm_hand_over():
     other = LaunchConfig.from_options(S.SessionOptions(user_agent="x"), ui_size=(0, 87))
     assert same == default and other != default
     assert "--window-size=1280,807" in default.flags()
+
+
+def test_rate_limiter_counts_per_key_and_refuses_past_the_limit():
+    from gateway.http_api import ApiError, RateLimiter
+
+    limiter = RateLimiter(per_minute=3)
+    assert [limiter.hit("a")["X-RateLimit-Remaining"] for _ in range(3)] == ["2", "1", "0"]
+    assert limiter.hit("b")["X-RateLimit-Remaining"] == "2"  # keys are counted apart
+    with pytest.raises(ApiError) as info:
+        limiter.hit("a")
+    assert info.value.status == 429 and info.value.retry_after >= 1
+    assert info.value.headers["X-RateLimit-Limit"] == "3"

@@ -7,6 +7,7 @@ are Browserplane profiles; `connectUrl` is this gateway's CDP endpoint with a pe
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 from aiohttp import web
@@ -16,9 +17,11 @@ from browserplane.v1 import automation_pb2 as A
 from browserplane.v1 import automation_pb2_grpc, controlplane_pb2_grpc
 from browserplane.v1 import controlplane_pb2 as cp
 from browserplane.v1 import session_pb2 as S
+from gateway import fetcher
 from gateway.cdp_endpoint import CdpEndpoint
 from gateway.http_api import (
     ApiError,
+    RateLimiter,
     bad_request,
     endpoint,
     forwarded,
@@ -81,7 +84,9 @@ def session_json(s: S.Session) -> dict[str, Any]:
 
 class Browserbase:
     def __init__(self, control: controlplane_pb2_grpc.ControlPlaneStub,
-                 automation: automation_pb2_grpc.AutomationStub, cdp: CdpEndpoint) -> None:
+                 automation: automation_pb2_grpc.AutomationStub, cdp: CdpEndpoint,
+                 limiter: RateLimiter) -> None:
+        self.limiter = limiter
         self.control = control
         self.automation = automation
         self.cdp = cdp
@@ -106,21 +111,23 @@ class Browserbase:
             ("GET", "/projects/{id}", "get_project", self.get_project),
             ("GET", "/projects/{id}/usage", "project_usage", self.project_usage),
             ("POST", "/search", "search", self.search),
+            ("POST", "/fetch", "fetch", self.fetch),
         ]
         for prefix in ("/v1", "/browserbase/v1"):
             for method, path, name, handler in table:
                 app.router.add_route(method, prefix + path,
                                      endpoint(DIALECT, name, error_body, retry_headers)(
-                                         self._authed(handler)))
+                                         self._authed(handler, self.limiter)))
             app.router.add_route("*", prefix + "/{tail:.*}", endpoint(
                 DIALECT, "unknown", error_body, retry_headers)(self.unknown))
 
     @staticmethod
-    def _authed(handler: Any) -> Any:
+    def _authed(handler: Any, limiter: RateLimiter) -> Any:
         async def run(request: web.Request) -> web.StreamResponse:
             key = request.headers.get("X-BB-API-Key", "").strip()
             if not key:
                 raise ApiError(401, "unauthenticated", "missing X-BB-API-Key header")
+            request["ratelimit"] = limiter.hit(key)
             return await handler(request, grpc_metadata(key))
         return run
 
@@ -370,6 +377,33 @@ class Browserbase:
                                             metadata=md, timeout=10)
         return web.json_response({"browserMinutes": round(usage.browser_minutes, 3),
                                   "proxyBytes": usage.proxy_bytes})
+
+    async def fetch(self, request: web.Request, md: Any) -> web.StreamResponse:
+        body = await json_body(request, allow_empty=False)
+        url = _typed(body, "url", str, "")
+        if not url:
+            raise bad_request("url", "is required")
+        fmt = _typed(body, "format", str, "raw")
+        if fmt not in ("raw", "json", "markdown"):
+            raise bad_request("format", "must be raw, json or markdown")
+        if fmt != "raw":
+            raise bad_request("format", f"{fmt!r} needs a page model Browserplane does not run for "
+                              "plain fetches; use 'raw', or a session's page tools")
+        if _typed(body, "contextId", str, ""):
+            raise bad_request("contextId", "fetch does not read contexts; open a session with "
+                              "the context to use its cookies")
+        if _typed(body, "proxies", bool, False):
+            raise bad_request("proxies", "Browserbase-managed proxies are not available in a "
+                              "self-hosted Browserplane")
+        # Only keys matter here; a project check keeps fetch behind the same credentials.
+        await self.control.Authenticate(cp.AuthenticateRequest(), metadata=md, timeout=10)
+        result = await fetcher.fetch(
+            url, follow_redirects=_typed(body, "allowRedirects", bool, False),
+            verify_tls=not _typed(body, "allowInsecureSsl", bool, False), proxy=None)
+        return web.json_response({
+            "id": str(uuid.uuid4()), "statusCode": result.status, "headers": result.headers,
+            "contentType": result.content_type, "encoding": result.encoding,
+            "content": result.content})
 
     async def search(self, request: web.Request, md: Any) -> web.StreamResponse:
         await json_body(request)
