@@ -6,16 +6,18 @@ Callers are the control plane's router: cluster secret plus the session's projec
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
 import grpc
+from google.protobuf import timestamp_pb2
 
 from browserplane import errors
 from browserplane.credentials import PROJECT_HEADER, bearer, metadata_value
 from browserplane.errors import BrowserplaneError
 from browserplane.v1 import automation_pb2 as A
 from browserplane.v1 import automation_pb2_grpc
-from node import session_files
+from node import page_events, session_files
 from node.fleet import Fleet, SessionSlot
 
 
@@ -33,6 +35,48 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
         if slot is None or metadata_value(md, PROJECT_HEADER) != slot.project_id:
             raise errors.not_found(errors.SESSION_NOT_FOUND, "session", session_id)
         return slot
+
+    def _events(self, request: A.LogRequest, context: grpc.aio.ServicerContext) -> tuple:
+        slot = self._slot(request.session_id, context)
+        if slot.events is None:
+            raise BrowserplaneError(grpc.StatusCode.UNAVAILABLE, errors.ACTION_FAILED,
+                                    "this session records no page events")
+        return slot.events, request.offset, request.limit or 100
+
+    @staticmethod
+    def _window(buffer: page_events.Buffer, offset: int, limit: int, page_id: str) -> list:
+        entries = [e for e in buffer.entries if not page_id or e["page"] == page_id]
+        return entries[offset:offset + limit], len(entries)
+
+    async def GetConsoleLog(self, request: A.LogRequest,
+                            context: grpc.aio.ServicerContext) -> A.ConsoleLogResponse:
+        events, offset, limit = self._events(request, context)
+        window, total = self._window(events.console, offset, limit, request.page_id)
+        return A.ConsoleLogResponse(total=total, dropped=events.console.dropped, entries=[
+            A.ConsoleEntry(level=e["level"], text=e["text"], url=e["url"], page_id=e["page"],
+                           timestamp=_ts(e["timestamp"])) for e in window])
+
+    async def GetNetworkLog(self, request: A.LogRequest,
+                            context: grpc.aio.ServicerContext) -> A.NetworkLogResponse:
+        events, offset, limit = self._events(request, context)
+        window, total = self._window(events.network, offset, limit, request.page_id)
+        return A.NetworkLogResponse(total=total, dropped=events.network.dropped, entries=[
+            A.NetworkEntry(request_id=e["request_id"], url=e["url"], method=e["method"],
+                           status=e["status"], resource_type=e["type"],
+                           duration_ms=e.get("duration_ms", 0.0), size_bytes=e["size"],
+                           started_at=_ts(e["started"]), failed=e["failed"],
+                           error_text=e["error"], page_id=e["page"], mime_type=e["mime"])
+            for e in window])
+
+    async def GetCdpLog(self, request: A.LogRequest,
+                        context: grpc.aio.ServicerContext) -> A.CdpLogResponse:
+        events, offset, limit = self._events(request, context)
+        window, total = self._window(events.cdp, offset, limit, request.page_id)
+        return A.CdpLogResponse(total=total, entries=[
+            A.CdpLogEntry(method=e["method"], page_id=e["page"],
+                          page_index=events.page_number(e["page"]) if e["page"] else 0,
+                          params_json=json.dumps(e["params"]), timestamp=_ts(e["timestamp"]))
+            for e in window])
 
     async def ListFiles(self, request: A.ListFilesRequest,
                         context: grpc.aio.ServicerContext) -> A.ListFilesResponse:
@@ -80,3 +124,9 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
             session_files.folder(slot.browser, entry.kind).joinpath(entry.name).unlink(missing_ok=True)
             deleted += 1
         return A.DeleteFilesResponse(deleted=deleted)
+
+
+def _ts(seconds: float) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromNanoseconds(int(seconds * 1e9))
+    return stamp

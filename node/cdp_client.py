@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -17,9 +18,12 @@ class CdpError(RuntimeError):
 class CdpConnection:
     """`async with CdpConnection(ws_url) as cdp: await cdp.send("Browser.getVersion")`."""
 
-    def __init__(self, ws_url: str, timeout: float = 10.0) -> None:
+    def __init__(self, ws_url: str, timeout: float = 10.0,
+                 on_event: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.ws_url = ws_url
         self.timeout = timeout
+        self.on_event = on_event
+        self.closed = asyncio.Event()
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future] = {}
         self._session: aiohttp.ClientSession | None = None
@@ -47,12 +51,17 @@ class CdpConnection:
             if msg.type != aiohttp.WSMsgType.TEXT:
                 continue
             data = json.loads(msg.data)
+            if "id" not in data:
+                if self.on_event is not None:
+                    self.on_event(data)
+                continue
             fut = self._pending.pop(data.get("id", -1), None)
             if fut and not fut.done():
                 if "error" in data:
                     fut.set_exception(CdpError(data["error"].get("message", str(data["error"]))))
                 else:
                     fut.set_result(data.get("result", {}))
+        self.closed.set()
         for fut in self._pending.values():
             if not fut.done():
                 fut.set_exception(CdpError("CDP connection closed"))

@@ -26,6 +26,7 @@ from node.chromium import (
     sweep_processes,
 )
 from node.extensions import ExtensionCache
+from node.page_events import PageEvents
 from node.profiles import ProfileTransfer
 from node.warm_pool import WarmPool
 
@@ -44,6 +45,7 @@ class SessionSlot:
     warm: bool
     start_ms: float
     profile_id: str = ""
+    events: PageEvents | None = None
     clients: int = 0
     total_connections: int = 0
     last_activity: float = dataclasses.field(default_factory=time.time)
@@ -173,6 +175,9 @@ class Fleet:
             self._starting -= 1
         slot = SessionSlot(session_id, project_id, browser, warm,
                            (time.monotonic() - started) * 1000, profile_id=profile_id)
+        # Recording starts after the hand-over, off the create path.
+        slot.events = PageEvents(f"ws://127.0.0.1:{browser.port}{browser.browser_path}")
+        slot.events.start()
         self.sessions[session_id] = slot
         self._update_gauges()
         self.changed.set()
@@ -185,6 +190,8 @@ class Fleet:
         if slot is None:
             return -1
         saved = 0
+        if slot.events is not None:
+            await slot.events.close()
         try:
             if save_profile and slot.profile_id and self.profiles is not None:
                 if not await slot.browser.shutdown():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 
 import pytest
@@ -340,3 +341,41 @@ def test_fetch_is_a_real_http_fetch(bb: Browserbase, site: str):
     with pytest.raises(Exception) as info:  # nothing listens there: 502 in Browserbase's shape
         bb.fetch_api.create(url="http://127.0.0.1:9/")
     assert getattr(info.value, "status_code", None) == 502
+
+
+def test_logs_record_what_the_pages_did(bb: Browserbase, site: str, cluster: Cluster, md):
+    import grpc
+
+    from browserplane.v1 import automation_pb2 as A
+    from browserplane.v1 import automation_pb2_grpc
+
+    session = bb.sessions.create(keep_alive=True)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.connect_over_cdp(session.connect_url)
+            page = browser.contexts[0].pages[0]
+            time.sleep(0.5)  # the node attaches to the page right after the hand-over
+            page.goto(f"{site}/noisy.html")
+            page.wait_for_function("performance.getEntriesByType('resource').length > 0")
+            browser.close()
+
+        def logged() -> list:
+            return [e.method for e in bb.sessions.logs.list(session.id)]
+
+        Cluster.wait(lambda: "Network.responseReceived" in logged(), 10, "no network events")
+        entries = bb.sessions.logs.list(session.id)
+        navigations = [e for e in entries if e.method == "Page.frameNavigated"]
+        assert any("/noisy.html" in str(e.request.params) for e in navigations)
+        assert all(e.session_id == session.id and isinstance(e.page_id, int) for e in entries)
+
+        # The same recording over gRPC, through the control plane's Automation routing.
+        with grpc.insecure_channel(cluster.address) as channel:
+            automation = automation_pb2_grpc.AutomationStub(channel)
+            console = automation.GetConsoleLog(A.LogRequest(session_id=session.id), metadata=md)
+            network = automation.GetNetworkLog(A.LogRequest(session_id=session.id), metadata=md)
+        texts = [(e.level, e.text) for e in console.entries]
+        assert ("log", "hello from the page 42") in texts and ("warning", "careful") in texts
+        report = [e for e in network.entries if e.url.endswith("/report.csv")]
+        assert report and report[0].status == 200 and report[0].method == "GET"
+    finally:
+        bb.sessions.update(session.id, status="REQUEST_RELEASE")

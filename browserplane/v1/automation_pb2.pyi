@@ -796,18 +796,20 @@ class ActionLogResponse(_message.Message):
     def __init__(self, entries: _Optional[_Iterable[_Union[ActionEntry, _Mapping]]] = ..., total: _Optional[int] = ...) -> None: ...
 
 class CdpLogEntry(_message.Message):
-    __slots__ = ("method", "page_id", "params_json", "result_json", "timestamp")
+    __slots__ = ("method", "page_id", "params_json", "result_json", "timestamp", "page_index")
     METHOD_FIELD_NUMBER: _ClassVar[int]
     PAGE_ID_FIELD_NUMBER: _ClassVar[int]
     PARAMS_JSON_FIELD_NUMBER: _ClassVar[int]
     RESULT_JSON_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    PAGE_INDEX_FIELD_NUMBER: _ClassVar[int]
     method: str
     page_id: str
     params_json: str
     result_json: str
     timestamp: _timestamp_pb2.Timestamp
-    def __init__(self, method: _Optional[str] = ..., page_id: _Optional[str] = ..., params_json: _Optional[str] = ..., result_json: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    page_index: int
+    def __init__(self, method: _Optional[str] = ..., page_id: _Optional[str] = ..., params_json: _Optional[str] = ..., result_json: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page_index: _Optional[int] = ...) -> None: ...
 
 class CdpLogResponse(_message.Message):
     __slots__ = ("entries", "total")

@@ -6,6 +6,7 @@ are Browserplane profiles; `connectUrl` is this gateway's CDP endpoint with a pe
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from typing import Any
@@ -99,6 +100,7 @@ class Browserbase:
             ("POST", "/sessions/{id}", "update_session", self.update_session),
             ("GET", "/sessions/{id}/debug", "debug", self.debug),
             ("POST", "/sessions/{id}/uploads", "upload", self.upload),
+            ("GET", "/sessions/{id}/logs", "logs", self.logs),
             ("GET", "/sessions/{id}/downloads", "downloads", self.downloads),
             ("POST", "/extensions", "create_extension", self.create_extension),
             ("GET", "/extensions/{id}", "get_extension", self.get_extension),
@@ -277,6 +279,21 @@ class Browserbase:
             "wsUrl": ws_url, "debuggerUrl": ws_url, "debuggerFullscreenUrl": ws_url,
             "pages": pages,
         })
+
+    async def logs(self, request: web.Request, md: Any) -> web.StreamResponse:
+        """What happened in the session's pages (navigations, requests, console), oldest first."""
+        session_id = request.match_info["id"]
+        answer = await self.automation.GetCdpLog(A.LogRequest(session_id=session_id, limit=2000),
+                                                 metadata=md, timeout=30)
+        out = []
+        for e in answer.entries:
+            stamp = int(e.timestamp.ToMilliseconds())
+            params = json.loads(e.params_json or "{}")
+            out.append({"method": e.method, "pageId": e.page_index, "sessionId": session_id,
+                        "frameId": params.get("frameId") or params.get("frame", {}).get("id"),
+                        "loaderId": params.get("loaderId"), "timestamp": stamp,
+                        "request": {"params": params, "rawBody": e.params_json, "timestamp": stamp}})
+        return web.json_response(out)
 
     async def upload(self, request: web.Request, md: Any) -> web.StreamResponse:
         """Multipart part `file` lands in the session's uploads folder on its node; the answer
