@@ -236,6 +236,10 @@ class NodeAgent:
                 registered = registered and err.code() != grpc.StatusCode.NOT_FOUND
                 await asyncio.sleep(interval)
                 continue
+            except Exception:  # noqa: BLE001 - losing the heartbeat would lose the lease
+                log.exception("heartbeat loop error; carrying on")
+                await asyncio.sleep(interval)
+                continue
             # Wait for the interval, or less when something worth reporting happened.
             try:
                 await asyncio.wait_for(self.fleet.changed.wait(), interval)

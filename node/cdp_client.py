@@ -32,8 +32,12 @@ class CdpConnection:
 
     async def __aenter__(self) -> CdpConnection:
         self._session = aiohttp.ClientSession()
-        self._ws = await self._session.ws_connect(self.ws_url, max_msg_size=0,
-                                                  timeout=aiohttp.ClientWSTimeout(ws_close=2))
+        try:
+            self._ws = await self._session.ws_connect(self.ws_url, max_msg_size=0,
+                                                      timeout=aiohttp.ClientWSTimeout(ws_close=2))
+        except BaseException:
+            await self._session.close()
+            raise
         self._reader = asyncio.get_running_loop().create_task(self._read())
         return self
 
