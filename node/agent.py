@@ -149,6 +149,7 @@ class NodeAgent:
         self._server: grpc.aio.Server | None = None
         self._channel: grpc.aio.Channel | None = None
         self._tasks: list[asyncio.Task] = []
+        self._stopping: set[asyncio.Task] = set()
         self.registered = asyncio.Event()
 
     @property
@@ -248,10 +249,21 @@ class NodeAgent:
                 pass
 
     async def _stop_unknown(self, session_ids: list[str]) -> None:
+        """Stops browsers the control plane does not know, in the background: the heartbeat
+        must not wait for a kill and sweep (its lease would lapse)."""
         for sid in session_ids:
-            if await self.fleet.stop_browser(sid) >= 0:
+            if sid in self.fleet.sessions:
+                task = asyncio.get_running_loop().create_task(self._stop_one(sid))
+                self._stopping.add(task)
+                task.add_done_callback(self._stopping.discard)
+
+    async def _stop_one(self, session_id: str) -> None:
+        try:
+            if await self.fleet.stop_browser(session_id) >= 0:
                 log.info("stopped a browser the control plane does not know",
-                         extra={"session_id": sid})
+                         extra={"session_id": session_id})
+        except Exception:  # noqa: BLE001 - reported, and the next heartbeat asks again
+            log.exception("could not stop a browser", extra={"session_id": session_id})
 
     async def close(self) -> None:
         for task in self._tasks:
