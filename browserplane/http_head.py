@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import json
 import urllib.parse
+from collections.abc import Callable
 
 MAX_HEAD_BYTES = 64 * 1024
 
@@ -121,3 +122,54 @@ async def fetch(host: str, port: int, head: str, timeout: float = 10.0,
         return status, headers, body
     finally:
         writer.close()
+
+
+class HeadReader(asyncio.Protocol):
+    """Reads a connection's first request head, then hands the connection over.
+
+    `decide(transport, head, rest, reader)` either takes the connection itself (returns None;
+    reading stays paused and bytes arriving meanwhile wait in `late()`), or returns the protocol
+    that serves the connection from here on, which is given every byte read so far.
+    Malformed heads are answered 400 here.
+    """
+
+    def __init__(self, decide: Callable[[asyncio.Transport, RequestHead, bytes, HeadReader],
+                                        asyncio.Protocol | None]) -> None:
+        self.decide = decide
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+        self.decided = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if self.decided:
+            return
+        try:
+            parsed = split_head(self.buffer)
+        except HeadError as err:
+            self.transport.write(json_response(400, {"error": str(err)}))
+            self.transport.close()
+            return
+        if parsed is None:
+            return
+        self.decided = True
+        head, rest = parsed
+        raw, self.buffer = self.buffer, b""
+        self.transport.pause_reading()
+        successor = self.decide(self.transport, head, rest, self)
+        if successor is not None:
+            self.transport.set_protocol(successor)
+            successor.connection_made(self.transport)
+            successor.data_received(raw)
+            self.transport.resume_reading()
+
+    def late(self) -> bytes:
+        """Bytes that arrived after the head while the connection was being routed."""
+        late, self.buffer = self.buffer, b""
+        return late
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        pass

@@ -120,14 +120,8 @@ class Store:
     def list_sessions(self, project_id: str | None, states: Iterable[int],
                       before: tuple[float, str] | None, limit: int) -> list[session_pb2.Session]:
         """Newest first; `before` is the (created_at, id) of the last row of the previous page."""
-        sql, args = "SELECT data FROM sessions WHERE 1=1", []
-        if project_id is not None:
-            sql += " AND project_id=?"
-            args.append(project_id)
-        states = list(states)
-        if states:
-            sql += f" AND state IN ({','.join('?' * len(states))})"
-            args += states
+        where, args = _session_filter(project_id, states)
+        sql = "SELECT data FROM sessions WHERE " + where
         if before is not None:
             sql += " AND (created_at < ? OR (created_at = ? AND id < ?))"
             args += [before[0], before[0], before[1]]
@@ -136,15 +130,8 @@ class Store:
         return [session_pb2.Session.FromString(r[0]) for r in self.db.execute(sql, args)]
 
     def count_sessions(self, project_id: str | None, states: Iterable[int]) -> int:
-        sql, args = "SELECT COUNT(*) FROM sessions WHERE 1=1", []
-        if project_id is not None:
-            sql += " AND project_id=?"
-            args.append(project_id)
-        states = list(states)
-        if states:
-            sql += f" AND state IN ({','.join('?' * len(states))})"
-            args += states
-        return self.db.execute(sql, args).fetchone()[0]
+        where, args = _session_filter(project_id, states)
+        return self.db.execute("SELECT COUNT(*) FROM sessions WHERE " + where, args).fetchone()[0]
 
     def usage(self, project_id: str) -> tuple[float, int]:
         """(browser seconds, sessions) of a project, running ones counted up to now."""
@@ -203,6 +190,18 @@ class Store:
 
     def delete_extension(self, extension_id: str) -> None:
         self.db.execute("DELETE FROM extensions WHERE id=?", (extension_id,))
+
+
+def _session_filter(project_id: str | None, states: Iterable[int]) -> tuple[str, list]:
+    where, args = ["1=1"], []
+    if project_id is not None:
+        where.append("project_id=?")
+        args.append(project_id)
+    states = list(states)
+    if states:
+        where.append(f"state IN ({','.join('?' * len(states))})")
+        args += states
+    return " AND ".join(where), args
 
 
 def _project(row: tuple) -> controlplane_pb2.Project:

@@ -17,7 +17,7 @@ from browserplane.settings import flag
 from browserplane.v1 import automation_pb2_grpc, controlplane_pb2, controlplane_pb2_grpc
 from gateway.cdp_endpoint import CdpEndpoint
 from gateway.dialects.browserbase import Browserbase
-from gateway.front import FrontDoor
+from gateway.front import front_door
 from gateway.http_api import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class Gateway:
         http = self.runner.server
         assert http is not None
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(lambda: FrontDoor(http, self.cdp),
+        self.server = await loop.create_server(lambda: front_door(http, self.cdp),
                                                self.settings.host, self.settings.port, backlog=512)
         self.port = self.server.sockets[0].getsockname()[1]
         log.info("gateway started", extra={"fields": {

@@ -19,12 +19,11 @@ import urllib.parse
 
 from browserplane.credentials import check_cdp_token
 from browserplane.http_head import (
-    HeadError,
+    HeadReader,
     RequestHead,
     fetch,
     json_response,
     response,
-    split_head,
 )
 from browserplane.splice import Splice
 from node import metrics
@@ -36,38 +35,6 @@ ROUTE = re.compile(r"^/session/(?P<sid>[A-Za-z0-9_-]{1,64})/(?P<rest>devtools/br
                    r"|devtools/page/[A-Za-z0-9]+|json(?:/version|/list)?)/?$")
 
 
-class _Front(asyncio.Protocol):
-    """Reads one request head, then hands the connection to the relay."""
-
-    def __init__(self, relay: CdpRelay) -> None:
-        self.relay = relay
-        self.buffer = b""
-        self.transport: asyncio.Transport | None = None
-        self.handled = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        if self.handled:
-            self.buffer += data
-            return
-        self.buffer += data
-        try:
-            parsed = split_head(self.buffer)
-        except HeadError as err:
-            self.transport.write(json_response(400, {"error": str(err)}))
-            self.transport.close()
-            return
-        if parsed is None:
-            return
-        self.handled = True
-        head, rest = parsed
-        self.buffer = b""  # from here on it holds only bytes that arrive during routing
-        self.transport.pause_reading()
-        asyncio.get_running_loop().create_task(self.relay.handle(self.transport, head, rest, self))
-
-
 class CdpRelay:
     def __init__(self, fleet: Fleet, secret: str) -> None:
         self.fleet = fleet
@@ -76,15 +43,19 @@ class CdpRelay:
 
     async def start(self, host: str, port: int) -> int:
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(lambda: _Front(self), host, port, backlog=512)
+        self.server = await loop.create_server(lambda: HeadReader(self._take), host, port, backlog=512)
         return self.server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
         if self.server:
             self.server.close()
 
+    def _take(self, client: asyncio.Transport, head: RequestHead, rest: bytes,
+              front: HeadReader) -> None:
+        asyncio.get_running_loop().create_task(self.handle(client, head, rest, front))
+
     async def handle(self, client: asyncio.Transport, head: RequestHead, rest: bytes,
-                     front: _Front) -> None:
+                     front: HeadReader) -> None:
         try:
             await self._handle(client, head, rest, front)
         except Exception:  # noqa: BLE001 - one bad request must not take the relay down
@@ -94,7 +65,7 @@ class CdpRelay:
                 client.close()
 
     async def _handle(self, client: asyncio.Transport, head: RequestHead, rest: bytes,
-                      front: _Front) -> None:
+                      front: HeadReader) -> None:
         match = ROUTE.match(head.path)
         if head.method != "GET" or not match:
             return self._reply(client, 404, {"error": "not found", "path": head.path})
@@ -113,8 +84,7 @@ class CdpRelay:
         if not head.is_websocket:
             return self._reply(client, 400, {"error": "expected a WebSocket upgrade"})
         target = browser.browser_path if what.startswith("devtools/browser") else "/" + what
-        first = head.rewritten(target, f"127.0.0.1:{browser.port}") + rest + front.buffer
-        front.buffer = b""
+        first = head.rewritten(target, f"127.0.0.1:{browser.port}") + rest + front.late()
         upgraded = False
 
         def on_first(data: bytes) -> None:
