@@ -1,7 +1,9 @@
 """Pre-launched browsers with the default launch config, so a default session is a hand-over.
 
 The pool refills in the background one browser at a time (a launch takes most of a core for a
-few hundred ms; launching several at once only slows the sessions being served). Pooled
+few hundred ms; launching several at once only slows the sessions being served). While the pool
+still holds a browser, a refill waits `refill_delay` first: a session just handed over is
+usually loading its first page then, and should not share the cores with a launch. Pooled
 browsers count against the node's capacity, so the pool never grows past the free room.
 """
 
@@ -25,7 +27,9 @@ class WarmPool:
         room: Callable[[], int],
         on_failure: Callable[[], None] = lambda: None,
         on_change: Callable[[], None] = lambda: None,
+        refill_delay: float = 1.0,
     ) -> None:
+        self.refill_delay = refill_delay
         self.size = size
         self._launch = launch
         self._room = room  # how many more browsers the node may hold right now
@@ -88,6 +92,10 @@ class WarmPool:
             await self._wake.wait()
             self._wake.clear()
             while not self._closing and len(self._idle) < self.size and self._room() > 0:
+                if self._idle and self.refill_delay > 0:
+                    await asyncio.sleep(self.refill_delay)
+                    if self._closing or len(self._idle) >= self.size or self._room() <= 0:
+                        break
                 self.launching += 1
                 try:
                     browser = await self._launch()
