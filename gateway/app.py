@@ -33,6 +33,8 @@ class GatewaySettings:
     cluster_secret: str = flag("", "shared secret of the cluster",
                                env="BROWSERPLANE_CLUSTER_SECRET")
     rate_limit: int = flag(600, "API requests per key per minute (per gateway)")
+    one_hop_cdp: bool = flag(True, "splice CDP clients straight to Chromium when the session's "
+                                   "node runs on this machine (else through the node's relay)")
     log_level: str = flag("info", "log level")
 
 
@@ -79,7 +81,7 @@ class Gateway:
     async def start(self) -> None:
         self.channel = grpc_server.channel(self.settings.control_plane)
         self.control = controlplane_pb2_grpc.ControlPlaneStub(self.channel)
-        self.cdp = CdpEndpoint(self.control, self.settings.cluster_secret)
+        self.cdp = CdpEndpoint(self.control, self.settings.cluster_secret, self.settings.one_hop_cdp)
         self.runner = web.AppRunner(self.app(), access_log=None)
         await self.runner.setup()
         http = self.runner.server

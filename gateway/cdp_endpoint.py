@@ -44,9 +44,12 @@ def forwarded_headers(head: RequestHead, prefix: str, peer: str) -> list[tuple[s
 
 
 class CdpEndpoint:
-    def __init__(self, control: controlplane_pb2_grpc.ControlPlaneStub, secret: str) -> None:
+    def __init__(self, control: controlplane_pb2_grpc.ControlPlaneStub, secret: str,
+                 one_hop: bool = True) -> None:
         self.control = control
+        self.secret = secret
         self.metadata = cluster_metadata(secret)
+        self.one_hop = one_hop
 
     async def targets(self, session_id: str, token: str, forwarded: dict[str, str]) -> list[dict]:
         """The session's CDP targets (`/json/list`), with URLs pointing at this gateway."""
@@ -88,6 +91,10 @@ class CdpEndpoint:
             return _reply(client, status, {"error": described.reason.lower(),
                                            "message": described.message, "sessionId": sid})
         host, _, port = answer.relay_address.rpartition(":")
+        if head.is_websocket and self.one_hop and _is_local(host):
+            attached = await self._attach(host, int(port), sid, token)
+            if attached is not None:
+                return await self._splice_direct(client, head, rest, *attached)
         peer = (client.get_extra_info("peername") or ("", 0))[0]
         first = head.rewritten(head.target, answer.relay_address,
                                add=forwarded_headers(head, match["prefix"], peer)) + rest
@@ -106,6 +113,60 @@ class CdpEndpoint:
 
         state = {"open": False}
         await Splice(on_first, on_close).open(client, host, int(port), first)
+
+
+    async def _attach(self, host: str, port: int, sid: str, token: str,
+                      ) -> tuple[asyncio.StreamWriter, int, str] | None:
+        """Asks the node's relay for the browser's local address; the open connection stands
+        for the client while it is connected. None when the relay says no (fall back)."""
+        try:
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write((f"GET /session/{sid}/attach?token={token} HTTP/1.1\r\n"
+                          f"Host: {host}:{port}\r\nX-Browserplane-Cluster: Bearer {self.secret}"
+                          "\r\n\r\n").encode("latin-1"))
+            raw = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            length = int(next((line.split(b":", 1)[1] for line in raw.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), b"0"))
+            body = json.loads(await asyncio.wait_for(reader.readexactly(length), 5))
+        except (OSError, ValueError, asyncio.IncompleteReadError, TimeoutError):
+            return None
+        if not raw.startswith(b"HTTP/1.1 200"):
+            writer.close()
+            return None
+        return writer, int(body["port"]), body["browserPath"]
+
+    async def _splice_direct(self, client: asyncio.Transport, head: RequestHead, rest: bytes,
+                             presence: asyncio.StreamWriter, port: int, path: str) -> None:
+        state = {"open": False}
+
+        def on_first(data: bytes) -> None:
+            if data.startswith(b"HTTP/1.1 101"):
+                metrics.CDP_CONNECTIONS.inc()
+                state["open"] = True
+
+        def on_close(up: int, down: int) -> None:
+            presence.close()  # tells the node the client left
+            metrics.RELAYED_BYTES.labels("to_browser").inc(up)
+            metrics.RELAYED_BYTES.labels("to_client").inc(down)
+            if state["open"]:
+                metrics.CDP_CONNECTIONS.dec()
+
+        target = path if "/devtools/browser" in head.path else "/" + head.path.split("/", 3)[3]
+        first = head.rewritten(target, f"127.0.0.1:{port}") + rest
+        if not await Splice(on_first, on_close).open(client, "127.0.0.1", port, first):
+            presence.close()
+
+
+def _is_local(host: str) -> bool:
+    """True when the node's relay (and so its browsers) is on this machine's loopback."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _reply(client: asyncio.Transport, status: int, payload: dict) -> None:

@@ -12,10 +12,12 @@ URLs that discovery hands out. After the upgrade the relay only splices bytes.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import re
 import urllib.parse
+from collections.abc import Callable
 
 from browserplane.credentials import check_cdp_token
 from browserplane.http_head import (
@@ -32,7 +34,7 @@ from node.fleet import Fleet
 log = logging.getLogger(__name__)
 
 ROUTE = re.compile(r"^/session/(?P<sid>[A-Za-z0-9_-]{1,64})/(?P<rest>devtools/browser(?:/[^/]*)?"
-                   r"|devtools/page/[A-Za-z0-9]+|json(?:/version|/list)?)/?$")
+                   r"|devtools/page/[A-Za-z0-9]+|json(?:/version|/list)?|attach)/?$")
 
 
 class CdpRelay:
@@ -79,6 +81,8 @@ class CdpRelay:
         if not check.ok:
             return self._reply(client, 401, {"error": "invalid CDP token", "detail": check.reason})
         browser = slot.browser
+        if what == "attach":
+            return self._attach(client, head, sid)
         if what.startswith("json"):
             return await self._discovery(client, head, sid, token, browser.port, what)
         if not head.is_websocket:
@@ -124,10 +128,42 @@ class CdpRelay:
         client.write(response(200, json.dumps(data, indent=1).encode()))
         client.close()
 
+    def _attach(self, client: asyncio.Transport, head: RequestHead, sid: str) -> None:
+        """For a gateway on this host: the browser's local address, so it can splice a client
+        to Chromium in one hop. The connection stays open for as long as that client is
+        connected, and counts as the client (idle and disconnect rules see it)."""
+        if not hmac.compare_digest(_bearer(head.header("x-browserplane-cluster")), self.secret):
+            return self._reply(client, 403, {"error": "attach is for cluster members"})
+        browser = self.fleet.sessions[sid].browser
+        client.write(json_response(200, {"host": "127.0.0.1", "port": browser.port,
+                                         "browserPath": browser.browser_path})
+                     .replace(b"Connection: close", b"Connection: keep-alive"))
+        metrics.CDP_CONNECTIONS.inc()
+        self.fleet.client_connected(sid)
+        client.set_protocol(_Presence(lambda: self._detached(sid)))
+        client.resume_reading()
+
+    def _detached(self, sid: str) -> None:
+        metrics.CDP_CONNECTIONS.dec()
+        self.fleet.client_disconnected(sid)
+
     @staticmethod
     def _reply(client: asyncio.Transport, status: int, payload: dict) -> None:
         client.write(json_response(status, payload))
         client.close()
+
+
+class _Presence(asyncio.Protocol):
+    """Holds an attach connection; its end means the gateway's client left."""
+
+    def __init__(self, on_close: Callable[[], None]) -> None:
+        self.on_close = on_close
+
+    def data_received(self, data: bytes) -> None:
+        pass
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.on_close()
 
 
 def public_ws_base(head: RequestHead, own_prefix: str) -> str:

@@ -379,3 +379,36 @@ def test_logs_record_what_the_pages_did(bb: Browserbase, site: str, cluster: Clu
         assert report and report[0].status == 200 and report[0].method == "GET"
     finally:
         bb.sessions.update(session.id, status="REQUEST_RELEASE")
+
+
+def test_two_hop_path_through_the_node_relay(cluster: Cluster, api_key: str, site: str):
+    """A gateway on another host than the node splices through the node's relay; force that
+    path here and check the same behaviour (connect, drive, end on disconnect)."""
+    from tests.cluster import Proc, free_port
+
+    port = free_port()
+    env = dict(cluster.env, BROWSERPLANE_GATEWAY_ONE_HOP_CDP="false")
+    gateway = Proc("gateway-two-hop", ["gateway", "--port", str(port), "--control-plane",
+                                       cluster.address], env, cluster.tmp / "gateway2.log").start()
+    try:
+        cluster.wait(lambda: _healthy(f"http://127.0.0.1:{port}/healthz"), 30, "gateway not up")
+        bb = Browserbase(api_key=api_key, base_url=f"http://127.0.0.1:{port}", max_retries=0)
+        session = bb.sessions.create()
+        with sync_playwright() as p:
+            browser = p.chromium.connect_over_cdp(session.connect_url)
+            page = browser.contexts[0].pages[0]
+            page.goto(f"{site}/hello.html")
+            assert page.title() == "Hello from Browserplane"
+            browser.close()
+        Cluster.wait(lambda: bb.sessions.retrieve(session.id).status == "COMPLETED", 10,
+                     "disconnect not seen through the relay path")
+    finally:
+        gateway.stop()
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
