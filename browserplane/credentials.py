@@ -1,13 +1,13 @@
 """Credentials that cross component boundaries: the cluster secret and per-session CDP tokens.
 
-A CDP token is `<session id>.<expiry>.<signature>`: an HMAC-SHA256 over the session id, project
-and expiry under the cluster secret. The control plane issues it; a node's relay or a gateway
-verifies it without a round trip. It opens one session only, never the account.
+A CDP token is `<expiry>x<signature>`: an HMAC-SHA256 over the session id, project and expiry
+under the cluster secret, in lower-case hex so it can also stand in a host name (host names are
+case-insensitive; see the gateway's --cdp-host-suffix). The control plane issues it; a node's
+relay or a gateway verifies it without a round trip. It opens one session only, never the account.
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import hashlib
 import hmac
@@ -58,13 +58,12 @@ def load_or_create_secret(path: pathlib.Path) -> str:
 
 
 def _sign(secret: str, payload: str) -> str:
-    mac = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest()[:18]
-    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+    return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def issue_cdp_token(secret: str, session_id: str, project_id: str, expires_at: float) -> str:
     expiry = str(int(expires_at))
-    return f"{expiry}.{_sign(secret, f'{session_id}|{project_id}|{expiry}')}"
+    return f"{expiry}x{_sign(secret, f'{session_id}|{project_id}|{expiry}')}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +75,7 @@ class TokenCheck:
 def check_cdp_token(secret: str, token: str, session_id: str, project_id: str,
                     now: float | None = None) -> TokenCheck:
     """Checks a token against the session it claims; constant-time on the signature."""
-    expiry, _, signature = token.partition(".")
+    expiry, _, signature = token.lower().partition("x")
     if not expiry.isdigit() or not signature:
         return TokenCheck(False, "malformed token")
     expected = _sign(secret, f"{session_id}|{project_id}|{expiry}")

@@ -33,6 +33,8 @@ class GatewaySettings:
     cluster_secret: str = flag("", "shared secret of the cluster",
                                env="BROWSERPLANE_CLUSTER_SECRET")
     rate_limit: int = flag(600, "API requests per key per minute (per gateway)")
+    cdp_host_suffix: str = flag("", "serve CDP also at <token>.<session id>.<suffix> (needs a "
+                                    "wildcard DNS record; lets Puppeteer's browserURL work)")
     one_hop_cdp: bool = flag(True, "splice CDP clients straight to Chromium when the session's "
                                    "node runs on this machine (else through the node's relay)")
     log_level: str = flag("info", "log level")
@@ -81,7 +83,8 @@ class Gateway:
     async def start(self) -> None:
         self.channel = grpc_server.channel(self.settings.control_plane)
         self.control = controlplane_pb2_grpc.ControlPlaneStub(self.channel)
-        self.cdp = CdpEndpoint(self.control, self.settings.cluster_secret, self.settings.one_hop_cdp)
+        self.cdp = CdpEndpoint(self.control, self.settings.cluster_secret, self.settings.one_hop_cdp,
+                               self.settings.cdp_host_suffix)
         self.runner = web.AppRunner(self.app(), access_log=None)
         await self.runner.setup()
         http = self.runner.server

@@ -9,6 +9,7 @@ relay from the `X-Forwarded-*` headers set here, so URLs point at this gateway.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import re
@@ -28,8 +29,17 @@ ROUTE = re.compile(r"^(?P<prefix>/session/(?P<sid>[A-Za-z0-9_-]{1,64}))/(?P<rest
                    r"|devtools/page/[A-Za-z0-9]+|json(?:/version|/list)?)/?$")
 
 
-def claims(head: RequestHead) -> bool:
-    return ROUTE.match(head.path) is not None
+HOST_PATHS = re.compile(r"^/(?P<rest>devtools/browser(?:/[^/]*)?|devtools/page/[A-Za-z0-9]+"
+                        r"|json(?:/version|/list)?)/?$")
+HOST_LABELS = re.compile(r"^(?P<token>[0-9]+x[0-9a-f]{32})\.(?P<sid>[0-9a-f-]{1,64})\.")
+
+
+@dataclasses.dataclass
+class Route:
+    session_id: str
+    token: str
+    rest: str          # devtools/browser, devtools/page/<id>, json/version, json/list
+    public_prefix: str  # where the session's URLs live on this gateway ("" for host routes)
 
 
 def forwarded_headers(head: RequestHead, prefix: str, peer: str) -> list[tuple[str, str]]:
@@ -45,11 +55,32 @@ def forwarded_headers(head: RequestHead, prefix: str, peer: str) -> list[tuple[s
 
 class CdpEndpoint:
     def __init__(self, control: controlplane_pb2_grpc.ControlPlaneStub, secret: str,
-                 one_hop: bool = True) -> None:
+                 one_hop: bool = True, host_suffix: str = "") -> None:
         self.control = control
         self.secret = secret
         self.metadata = cluster_metadata(secret)
         self.one_hop = one_hop
+        self.host_suffix = host_suffix.strip(".").lower()
+
+    def route(self, head: RequestHead) -> Route | None:
+        """Which session a request is for: by path (/session/<id>/...), or, with a host
+        suffix configured, by host name (<token>.<session id>.<suffix>), which is what
+        Puppeteer's browserURL keeps (it drops the path and the query)."""
+        match = ROUTE.match(head.path)
+        if match:
+            token = head.query.get("token") or _bearer(head.header("authorization"))
+            return Route(match["sid"], token, match["rest"], match["prefix"])
+        if not self.host_suffix:
+            return None
+        host = (head.header("x-forwarded-host") or head.header("host")).split(",")[0].strip()
+        host = host.rsplit(":", 1)[0].lower() if not host.endswith("]") else host.lower()
+        if not host.endswith("." + self.host_suffix):
+            return None
+        labels, path = HOST_LABELS.match(host), HOST_PATHS.match(head.path)
+        if labels is None or path is None:
+            return None
+        return Route(labels["sid"], labels["token"], path["rest"], "")
+
 
     async def targets(self, session_id: str, token: str, forwarded: dict[str, str]) -> list[dict]:
         """The session's CDP targets (`/json/list`), with URLs pointing at this gateway."""
@@ -69,10 +100,9 @@ class CdpEndpoint:
         return json.loads(body)
 
     async def handle(self, client: asyncio.Transport, head: RequestHead, rest: bytes) -> None:
-        match = ROUTE.match(head.path)
-        assert match is not None
-        sid = match["sid"]
-        token = head.query.get("token") or _bearer(head.header("authorization"))
+        route = self.route(head)
+        assert route is not None
+        sid, token = route.session_id, route.token
         if head.method != "GET":
             return _reply(client, 405, {"error": "method not allowed"})
         if not token:
@@ -94,10 +124,11 @@ class CdpEndpoint:
         if head.is_websocket and self.one_hop and _is_local(host):
             attached = await self._attach(host, int(port), sid, token)
             if attached is not None:
-                return await self._splice_direct(client, head, rest, *attached)
+                return await self._splice_direct(client, head, rest, route, *attached)
         peer = (client.get_extra_info("peername") or ("", 0))[0]
-        first = head.rewritten(head.target, answer.relay_address,
-                               add=forwarded_headers(head, match["prefix"], peer)) + rest
+        target = f"/session/{sid}/{route.rest}?token={token}"
+        first = head.rewritten(target, answer.relay_address,
+                               add=forwarded_headers(head, route.public_prefix, peer)) + rest
         websocket = head.is_websocket
 
         def on_first(data: bytes) -> None:
@@ -136,7 +167,8 @@ class CdpEndpoint:
         return writer, int(body["port"]), body["browserPath"]
 
     async def _splice_direct(self, client: asyncio.Transport, head: RequestHead, rest: bytes,
-                             presence: asyncio.StreamWriter, port: int, path: str) -> None:
+                             route: Route, presence: asyncio.StreamWriter, port: int,
+                             path: str) -> None:
         state = {"open": False}
 
         def on_first(data: bytes) -> None:
@@ -151,7 +183,7 @@ class CdpEndpoint:
             if state["open"]:
                 metrics.CDP_CONNECTIONS.dec()
 
-        target = path if "/devtools/browser" in head.path else "/" + head.path.split("/", 3)[3]
+        target = path if route.rest.startswith("devtools/browser") else "/" + route.rest
         first = head.rewritten(target, f"127.0.0.1:{port}") + rest
         if not await Splice(on_first, on_close).open(client, "127.0.0.1", port, first):
             presence.close()

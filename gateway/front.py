@@ -21,7 +21,7 @@ def front_door(http_factory: Callable[[], asyncio.Protocol],
                cdp: cdp_endpoint.CdpEndpoint) -> HeadReader:
     def decide(transport: asyncio.Transport, head: RequestHead, rest: bytes,
                reader: HeadReader) -> asyncio.Protocol | None:
-        if cdp_endpoint.claims(head):
+        if cdp.route(head) is not None:
             asyncio.get_running_loop().create_task(_cdp(cdp, transport, head, rest, reader))
             return None
         return http_factory()

@@ -112,7 +112,8 @@ class Cluster:
     def start_gateway(self) -> Proc:
         self.gateway_port = free_port()
         self.gateway = Proc("gateway", ["gateway", "--port", str(self.gateway_port),
-                                        "--control-plane", self.address],
+                                        "--control-plane", self.address,
+                                        "--cdp-host-suffix", "cdp.test"],
                             self.env, self.tmp / "gateway.log").start()
         self.wait(lambda: _http_ok(f"http://127.0.0.1:{self.gateway_port}/healthz"), 30,
                   "gateway not healthy")
