@@ -14,6 +14,7 @@ MAX_VIEWPORT = (7680, 4320)
 MAX_SECONDS = 7 * 24 * 3600
 LOCALE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
 LABEL_KEY = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.\-/]{0,62}[A-Za-z0-9])?$")
+HOST_PATTERN = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9-]{1,63})*$")
 SAME_SITE = {"", "Strict", "Lax", "None"}
 PROXY_SCHEMES = {"http", "https", "socks4", "socks5"}
 
@@ -69,8 +70,9 @@ def validate_options(o: session_pb2.SessionOptions) -> None:
     if o.HasField("user_metadata") and o.user_metadata.ByteSize() > 64 * 1024:
         raise invalid("options.user_metadata", "must be at most 64 KiB")
     for i, domain in enumerate(o.allowed_domains):
-        if not domain or " " in domain:
-            raise invalid(f"options.allowed_domains[{i}]", "must be a host name or pattern")
+        if not HOST_PATTERN.match(domain):
+            raise invalid(f"options.allowed_domains[{i}]",
+                          "must be a host name or a pattern such as *.example.com")
     for i, header in enumerate(o.extra_http_headers):
         name, sep, _ = header.partition(":")
         if not sep or not name.strip() or any(c in header for c in "\r\n"):

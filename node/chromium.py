@@ -78,6 +78,7 @@ class LaunchConfig:
     # New headless draws the real browser UI above the page; the window is the viewport plus
     # this much (measured once per node by `measure_ui_size`).
     ui_size: tuple[int, int] = (0, 0)
+    allowed_domains: tuple[str, ...] = ()
 
     @classmethod
     def from_options(
@@ -101,6 +102,7 @@ class LaunchConfig:
             extension_dirs=extension_dirs,
             headful=options.headful,
             ui_size=ui_size,
+            allowed_domains=tuple(options.allowed_domains),
         )
 
     def flags(self) -> list[str]:
@@ -121,6 +123,10 @@ class LaunchConfig:
             flags.append(f"--proxy-pac-url={self.proxy_pac}")
         if self.proxy_bypass:
             flags.append(f"--proxy-bypass-list={self.proxy_bypass}")
+        if self.allowed_domains:
+            # Every other host (IP literals included) fails to resolve, so nothing else loads.
+            rules = ", ".join(["MAP * ~NOTFOUND", *(f"EXCLUDE {d}" for d in self.allowed_domains)])
+            flags.append(f"--host-resolver-rules={rules}")
         if self.ignore_certificate_errors:
             flags.append("--ignore-certificate-errors")
         if self.extension_dirs:

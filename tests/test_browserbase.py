@@ -412,3 +412,20 @@ def _healthy(url: str) -> bool:
             return r.status == 200
     except OSError:
         return False
+
+
+def test_allowed_domains_block_everything_else(bb: Browserbase, site: str):
+    port = site.rsplit(":", 1)[1]
+    session = bb.sessions.create(browser_settings={"allowedDomains": ["localhost"]}, keep_alive=True)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.connect_over_cdp(session.connect_url)
+            page = browser.contexts[0].pages[0]
+            assert page.goto(f"http://localhost:{port}/hello.html").status == 200
+            with pytest.raises(Exception, match="ERR_NAME_NOT_RESOLVED"):
+                page.goto(f"http://127.0.0.1:{port}/hello.html")
+            browser.close()
+    finally:
+        bb.sessions.update(session.id, status="REQUEST_RELEASE")
+    with pytest.raises(BadRequestError):  # a comma would smuggle in resolver rules
+        bb.sessions.create(browser_settings={"allowedDomains": ["a.com, MAP evil 1.2.3.4"]})
