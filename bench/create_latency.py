@@ -25,7 +25,6 @@ os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")  # before grpc is imp
 import argparse  # noqa: E402
 import asyncio
 import json
-import math
 import pathlib
 import shutil
 import sys
@@ -39,6 +38,8 @@ if str(ROOT) not in sys.path:
 
 import grpc  # noqa: E402
 
+from bench.node_state import wait_quiet  # noqa: E402
+from bench.stats import fmt, percentile, summary  # noqa: E402
 from browserplane.v1 import controlplane_pb2 as cp  # noqa: E402
 from browserplane.v1 import session_pb2 as S  # noqa: E402
 from node.chromium import (  # noqa: E402
@@ -53,67 +54,6 @@ from tests.cluster import Cluster, free_port  # noqa: E402
 NODE = "n1"
 COLD_VIEWPORT = (1000, 700)
 TARGETS = {"overhead_p50_ms": 30.0, "warm_p50_ms": 10.0, "warm_p99_ms": 40.0}
-
-
-def percentile(samples: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
-    ordered = sorted(samples)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]
-
-
-def summary(samples: list[float]) -> dict[str, float | int]:
-    if not samples:
-        return {"n": 0}
-    return {"n": len(samples), "p50": percentile(samples, 50), "p90": percentile(samples, 90),
-            "p99": percentile(samples, 99), "max": max(samples), "min": min(samples),
-            "mean": sum(samples) / len(samples)}
-
-
-def fmt(name: str, stats: dict[str, float | int]) -> str:
-    if not stats.get("n"):
-        return f"{name:<16} n=0"
-    return (f"{name:<16} n={stats['n']:<4} p50={stats['p50']:8.1f}  p90={stats['p90']:8.1f}  "
-            f"p99={stats['p99']:8.1f}  max={stats['max']:8.1f}  min={stats['min']:8.1f}  (ms)")
-
-
-def browser_dirs(root: pathlib.Path) -> tuple[list[pathlib.Path], list[pathlib.Path], list[pathlib.Path]]:
-    """(session dirs, ready pool dirs, other dirs: launching or being removed) under `root`."""
-    sessions, ready, other = [], [], []
-    try:
-        entries = list(root.iterdir())
-    except FileNotFoundError:
-        return [], [], []
-    for path in entries:
-        if not path.is_dir():
-            continue
-        if (path / "session").exists():
-            sessions.append(path)
-        elif (path / "user-data" / "DevToolsActivePort").exists():
-            ready.append(path)
-        else:
-            other.append(path)
-    return sessions, ready, other
-
-
-def wait_quiet(cluster: Cluster, pool: int, timeout: float, settle: float) -> float:
-    """Waits until the node has no session browser, `pool` ready pooled browsers and nothing
-    launching (seen on disk and in ListNodes), then `settle` seconds more. Returns the wait."""
-    started = time.monotonic()
-    root = cluster.browsers_root(NODE)
-
-    def quiet() -> bool:
-        sessions, ready, other = browser_dirs(root)
-        if sessions or other or len(ready) < pool:
-            return False
-        try:
-            return cluster.node(NODE).warm_browsers >= pool
-        except (KeyError, grpc.RpcError):
-            return False
-
-    Cluster.wait(quiet, timeout, "node did not get back to a full, quiet warm pool", interval=0.02)
-    time.sleep(settle)
-    return time.monotonic() - started
 
 
 # Server-side histograms (sum, count) that split a create into its parts.
@@ -221,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
               f"node {NODE} capacity={args.capacity} pool={args.pool}, chromium {binary}", flush=True)
 
         for _ in range(args.warmup):
-            waits.append(wait_quiet(cluster, args.pool, 30, args.settle))
+            waits.append(wait_quiet(cluster, NODE, args.pool, 30, args.settle))
             ms, s = create(cluster, md, S.SessionOptions())
             terminate(cluster, md, s.id)
             print(f"warm-up create: {ms:.1f} ms (warm={s.warm}, not counted)", flush=True)
@@ -231,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             if time.monotonic() > deadline:
                 skipped += args.warm - i
                 break
-            waits.append(wait_quiet(cluster, args.pool, 30, args.settle))
+            waits.append(wait_quiet(cluster, NODE, args.pool, 30, args.settle))
             ms, s = create(cluster, md, S.SessionOptions())
             terminate(cluster, md, s.id)
             warm_ms.append(ms)
@@ -250,13 +190,13 @@ def main(argv: list[str] | None = None) -> int:
             if time.monotonic() > deadline:
                 skipped += 2 * (args.cold - i)
                 break
-            waits.append(wait_quiet(cluster, args.pool, 30, args.settle))
+            waits.append(wait_quiet(cluster, NODE, args.pool, 30, args.settle))
             ms, s = create(cluster, md, cold_options)
             terminate(cluster, md, s.id)
             cold_ms.append(ms)
             if s.warm:
                 cold_but_warm.append(s.id)
-            waits.append(wait_quiet(cluster, args.pool, 30, args.settle))
+            waits.append(wait_quiet(cluster, NODE, args.pool, 30, args.settle))
             launch_ms.append(loop.run_until_complete(launch_once(direct_root, binary)))
         print(fmt("cold create", summary(cold_ms)), flush=True)
         print(fmt("chromium launch", summary(launch_ms)), flush=True)

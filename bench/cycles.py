@@ -25,7 +25,6 @@ os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")  # before grpc is imp
 
 import argparse  # noqa: E402
 import json
-import math
 import pathlib
 import shutil
 import sys
@@ -39,38 +38,14 @@ if str(ROOT) not in sys.path:
 
 import grpc  # noqa: E402
 
+from bench.node_state import browser_dirs  # noqa: E402
+from bench.stats import percentile  # noqa: E402
 from browserplane.v1 import controlplane_pb2 as cp  # noqa: E402
 from browserplane.v1 import session_pb2 as S  # noqa: E402
 from node.chromium import SHORT_TMP, processes_mentioning  # noqa: E402
 from tests.cluster import Cluster  # noqa: E402
 
 NODE = "n1"
-
-
-def percentile(samples: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
-    ordered = sorted(samples)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]
-
-
-def classify(root: pathlib.Path) -> tuple[list[pathlib.Path], list[pathlib.Path], list[pathlib.Path]]:
-    """(session dirs, ready pool dirs, other dirs) under a browsers root."""
-    sessions, pool, other = [], [], []
-    try:
-        entries = list(root.iterdir())
-    except FileNotFoundError:
-        return [], [], []
-    for path in entries:
-        if not path.is_dir():
-            continue
-        if (path / "session").exists():
-            sessions.append(path)
-        elif (path / "user-data" / "DevToolsActivePort").exists():
-            pool.append(path)
-        else:
-            other.append(path)  # launching, being removed, or a leftover without a session file
-    return sessions, pool, other
 
 
 def bp_tmp_dirs() -> set[str]:
@@ -174,13 +149,13 @@ def main(argv: list[str] | None = None) -> int:
         t = time.monotonic()
         settle_deadline = t + args.settle_timeout
         while time.monotonic() < settle_deadline:
-            sessions, pool, other = classify(root)
+            sessions, pool, other = browser_dirs(root)
             if not sessions and not other and len(pool) >= args.pool:
                 settled = True
                 break
             time.sleep(0.1)
         settle_s = time.monotonic() - t
-        sessions, pool, other = classify(root)
+        sessions, pool, other = browser_dirs(root)
         pool_pids: set[int] = set()
         for path in pool:
             pool_pids.update(processes_mentioning(path))

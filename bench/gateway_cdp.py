@@ -36,10 +36,10 @@ os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")  # before grpc is imp
 import argparse  # noqa: E402
 import asyncio
 import contextlib
+import functools
 import http.client
 import http.server
 import json
-import math
 import pathlib
 import shutil
 import statistics
@@ -60,6 +60,9 @@ from playwright.sync_api import Browser as PwBrowser  # noqa: E402
 from playwright.sync_api import Error as PwError  # noqa: E402
 from playwright.sync_api import Page, Playwright, sync_playwright  # noqa: E402
 
+from bench import stats as bench_stats  # noqa: E402
+from bench.node_state import wait_quiet  # noqa: E402
+from bench.stats import percentile, summary  # noqa: E402
 from browserplane.v1 import controlplane_pb2 as cp  # noqa: E402
 from node.chromium import (  # noqa: E402
     Browser,
@@ -78,36 +81,11 @@ PAGE = (b"<!doctype html><html><head><title>bench</title></head>"
 SIDES = ("direct", "gateway")
 T = TypeVar("T")
 
+# This benchmark's lines have longer names and counts than the shared default.
+fmt = functools.partial(bench_stats.fmt, name_width=22, n_width=5)
+
 
 # -- statistics and printing ------------------------------------------------------------
-
-def percentile(samples: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
-    ordered = sorted(samples)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]
-
-
-def summary(samples: list[float]) -> dict[str, float | int]:
-    if not samples:
-        return {"n": 0}
-    return {"n": len(samples), "p50": percentile(samples, 50), "p90": percentile(samples, 90),
-            "p99": percentile(samples, 99), "max": max(samples), "min": min(samples),
-            "mean": sum(samples) / len(samples)}
-
-
-def fmt(name: str, stats: dict[str, float | int], unit: str = "ms") -> str:
-    """One line; `stats` are in ms, printed in ms or (unit "us") microseconds."""
-    if not stats.get("n"):
-        return f"{name:<22} n=0"
-    scale, digits = (1000.0, 0) if unit == "us" else (1.0, 1)
-
-    def v(key: str) -> str:
-        return f"{stats[key] * scale:8.{digits}f}"
-
-    return (f"{name:<22} n={stats['n']:<5} p50={v('p50')}  p90={v('p90')}  p99={v('p99')}  "
-            f"max={v('max')}  min={v('min')}  ({unit})")
-
 
 def ratios(direct: dict[str, float | int], gateway: dict[str, float | int]) -> dict[str, float]:
     if not direct.get("n") or not gateway.get("n"):
@@ -123,47 +101,6 @@ def fmt_ratios(name: str, r: dict[str, float], rounds: list[float]) -> str:
         text += (f"  | per-round p50 ratio: median={statistics.median(rounds):.2f}x "
                  f"min={min(rounds):.2f}x max={max(rounds):.2f}x ({len(rounds)} rounds)")
     return f"{name:<22} gateway/direct {text}"
-
-
-# -- the node's state ----------------------------------------------------------------------
-
-def browser_dirs(root: pathlib.Path) -> tuple[list[pathlib.Path], list[pathlib.Path], list[pathlib.Path]]:
-    """(session dirs, ready pool dirs, other dirs: launching or being removed) under `root`."""
-    sessions, ready, other = [], [], []
-    try:
-        entries = list(root.iterdir())
-    except FileNotFoundError:
-        return [], [], []
-    for path in entries:
-        if not path.is_dir():
-            continue
-        if (path / "session").exists():
-            sessions.append(path)
-        elif (path / "user-data" / "DevToolsActivePort").exists():
-            ready.append(path)
-        else:
-            other.append(path)
-    return sessions, ready, other
-
-
-def wait_quiet(cluster: Cluster, pool: int, timeout: float, settle: float) -> float:
-    """Waits until the node has no session browser, `pool` ready pooled browsers and nothing
-    launching (seen on disk and in ListNodes), then `settle` seconds more. Returns the wait."""
-    started = time.monotonic()
-    root = cluster.browsers_root(NODE)
-
-    def quiet() -> bool:
-        sessions, ready, other = browser_dirs(root)
-        if sessions or other or len(ready) < pool:
-            return False
-        try:
-            return cluster.node(NODE).warm_browsers >= pool
-        except (KeyError, grpc.RpcError):
-            return False
-
-    Cluster.wait(quiet, timeout, "node did not get back to a full, quiet warm pool", interval=0.02)
-    time.sleep(settle)
-    return time.monotonic() - started
 
 
 # -- helpers: an event loop thread, a local page, the REST API ------------------------------
@@ -480,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         # 1. CDP round trips, gateway vs. direct.
         direct = Browser(tmp / "direct", LaunchConfig(), binary)
         loop.run(direct.launch(), timeout=60)
-        wait_quiet(cluster, args.pool, 60, args.settle)
+        wait_quiet(cluster, NODE, args.pool, 60, args.settle)
         session = rest.create({"keepAlive": True})
         urls = {"direct": f"ws://127.0.0.1:{direct.port}{direct.browser_path}",
                 "gateway": session["connectUrl"]}
@@ -513,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
             if time.monotonic() > deadline:
                 skipped["creates"] = args.creates - len(create_ms)
                 break
-            waits.append(wait_quiet(cluster, args.pool, 30, args.settle))
+            waits.append(wait_quiet(cluster, NODE, args.pool, 30, args.settle))
             t0 = time.perf_counter()
             created = rest.create({})
             t1 = time.perf_counter()
@@ -533,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
             if time.monotonic() > deadline:
                 skipped["lifecycles"] = args.lifecycles - len(parts["total"])
                 break
-            waits.append(wait_quiet(cluster, args.pool, 30, args.settle))
+            waits.append(wait_quiet(cluster, NODE, args.pool, 30, args.settle))
             session_id, measured = lifecycle_once(pw, rest, page_url)
             if i < args.warmup:
                 print(f"warm-up lifecycle: {measured['total']:.1f} ms (not counted)", flush=True)
