@@ -7,6 +7,7 @@ import re
 import urllib.parse
 import zoneinfo
 
+from browserplane.cookies import check_cookie
 from browserplane.errors import BrowserplaneError, invalid
 from browserplane.v1 import session_pb2
 
@@ -15,7 +16,6 @@ MAX_SECONDS = 7 * 24 * 3600
 LOCALE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
 LABEL_KEY = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.\-/]{0,62}[A-Za-z0-9])?$")
 HOST_PATTERN = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9-]{1,63})*$")
-SAME_SITE = {"", "Strict", "Lax", "None"}
 PROXY_SCHEMES = {"http", "https", "socks4", "socks5"}
 
 
@@ -56,7 +56,7 @@ def validate_options(o: session_pb2.SessionOptions) -> None:
     if o.max_duration_seconds > MAX_SECONDS:
         raise invalid("options.max_duration_seconds", f"must be at most {MAX_SECONDS}")
     for i, c in enumerate(o.cookies):
-        _check_cookie(f"options.cookies[{i}]", c)
+        check_cookie(f"options.cookies[{i}]", c)
     if len(o.labels) > 64:
         raise invalid("options.labels", "at most 64 labels")
     for key, value in o.labels.items():
@@ -96,19 +96,6 @@ def _check_proxy(field: str, rule: session_pb2.ProxyRule) -> None:
         raise invalid(f"{field}.server", f"{rule.server!r} is not host:port")
     if (rule.username or rule.password) and parsed.scheme.startswith("socks"):
         raise invalid(f"{field}.username", "Chromium cannot authenticate to SOCKS proxies")
-
-
-def _check_cookie(field: str, c: session_pb2.Cookie) -> None:
-    if not c.name:
-        raise invalid(f"{field}.name", "is required")
-    if not c.domain and not c.url:
-        raise invalid(f"{field}.domain", "a cookie needs a domain or a url")
-    if c.url and urllib.parse.urlsplit(c.url).scheme not in ("http", "https"):
-        raise invalid(f"{field}.url", "must be an http(s) URL")
-    if c.same_site not in SAME_SITE:
-        raise invalid(f"{field}.same_site", "must be Strict, Lax or None")
-    if c.expires < 0:
-        raise invalid(f"{field}.expires", "must be unix seconds")
 
 
 def check_page_size(value: int, field: str = "page_size", maximum: int = 1000) -> int:

@@ -144,6 +144,7 @@ class NodeAgent:
         self.fleet = Fleet(settings.data_dir / "browsers", self.binary, settings.capacity,
                            settings.pool_size, LaunchConfig())
         self.relay = CdpRelay(self.fleet, settings.cluster_secret)
+        self.automation = AutomationServicer(self.fleet, settings.cluster_secret)
         self.grpc_port = 0
         self.relay_port = 0
         self._server: grpc.aio.Server | None = None
@@ -163,8 +164,7 @@ class NodeAgent:
             f"{self.settings.host}:{self.settings.grpc_port}",
             [(node_pb2_grpc.add_NodeAgentServicer_to_server, NodeAgentServicer(self),
               "browserplane.v1.NodeAgent"),
-             (automation_pb2_grpc.add_AutomationServicer_to_server,
-              AutomationServicer(self.fleet, self.settings.cluster_secret),
+             (automation_pb2_grpc.add_AutomationServicer_to_server, self.automation,
               "browserplane.v1.Automation")],
         )
         if self.settings.metrics_port:
@@ -272,6 +272,7 @@ class NodeAgent:
         if self._server:
             await self._server.stop(grace=1)
         await self.fleet.close()
+        await self.automation.playwright.close()
         if self._channel:
             await self._channel.close()
 

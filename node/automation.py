@@ -6,25 +6,225 @@ Callers are the control plane's router: cluster secret plus the session's projec
 
 from __future__ import annotations
 
+import asyncio
 import json
+import struct
+import time
+import urllib.parse
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
-from google.protobuf import timestamp_pb2
+from google.protobuf import struct_pb2, timestamp_pb2
+from playwright.async_api import Error as PwError
+from playwright.async_api import Page
+from playwright.async_api import TimeoutError as PwTimeout
 
 from browserplane import errors
+from browserplane.cookies import check_cookie
 from browserplane.credentials import PROJECT_HEADER, bearer, metadata_value
 from browserplane.errors import BrowserplaneError
 from browserplane.v1 import automation_pb2 as A
 from browserplane.v1 import automation_pb2_grpc
 from node import page_events, session_files
 from node.fleet import Fleet, SessionSlot
+from node.page_driver import WAIT_UNTIL, PageDriver, PlaywrightHost
 
 
 class AutomationServicer(automation_pb2_grpc.AutomationServicer):
     def __init__(self, fleet: Fleet, secret: str) -> None:
         self.fleet = fleet
         self.secret = secret
+        self.playwright = PlaywrightHost()
+
+    def _driver(self, slot: SessionSlot) -> PageDriver:
+        if slot.driver is None:
+            browser = slot.browser
+            slot.driver = PageDriver(self.playwright,
+                                     f"ws://127.0.0.1:{browser.port}{browser.browser_path}",
+                                     browser.downloads_dir)
+        return slot.driver
+
+    async def _info(self, driver: PageDriver, tid: str, page: Page, index: int = 0) -> A.PageInfo:
+        try:
+            title = await page.title()
+        except PwError:
+            title = ""
+        return A.PageInfo(id=tid, url=page.url, title=title, active=tid == driver.active,
+                          index=index)
+
+    # -- pages -----------------------------------------------------------------------------
+
+    async def ListPages(self, request: A.ListPagesRequest,
+                        context: grpc.aio.ServicerContext) -> A.ListPagesResponse:
+        driver = self._driver(self._slot(request.session_id, context))
+        pages = await driver.pages()
+        if pages and not any(tid == driver.active for tid, _ in pages):
+            driver.active = pages[-1][0]
+        return A.ListPagesResponse(pages=[await self._info(driver, tid, page, i)
+                                          for i, (tid, page) in enumerate(pages)])
+
+    async def OpenPage(self, request: A.OpenPageRequest,
+                       context: grpc.aio.ServicerContext) -> A.PageInfo:
+        driver = self._driver(self._slot(request.session_id, context))
+        _check_url(request.url, allow_empty=True)
+        tid, page = await driver.open(request.url, request.wait_until, request.timeout_ms)
+        return await self._info(driver, tid, page)
+
+    async def ClosePage(self, request: A.ClosePageRequest,
+                        context: grpc.aio.ServicerContext) -> A.ClosePageResponse:
+        driver = self._driver(self._slot(request.session_id, context))
+        tid, page = await driver.page(request.page_id)
+        info = await self._info(driver, tid, page)
+        await page.close()
+        driver.active = ""
+        return A.ClosePageResponse(page=info)
+
+    async def SwitchPage(self, request: A.SwitchPageRequest,
+                         context: grpc.aio.ServicerContext) -> A.PageInfo:
+        driver = self._driver(self._slot(request.session_id, context))
+        if request.WhichOneof("which") == "index":
+            pages = await driver.pages()
+            if request.index >= len(pages):
+                raise errors.invalid("index", f"the session has {len(pages)} pages")
+            tid, page = pages[request.index]
+        else:
+            tid, page = await driver.page(request.page_id)
+        driver.active = tid
+        await page.bring_to_front()
+        return await self._info(driver, tid, page)
+
+    async def Navigate(self, request: A.NavigateRequest,
+                       context: grpc.aio.ServicerContext) -> A.NavigateResponse:
+        driver = self._driver(self._slot(request.session_id, context))
+        tid, page = await driver.page(request.page_id)
+        timeout = request.timeout_ms or 30_000
+        status = 0
+        kind = request.kind or A.NavigateRequest.GOTO
+        try:
+            if kind == A.NavigateRequest.GOTO:
+                _check_url(request.url)
+                status = await driver.goto(page, request.url, request.wait_until, timeout)
+            else:
+                how = {A.NavigateRequest.BACK: page.go_back, A.NavigateRequest.FORWARD: page.go_forward,
+                       A.NavigateRequest.RELOAD: page.reload}[kind]
+                response = await how(timeout=timeout,
+                                     wait_until=WAIT_UNTIL.get(request.wait_until, "load"))
+                status = response.status if response else 0
+            if request.wait_for_selector:
+                await page.wait_for_selector(request.wait_for_selector, timeout=timeout)
+        except PwTimeout:
+            raise BrowserplaneError(grpc.StatusCode.DEADLINE_EXCEEDED, errors.TIMEOUT,
+                                    f"navigation did not finish in {timeout} ms") from None
+        return A.NavigateResponse(page=await self._info(driver, tid, page), http_status=status)
+
+    # -- capturing and scripts ---------------------------------------------------------------
+
+    async def Screenshot(self, request: A.ScreenshotRequest,
+                         context: grpc.aio.ServicerContext) -> A.ScreenshotResponse:
+        driver = self._driver(self._slot(request.session_id, context))
+        _, page = await driver.page(request.page_id)
+        jpeg = request.format == A.ScreenshotRequest.JPEG
+        if request.quality and not (jpeg and 1 <= request.quality <= 100):
+            raise errors.invalid("quality", "1..100, and only for JPEG")
+        options: dict = {"type": "jpeg" if jpeg else "png", "full_page": request.full_page}
+        if jpeg and request.quality:
+            options["quality"] = request.quality
+        try:
+            if request.HasField("element"):
+                data = await (await _locate(page, request.element)).screenshot(
+                    type=options["type"], quality=options.get("quality"), timeout=15_000)
+            else:
+                data = await page.screenshot(**options, timeout=60_000)
+        except PwTimeout:
+            raise BrowserplaneError(grpc.StatusCode.DEADLINE_EXCEEDED, errors.TIMEOUT,
+                                    "the screenshot did not finish") from None
+        width, height = _image_size(data)
+        return A.ScreenshotResponse(data=data, mime_type=f"image/{options['type']}",
+                                    width=width, height=height)
+
+    async def Pdf(self, request: A.PdfRequest, context: grpc.aio.ServicerContext) -> A.PdfResponse:
+        driver = self._driver(self._slot(request.session_id, context))
+        _, page = await driver.page(request.page_id)
+        if request.scale and not 0.1 <= request.scale <= 2:
+            raise errors.invalid("scale", "must be 0.1..2")
+        margin = {k: v for k, v in (("top", request.margin_top), ("right", request.margin_right),
+                                    ("bottom", request.margin_bottom), ("left", request.margin_left))
+                  if v}
+        try:
+            data = await page.pdf(format=request.paper_format or "Letter",
+                                  landscape=request.landscape,
+                                  print_background=request.print_background,
+                                  scale=request.scale or 1, margin=margin or None)
+        except PwError as err:
+            raise BrowserplaneError(grpc.StatusCode.INVALID_ARGUMENT, errors.ACTION_FAILED,
+                                    f"PDF failed: {str(err).splitlines()[0]}") from None
+        return A.PdfResponse(data=data)
+
+    async def Evaluate(self, request: A.EvaluateRequest,
+                       context: grpc.aio.ServicerContext) -> A.EvaluateResponse:
+        driver = self._driver(self._slot(request.session_id, context))
+        _, page = await driver.page(request.page_id)
+        if not request.expression.strip():
+            raise errors.invalid("expression", "is required")
+        try:
+            if request.HasField("element"):
+                result = await asyncio.wait_for((await _locate(page, request.element)).evaluate(
+                    request.expression), (request.timeout_ms or 30_000) / 1000)
+            else:
+                result = await asyncio.wait_for(page.evaluate(request.expression),
+                                                (request.timeout_ms or 30_000) / 1000)
+        except TimeoutError:
+            raise BrowserplaneError(grpc.StatusCode.DEADLINE_EXCEEDED, errors.TIMEOUT,
+                                    "the script did not finish in time") from None
+        except PwError as err:
+            return A.EvaluateResponse(error=str(err).splitlines()[0])
+        value = struct_pb2.Value()
+        value.MergeFrom(_to_value(result))
+        return A.EvaluateResponse(result=value)
+
+    # -- cookies -------------------------------------------------------------------------------
+
+    async def GetCookies(self, request: A.GetCookiesRequest,
+                         context: grpc.aio.ServicerContext) -> A.GetCookiesResponse:
+        driver = self._driver(self._slot(request.session_id, context))
+        browser = await driver._connected()
+        cookies = []
+        for ctx in browser.contexts:
+            cookies += await ctx.cookies(list(request.urls) or None)
+        return A.GetCookiesResponse(cookies=[_cookie(c) for c in cookies])
+
+    async def SetCookies(self, request: A.SetCookiesRequest,
+                         context: grpc.aio.ServicerContext) -> A.SetCookiesResponse:
+        driver = self._driver(self._slot(request.session_id, context))
+        for i, c in enumerate(request.cookies):
+            check_cookie(f"cookies[{i}]", c)
+        browser = await driver._connected()
+        await browser.contexts[0].add_cookies([_cookie_param(c) for c in request.cookies])
+        return A.SetCookiesResponse(set=len(request.cookies))
+
+    async def ClearCookies(self, request: A.ClearCookiesRequest,
+                           context: grpc.aio.ServicerContext) -> A.ClearCookiesResponse:
+        driver = self._driver(self._slot(request.session_id, context))
+        browser = await driver._connected()
+        for ctx in browser.contexts:
+            await ctx.clear_cookies()
+        return A.ClearCookiesResponse()
+
+    async def CheckHealth(self, request: A.CheckHealthRequest,
+                          context: grpc.aio.ServicerContext) -> A.BrowserHealth:
+        slot = self._slot(request.session_id, context)
+        driver = self._driver(slot)
+        try:
+            pages = await asyncio.wait_for(driver.pages(), 5)
+            _, page = await driver.page()
+            await asyncio.wait_for(page.evaluate("1"), 5)
+            return A.BrowserHealth(responsive=True, current_url=page.url,
+                                   title=await page.title(), pages=len(pages),
+                                   uptime_ms=(time.time() - slot.started_at) * 1000)
+        except (TimeoutError, PwError, BrowserplaneError):
+            return A.BrowserHealth(responsive=False,
+                                   uptime_ms=(time.time() - slot.started_at) * 1000)
 
     def _slot(self, session_id: str, context: grpc.aio.ServicerContext) -> SessionSlot:
         md = context.invocation_metadata()
@@ -130,3 +330,77 @@ def _ts(seconds: float) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
     stamp.FromNanoseconds(int(seconds * 1e9))
     return stamp
+
+
+def _check_url(url: str, allow_empty: bool = False) -> None:
+    if not url and allow_empty:
+        return
+    scheme = urllib.parse.urlsplit(url).scheme
+    if scheme not in ("http", "https", "about", "data", "file"):
+        raise errors.invalid("url", "must be an absolute http(s), about:, data: or file: URL")
+
+
+async def _locate(page: Page, target: A.ElementTarget) -> Any:
+    """The element an ElementTarget names (refs come with Observe, in a later step)."""
+    which = target.WhichOneof("by")
+    if which == "selector":
+        locator = page.locator(target.selector)
+    elif which == "text":
+        locator = page.get_by_text(target.text)
+    elif which == "label":
+        locator = page.get_by_label(target.label)
+    else:
+        raise BrowserplaneError(grpc.StatusCode.UNIMPLEMENTED, errors.INVALID_ARGUMENT,
+                                "element refs need Observe, which this node does not serve yet")
+    if await locator.count() == 0:
+        raise BrowserplaneError(grpc.StatusCode.NOT_FOUND, errors.ELEMENT_NOT_FOUND,
+                                f"no element matches {which} {getattr(target, which)!r}")
+    return locator.first
+
+
+def _image_size(data: bytes) -> tuple[int, int]:
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return struct.unpack(">II", data[16:24])
+    # JPEG: walk the segments to the frame header.
+    i = 2
+    while i + 9 < len(data):
+        if data[i] != 0xFF:
+            break
+        marker, length = data[i + 1], struct.unpack(">H", data[i + 2:i + 4])[0]
+        if marker in (0xC0, 0xC1, 0xC2):
+            height, width = struct.unpack(">HH", data[i + 5:i + 9])
+            return width, height
+        i += 2 + length
+    return 0, 0
+
+
+def _to_value(result: Any) -> struct_pb2.Value:
+    holder = struct_pb2.Struct()
+    holder.update({"v": result})
+    return holder.fields["v"]
+
+
+def _cookie(c: dict) -> Any:
+    from browserplane.v1 import session_pb2
+
+    return session_pb2.Cookie(name=c["name"], value=c["value"], domain=c.get("domain", ""),
+                              path=c.get("path", ""), expires=max(0.0, c.get("expires", 0) or 0),
+                              http_only=c.get("httpOnly", False), secure=c.get("secure", False),
+                              same_site=c.get("sameSite", "") or "")
+
+
+def _cookie_param(c: Any) -> dict:
+    out: dict = {"name": c.name, "value": c.value}
+    if c.url:
+        out["url"] = c.url
+    else:
+        out.update(domain=c.domain, path=c.path or "/")
+    if c.expires:
+        out["expires"] = c.expires
+    if c.http_only:
+        out["httpOnly"] = True
+    if c.secure:
+        out["secure"] = True
+    if c.same_site:
+        out["sameSite"] = c.same_site
+    return out

@@ -37,6 +37,14 @@ BASE_FLAGS = [
     "--password-store=basic",
     "--use-mock-keychain",
     "--test-type",  # no "unsupported flag" infobar, which would shrink the viewport
+    # Automation needs pages that behave the same in any tab: history navigation fires load
+    # (no back/forward cache), and background pages are not throttled.
+    "--disable-back-forward-cache",
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
+    "--disable-ipc-flooding-protection",
+    "--disable-hang-monitor",
     "--remote-debugging-address=127.0.0.1",
     "--remote-debugging-port=0",
 ]

@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import pathlib
 import time
+from typing import Any
 
 from browserplane.v1 import session_pb2
 from node import metrics
@@ -46,6 +47,7 @@ class SessionSlot:
     start_ms: float
     profile_id: str = ""
     events: PageEvents | None = None
+    driver: Any = None  # node.page_driver.PageDriver, made on the first Automation call
     clients: int = 0
     total_connections: int = 0
     last_activity: float = dataclasses.field(default_factory=time.time)
@@ -192,6 +194,8 @@ class Fleet:
         saved = 0
         if slot.events is not None:
             await slot.events.close()
+        if slot.driver is not None:
+            await slot.driver.close()
         try:
             if save_profile and slot.profile_id and self.profiles is not None:
                 if not await slot.browser.shutdown():
