@@ -30,6 +30,8 @@ class WarmPool:
         refill_delay: float = 1.0,
     ) -> None:
         self.refill_delay = refill_delay
+        self._delaying = False
+        self._hurry = asyncio.Event()  # a create found the pool empty: refill now
         self.size = size
         self._launch = launch
         self._room = room  # how many more browsers the node may hold right now
@@ -50,11 +52,14 @@ class WarmPool:
         self._wake.set()
 
     def take(self) -> Browser | None:
-        """The oldest live pooled browser, or None. Starts a refill."""
+        """The oldest live pooled browser, or None. Starts a refill; taking the last one
+        cuts a delayed refill short."""
         while self._idle:
             browser = self._idle.popleft()
             if not browser.exited.is_set():
                 self._wake.set()
+                if not self._idle:
+                    self._hurry.set()
                 self._on_change()
                 return browser
             asyncio.get_running_loop().create_task(browser.close())
@@ -65,12 +70,13 @@ class WarmPool:
         """A pooled browser; when none is idle but one is being launched, waits for it (up to
         `timeout`) instead of starting a second launch that competes for the same cores."""
         browser = self.take()
-        if browser is not None or not self.launching:
+        if browser is not None or not (self.launching or self._delaying):
             return browser
+        self._hurry.set()
         try:
             async with self._arrived:
-                await asyncio.wait_for(self._arrived.wait_for(lambda: self._idle or not self.launching),
-                                       timeout)
+                await asyncio.wait_for(self._arrived.wait_for(
+                    lambda: self._idle or not (self.launching or self._delaying)), timeout)
         except TimeoutError:
             return None
         return self.take()
@@ -93,8 +99,16 @@ class WarmPool:
             self._wake.clear()
             while not self._closing and len(self._idle) < self.size and self._room() > 0:
                 if self._idle and self.refill_delay > 0:
-                    await asyncio.sleep(self.refill_delay)
+                    self._delaying = True
+                    self._hurry.clear()
+                    try:
+                        await asyncio.wait_for(self._hurry.wait(), self.refill_delay)
+                    except TimeoutError:
+                        pass
+                    finally:
+                        self._delaying = False
                     if self._closing or len(self._idle) >= self.size or self._room() <= 0:
+                        await self._notify()
                         break
                 self.launching += 1
                 try:
