@@ -337,8 +337,9 @@ class SessionService:
         if len(out) == size:
             last = out[-1]
             token = f"{secs(last.created_at)!r}/{last.id}"
+        # Sessions are written once they run, so creates still queued or starting are not
+        # listed yet (they answer GetSession by id only once running).
         total = self.store.count_sessions(principal.project_id, states) if not filters else len(out)
-        # Sessions still PENDING are not written yet; they still belong in the listing.
         return out, token, total
 
     def update(self, principal: Principal,
