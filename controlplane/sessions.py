@@ -338,7 +338,7 @@ class SessionService:
             last = out[-1]
             token = f"{secs(last.created_at)!r}/{last.id}"
         # Sessions are written once they run, so creates still queued or starting are not
-        # listed yet (they answer GetSession by id only once running).
+        # listed yet (GetSession finds them by id from the live map).
         total = self.store.count_sessions(principal.project_id, states) if not filters else len(out)
         return out, token, total
 
