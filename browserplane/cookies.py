@@ -22,3 +22,22 @@ def check_cookie(field: str, c: session_pb2.Cookie) -> None:
         raise invalid(f"{field}.same_site", "must be Strict, Lax or None")
     if c.expires < 0:
         raise invalid(f"{field}.expires", "must be unix seconds")
+
+
+def cookie_param(c: session_pb2.Cookie) -> dict:
+    """A cookie as CDP's Storage.setCookies and Playwright's add_cookies both take it: by url
+    when one is given, else by domain and path."""
+    out: dict = {"name": c.name, "value": c.value}
+    if c.url:
+        out["url"] = c.url
+    else:
+        out.update(domain=c.domain, path=c.path or "/")
+    if c.expires:
+        out["expires"] = c.expires
+    if c.http_only:
+        out["httpOnly"] = True
+    if c.secure:
+        out["secure"] = True
+    if c.same_site:
+        out["sameSite"] = c.same_site
+    return out

@@ -12,9 +12,9 @@ import logging
 import time
 
 import grpc
-from google.protobuf import timestamp_pb2
 
 from browserplane import grpc_server
+from browserplane.times import timestamp
 from browserplane.v1 import automation_pb2_grpc, controlplane_pb2, node_pb2_grpc
 from controlplane.scheduler import NodeView
 
@@ -42,12 +42,6 @@ class NodeEntry:
         return self.channel
 
 
-def _ts(seconds: float) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromNanoseconds(int(seconds * 1e9))
-    return stamp
-
-
 class NodeRegistry:
     def __init__(self, lease_seconds: float) -> None:
         self.lease_seconds = lease_seconds
@@ -70,8 +64,8 @@ class NodeRegistry:
         node.down_reason = ""
         if old and old.info.draining:
             node.draining = True  # a drain outlives the node's re-registration
-        node.registered_at.CopyFrom(_ts(now))
-        node.lease_expires_at.CopyFrom(_ts(now + self.lease_seconds))
+        node.registered_at.CopyFrom(timestamp(now))
+        node.lease_expires_at.CopyFrom(timestamp(now + self.lease_seconds))
         entry = NodeEntry(node, now + self.lease_seconds,
                           channel=old.channel if old else None)
         self.nodes[node.id] = entry
@@ -83,7 +77,7 @@ class NodeRegistry:
             return None
         now = time.time()
         entry.lease_expires = now + self.lease_seconds
-        entry.info.lease_expires_at.CopyFrom(_ts(entry.lease_expires))
+        entry.info.lease_expires_at.CopyFrom(timestamp(entry.lease_expires))
         entry.info.free_slots = free_slots
         entry.info.warm_browsers = warm
         return entry

@@ -18,6 +18,7 @@ from browserplane import errors, grpc_server
 from browserplane.credentials import cluster_metadata, load_or_create_secret
 from browserplane.errors import BrowserplaneError, not_found
 from browserplane.settings import default_data_dir, flag
+from browserplane.times import timestamp
 from browserplane.v1 import controlplane_pb2 as cp
 from browserplane.v1 import controlplane_pb2_grpc, node_pb2, session_pb2
 from controlplane import metrics
@@ -25,7 +26,7 @@ from controlplane.automation_router import AutomationRouter
 from controlplane.extensions import MAX_EXTENSION_BYTES, read_manifest
 from controlplane.keys import KeyRing, Principal
 from controlplane.leases import NodeRegistry
-from controlplane.sessions import SessionPolicy, SessionService, ts
+from controlplane.sessions import SessionPolicy, SessionService
 from controlplane.store import Store
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
         principal = self._project(context)
         if len(request.name) > 256:
             raise errors.invalid("name", "at most 256 characters")
-        now = ts(time.time())
+        now = timestamp(time.time())
         profile = cp.Profile(id=str(uuid.uuid4()), project_id=principal.project_id or "",
                              name=request.name, created_at=now, updated_at=now)
         self.plane.store.save_profile(profile)
@@ -201,7 +202,7 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
                 tmp.unlink(missing_ok=True)
         profile.size_bytes = size
         profile.last_session_id = session_id
-        profile.updated_at.CopyFrom(ts(time.time()))
+        profile.updated_at.CopyFrom(timestamp(time.time()))
         self.plane.store.save_profile(profile)
         return profile
 
@@ -219,7 +220,7 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
             parts.append(chunk.data)
         data = b"".join(parts)
         manifest = read_manifest(data)
-        now = ts(time.time())
+        now = timestamp(time.time())
         extension = cp.Extension(
             id=str(uuid.uuid4()), project_id=principal.project_id or "",
             file_name=file_name or "extension.zip", name=str(manifest.get("name", ""))[:256],

@@ -14,11 +14,11 @@ import uuid
 from collections.abc import AsyncIterator
 
 import grpc
-from google.protobuf import timestamp_pb2
 
 from browserplane import errors
 from browserplane.credentials import check_cdp_token, cluster_metadata, issue_cdp_token
 from browserplane.errors import BrowserplaneError, not_found
+from browserplane.times import seconds, timestamp
 from browserplane.v1 import controlplane_pb2, node_pb2, session_pb2
 from controlplane import metrics
 from controlplane.keys import Principal
@@ -43,15 +43,6 @@ class SessionPolicy:
     start_timeout: float = 60.0
     idempotency_seconds: float = 24 * 3600
 
-
-def ts(seconds: float) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromNanoseconds(int(seconds * 1e9))
-    return stamp
-
-
-def secs(stamp: timestamp_pb2.Timestamp) -> float:
-    return stamp.ToNanoseconds() / 1e9
 
 
 class SessionService:
@@ -143,8 +134,8 @@ class SessionService:
         else:
             out.cdp_token = ""
         if s.started_at.seconds:
-            end = secs(s.ended_at) if s.ended_at.seconds else time.time()
-            out.browser_seconds = max(0.0, end - secs(s.started_at))
+            end = seconds(s.ended_at) if s.ended_at.seconds else time.time()
+            out.browser_seconds = max(0.0, end - seconds(s.started_at))
         return out
 
     def _visible(self, principal: Principal, session_id: str) -> session_pb2.Session:
@@ -177,7 +168,8 @@ class SessionService:
         now = time.time()
         s = S.Session(
             id=str(uuid.uuid4()), project_id=principal.project_id, state=S.PENDING,
-            options=options, created_at=ts(now), updated_at=ts(now), last_activity_at=ts(now),
+            options=options, created_at=timestamp(now), updated_at=timestamp(now),
+            last_activity_at=timestamp(now),
             idle_timeout_seconds=options.idle_timeout_seconds or self.policy.idle_timeout,
             max_duration_seconds=options.max_duration_seconds or self.policy.max_duration,
         )
@@ -283,10 +275,10 @@ class SessionService:
         s.warm = browser.warm
         s.browser_version = browser.version
         s.user_agent = browser.user_agent
-        s.started_at.CopyFrom(ts(now))
-        s.updated_at.CopyFrom(ts(now))
-        s.last_activity_at.CopyFrom(ts(now))
-        s.expires_at.CopyFrom(ts(now + s.max_duration_seconds))
+        s.started_at.CopyFrom(timestamp(now))
+        s.updated_at.CopyFrom(timestamp(now))
+        s.last_activity_at.CopyFrom(timestamp(now))
+        s.expires_at.CopyFrom(timestamp(now + s.max_duration_seconds))
         s.cdp_token = issue_cdp_token(self.secret, s.id, s.project_id, now + s.max_duration_seconds + 60)
         self.store.save_session(s)
         self._gauge()
@@ -302,7 +294,7 @@ class SessionService:
 
     def touch(self, s: session_pb2.Session) -> None:
         if s.state == S.RUNNING and s.id in self.live:
-            s.last_activity_at.CopyFrom(ts(time.time()))
+            s.last_activity_at.CopyFrom(timestamp(time.time()))
 
     def list(self, principal: Principal, request: controlplane_pb2.ListSessionsRequest,
              ) -> tuple[list[session_pb2.Session], str, int]:
@@ -330,13 +322,13 @@ class SessionService:
                 out.append(s)
                 if len(out) == size:
                     break
-            before = (secs(batch[-1].created_at), batch[-1].id)
+            before = (seconds(batch[-1].created_at), batch[-1].id)
             if len(batch) < size * 2:
                 break
         token = ""
         if len(out) == size:
             last = out[-1]
-            token = f"{secs(last.created_at)!r}/{last.id}"
+            token = f"{seconds(last.created_at)!r}/{last.id}"
         # Sessions are written once they run, so creates still queued or starting are not
         # listed yet (GetSession finds them by id from the live map).
         total = self.store.count_sessions(principal.project_id, states) if not filters else len(out)
@@ -354,7 +346,7 @@ class SessionService:
             s.options.keep_alive = request.keep_alive
         for key, value in request.labels.items():
             s.options.labels[key] = value
-        s.updated_at.CopyFrom(ts(time.time()))
+        s.updated_at.CopyFrom(timestamp(time.time()))
         self.touch(s)
         if s.state == S.RUNNING:
             self.store.save_session(s)
@@ -420,8 +412,8 @@ class SessionService:
         s.end_cause = cause
         s.end_reason = reason
         s.connected_clients = 0
-        s.ended_at.CopyFrom(ts(now))
-        s.updated_at.CopyFrom(ts(now))
+        s.ended_at.CopyFrom(timestamp(now))
+        s.updated_at.CopyFrom(timestamp(now))
         self.store.save_session(s)
         metrics.SESSIONS_ENDED.labels(STATE_NAMES[state], S.EndCause.Name(cause).lower()).inc()
         log.info("session ended", extra={"session_id": s.id, "fields": {
@@ -471,7 +463,7 @@ class SessionService:
                 self.end(s, S.FAILED, S.BROWSER_EXITED, r.exit_reason or "browser exited")
                 continue
             s.connected_clients = r.connected_clients
-            if secs(r.last_activity_at) > secs(s.last_activity_at):
+            if seconds(r.last_activity_at) > seconds(s.last_activity_at):
                 s.last_activity_at.CopyFrom(r.last_activity_at)
             if r.connected_clients or r.total_connections:
                 self.had_client.add(s.id)
@@ -491,11 +483,11 @@ class SessionService:
         for s in list(self.live.values()):
             if s.state != S.RUNNING:
                 continue
-            if now >= secs(s.expires_at):
+            if now >= seconds(s.expires_at):
                 self.end(s, S.TIMED_OUT, S.MAX_DURATION,
                          f"maximum duration of {s.max_duration_seconds}s reached")
             elif not s.connected_clients and \
-                    now - secs(s.last_activity_at) >= s.idle_timeout_seconds:
+                    now - seconds(s.last_activity_at) >= s.idle_timeout_seconds:
                 self.end(s, S.TIMED_OUT, S.IDLE_TIMEOUT,
                          f"idle for {s.idle_timeout_seconds}s (no CDP client, no API call)")
 

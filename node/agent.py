@@ -16,12 +16,12 @@ import uuid
 from typing import ClassVar
 
 import grpc
-from google.protobuf import timestamp_pb2
 from prometheus_client import start_http_server
 
 from browserplane import errors, grpc_server
 from browserplane.credentials import bearer, cluster_metadata
 from browserplane.settings import default_data_dir, flag
+from browserplane.times import timestamp
 from browserplane.v1 import (
     automation_pb2_grpc,
     controlplane_pb2,
@@ -60,12 +60,6 @@ class NodeSettings:
                                env="BROWSERPLANE_CLUSTER_SECRET")
     chromium: str = flag("", "Chromium binary (default: Debian's chromium)")
     log_level: str = flag("info", "log level")
-
-
-def _ts(seconds: float) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromNanoseconds(int(seconds * 1e9))
-    return stamp
 
 
 def _browser_info(slot: SessionSlot, version: str) -> node_pb2.BrowserInfo:
@@ -199,7 +193,7 @@ class NodeAgent:
             alive = not slot.browser.exited.is_set()
             reports.append(controlplane_pb2.NodeSessionReport(
                 session_id=slot.session_id, connected_clients=slot.clients,
-                total_connections=slot.total_connections, last_activity_at=_ts(slot.last_activity),
+                total_connections=slot.total_connections, last_activity_at=timestamp(slot.last_activity),
                 alive=alive,
                 exit_reason="" if alive else "Chromium exited: " + slot.browser.log_tail(200),
             ))

@@ -15,15 +15,16 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
-from google.protobuf import struct_pb2, timestamp_pb2
+from google.protobuf import struct_pb2
 from playwright.async_api import Error as PwError
 from playwright.async_api import Page
 from playwright.async_api import TimeoutError as PwTimeout
 
 from browserplane import errors
-from browserplane.cookies import check_cookie
+from browserplane.cookies import check_cookie, cookie_param
 from browserplane.credentials import PROJECT_HEADER, bearer, metadata_value
 from browserplane.errors import BrowserplaneError
+from browserplane.times import timestamp
 from browserplane.v1 import automation_pb2 as A
 from browserplane.v1 import automation_pb2_grpc
 from node import page_events, session_files
@@ -200,7 +201,7 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
         for i, c in enumerate(request.cookies):
             check_cookie(f"cookies[{i}]", c)
         browser = await driver._connected()
-        await browser.contexts[0].add_cookies([_cookie_param(c) for c in request.cookies])
+        await browser.contexts[0].add_cookies([cookie_param(c) for c in request.cookies])
         return A.SetCookiesResponse(set=len(request.cookies))
 
     async def ClearCookies(self, request: A.ClearCookiesRequest,
@@ -254,7 +255,7 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
         window, total = self._window(events.console, offset, limit, request.page_id)
         return A.ConsoleLogResponse(total=total, dropped=events.console.dropped, entries=[
             A.ConsoleEntry(level=e["level"], text=e["text"], url=e["url"], page_id=e["page"],
-                           timestamp=_ts(e["timestamp"])) for e in window])
+                           timestamp=timestamp(e["timestamp"])) for e in window])
 
     async def GetNetworkLog(self, request: A.LogRequest,
                             context: grpc.aio.ServicerContext) -> A.NetworkLogResponse:
@@ -264,7 +265,7 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
             A.NetworkEntry(request_id=e["request_id"], url=e["url"], method=e["method"],
                            status=e["status"], resource_type=e["type"],
                            duration_ms=e.get("duration_ms", 0.0), size_bytes=e["size"],
-                           started_at=_ts(e["started"]), failed=e["failed"],
+                           started_at=timestamp(e["started"]), failed=e["failed"],
                            error_text=e["error"], page_id=e["page"], mime_type=e["mime"])
             for e in window])
 
@@ -275,7 +276,7 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
         return A.CdpLogResponse(total=total, entries=[
             A.CdpLogEntry(method=e["method"], page_id=e["page"],
                           page_index=events.page_number(e["page"]) if e["page"] else 0,
-                          params_json=json.dumps(e["params"]), timestamp=_ts(e["timestamp"]))
+                          params_json=json.dumps(e["params"]), timestamp=timestamp(e["timestamp"]))
             for e in window])
 
     async def ListFiles(self, request: A.ListFilesRequest,
@@ -324,12 +325,6 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
             session_files.folder(slot.browser, entry.kind).joinpath(entry.name).unlink(missing_ok=True)
             deleted += 1
         return A.DeleteFilesResponse(deleted=deleted)
-
-
-def _ts(seconds: float) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromNanoseconds(int(seconds * 1e9))
-    return stamp
 
 
 def _check_url(url: str, allow_empty: bool = False) -> None:
@@ -388,19 +383,3 @@ def _cookie(c: dict) -> Any:
                               http_only=c.get("httpOnly", False), secure=c.get("secure", False),
                               same_site=c.get("sameSite", "") or "")
 
-
-def _cookie_param(c: Any) -> dict:
-    out: dict = {"name": c.name, "value": c.value}
-    if c.url:
-        out["url"] = c.url
-    else:
-        out.update(domain=c.domain, path=c.path or "/")
-    if c.expires:
-        out["expires"] = c.expires
-    if c.http_only:
-        out["httpOnly"] = True
-    if c.secure:
-        out["secure"] = True
-    if c.same_site:
-        out["sameSite"] = c.same_site
-    return out

@@ -14,6 +14,7 @@ import pathlib
 import time
 from typing import Any
 
+from browserplane.cookies import cookie_param
 from browserplane.v1 import session_pb2
 from node import metrics
 from node.cdp_client import CdpConnection
@@ -242,23 +243,7 @@ class Fleet:
 
 async def inject_cookies(browser: Browser, cookies: list[session_pb2.Cookie]) -> None:
     """Sets the session's initial cookies through the browser target (every context sees them)."""
-    params = []
-    for c in cookies:
-        entry: dict = {"name": c.name, "value": c.value}
-        for key, value in (("domain", c.domain), ("path", c.path or "/"), ("url", c.url)):
-            if value:
-                entry[key] = value
-        if c.url and not c.domain:
-            entry.pop("path", None) if not c.path else None
-        if c.expires:
-            entry["expires"] = c.expires
-        if c.http_only:
-            entry["httpOnly"] = True
-        if c.secure:
-            entry["secure"] = True
-        if c.same_site:
-            entry["sameSite"] = c.same_site
-        params.append(entry)
+    params = [cookie_param(c) for c in cookies]
     async with CdpConnection(f"ws://127.0.0.1:{browser.port}{browser.browser_path}") as cdp:
         await cdp.send("Storage.setCookies", {"cookies": params})
 
