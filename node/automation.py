@@ -1,7 +1,8 @@
 """The node's `browserplane.v1.Automation` service (reached through the control plane).
 
 Callers are the control plane's router: cluster secret plus the session's project in
-`x-browserplane-project`. Methods not implemented yet answer UNIMPLEMENTED.
+`x-browserplane-project`. Reading pages lives in node/page_reader.py, acting on them in
+node/page_actions.py; this module checks requests and answers in the contract's terms.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from browserplane.errors import BrowserplaneError
 from browserplane.times import timestamp
 from browserplane.v1 import automation_pb2 as A
 from browserplane.v1 import automation_pb2_grpc
-from node import page_events, session_files
+from node import page_actions, page_events, page_reader, session_files
 from node.fleet import Fleet, SessionSlot
 from node.page_driver import WAIT_UNTIL, PageDriver, PlaywrightHost
 
@@ -45,6 +46,20 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
                                      f"ws://127.0.0.1:{browser.port}{browser.browser_path}",
                                      browser.downloads_dir)
         return slot.driver
+
+    async def _page(self, session_id: str, page_id: str,
+                    context: grpc.aio.ServicerContext) -> tuple[SessionSlot, PageDriver, str, Page]:
+        """The session and the page a call is about; waits (briefly) until resource blocking
+        covers the pages the session started with, so the first navigation is blocked too."""
+        slot = self._slot(session_id, context)
+        if slot.events is not None and slot.events.blocked and not slot.events.ready.is_set():
+            try:
+                await asyncio.wait_for(slot.events.ready.wait(), 5)
+            except TimeoutError:
+                pass
+        driver = self._driver(slot)
+        tid, page = await driver.page(page_id)
+        return slot, driver, tid, page
 
     async def _info(self, driver: PageDriver, tid: str, page: Page, index: int = 0) -> A.PageInfo:
         try:
@@ -97,8 +112,7 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
 
     async def Navigate(self, request: A.NavigateRequest,
                        context: grpc.aio.ServicerContext) -> A.NavigateResponse:
-        driver = self._driver(self._slot(request.session_id, context))
-        tid, page = await driver.page(request.page_id)
+        slot, driver, tid, page = await self._page(request.session_id, request.page_id, context)
         timeout = request.timeout_ms or 30_000
         status = 0
         kind = request.kind or A.NavigateRequest.GOTO
@@ -117,7 +131,41 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
         except PwTimeout:
             raise BrowserplaneError(grpc.StatusCode.DEADLINE_EXCEEDED, errors.TIMEOUT,
                                     f"navigation did not finish in {timeout} ms") from None
-        return A.NavigateResponse(page=await self._info(driver, tid, page), http_status=status)
+        dismissed = await page_reader.dismiss_blockers(page) if slot.dismiss_blockers else []
+        return A.NavigateResponse(page=await self._info(driver, tid, page), http_status=status,
+                                  blockers_dismissed=dismissed)
+
+    # -- reading and acting ------------------------------------------------------------------
+
+    async def Observe(self, request: A.ObserveRequest,
+                      context: grpc.aio.ServicerContext) -> A.Observation:
+        _, driver, tid, page = await self._page(request.session_id, request.page_id, context)
+        observation = await page_reader.observe(page, request)
+        observation.page.CopyFrom(await self._info(driver, tid, page))
+        pages = await driver.pages()
+        observation.pages.extend([await self._info(driver, pid, p, i)
+                                  for i, (pid, p) in enumerate(pages)])
+        return observation
+
+    async def Act(self, request: A.ActRequest, context: grpc.aio.ServicerContext) -> A.ActResponse:
+        slot, driver, tid, page = await self._page(request.session_id, request.page_id, context)
+        actor = page_actions.Actor(page, slot.browser.uploads_dir)
+        response = await actor.run(request.action)
+        if actor.page is not page:  # the action opened a tab: it is in front now
+            tid, page = await driver.target_id(actor.page), actor.page
+            driver.active = tid
+        response.page.CopyFrom(await self._info(driver, tid, page))
+        return response
+
+    async def Extract(self, request: A.ExtractRequest,
+                      context: grpc.aio.ServicerContext) -> A.ExtractResponse:
+        _, _, _, page = await self._page(request.session_id, request.page_id, context)
+        return A.ExtractResponse(data=await page_reader.extract(page, request.schema))
+
+    async def DismissBlockers(self, request: A.DismissBlockersRequest,
+                              context: grpc.aio.ServicerContext) -> A.DismissBlockersResponse:
+        _, _, _, page = await self._page(request.session_id, request.page_id, context)
+        return A.DismissBlockersResponse(dismissed=await page_reader.dismiss_blockers(page))
 
     # -- capturing and scripts ---------------------------------------------------------------
 
@@ -133,7 +181,7 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
             options["quality"] = request.quality
         try:
             if request.HasField("element"):
-                data = await (await _locate(page, request.element)).screenshot(
+                data = await (await page_actions.locate(page, request.element)).screenshot(
                     type=options["type"], quality=options.get("quality"), timeout=15_000)
             else:
                 data = await page.screenshot(**options, timeout=60_000)
@@ -170,7 +218,7 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
             raise errors.invalid("expression", "is required")
         try:
             if request.HasField("element"):
-                result = await asyncio.wait_for((await _locate(page, request.element)).evaluate(
+                result = await asyncio.wait_for((await page_actions.locate(page, request.element)).evaluate(
                     request.expression), (request.timeout_ms or 30_000) / 1000)
             else:
                 result = await asyncio.wait_for(page.evaluate(request.expression),
@@ -333,24 +381,6 @@ def _check_url(url: str, allow_empty: bool = False) -> None:
     scheme = urllib.parse.urlsplit(url).scheme
     if scheme not in ("http", "https", "about", "data", "file"):
         raise errors.invalid("url", "must be an absolute http(s), about:, data: or file: URL")
-
-
-async def _locate(page: Page, target: A.ElementTarget) -> Any:
-    """The element an ElementTarget names (refs come with Observe, in a later step)."""
-    which = target.WhichOneof("by")
-    if which == "selector":
-        locator = page.locator(target.selector)
-    elif which == "text":
-        locator = page.get_by_text(target.text)
-    elif which == "label":
-        locator = page.get_by_label(target.label)
-    else:
-        raise BrowserplaneError(grpc.StatusCode.UNIMPLEMENTED, errors.INVALID_ARGUMENT,
-                                "element refs need Observe, which this node does not serve yet")
-    if await locator.count() == 0:
-        raise BrowserplaneError(grpc.StatusCode.NOT_FOUND, errors.ELEMENT_NOT_FOUND,
-                                f"no element matches {which} {getattr(target, which)!r}")
-    return locator.first
 
 
 def _image_size(data: bytes) -> tuple[int, int]:

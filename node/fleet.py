@@ -49,6 +49,7 @@ class SessionSlot:
     profile_id: str = ""
     events: PageEvents | None = None
     driver: Any = None  # node.page_driver.PageDriver, made on the first Automation call
+    dismiss_blockers: bool = False  # close cookie banners after each navigation
     clients: int = 0
     total_connections: int = 0
     last_activity: float = dataclasses.field(default_factory=time.time)
@@ -177,9 +178,11 @@ class Fleet:
         finally:
             self._starting -= 1
         slot = SessionSlot(session_id, project_id, browser, warm,
-                           (time.monotonic() - started) * 1000, profile_id=profile_id)
-        # Recording starts after the hand-over, off the create path.
-        slot.events = PageEvents(f"ws://127.0.0.1:{browser.port}{browser.browser_path}")
+                           (time.monotonic() - started) * 1000, profile_id=profile_id,
+                           dismiss_blockers=options.dismiss_blockers)
+        # Recording (and resource blocking) starts after the hand-over, off the create path.
+        slot.events = PageEvents(f"ws://127.0.0.1:{browser.port}{browser.browser_path}",
+                                 tuple(options.blocked_resource_types))
         slot.events.start()
         self.sessions[session_id] = slot
         self._update_gauges()

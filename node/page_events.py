@@ -3,6 +3,9 @@
 The node attaches to every page target of the session's browser (besides whatever clients do
 through the relay, which never parses frames) and keeps console messages, network requests and
 page events in bounded buffers: the oldest entries go first, and how many went is counted.
+
+The same connection blocks the resource types a session asked to block: the Fetch domain pauses
+only requests of those types, and each paused request is failed as blocked by the client.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from node.cdp_client import CdpConnection, CdpError
 
 log = logging.getLogger(__name__)
 LIMIT = 2000
+# session_pb2.ResourceType -> CDP Network.ResourceType
+FETCH_TYPES = {1: "Image", 2: "Font", 3: "Stylesheet", 4: "Script", 5: "Media"}
 RECORDED_EVENTS = ("Page.frameNavigated", "Page.loadEventFired", "Page.domContentEventFired",
                    "Page.javascriptDialogOpening", "Page.downloadWillBegin",
                    "Target.targetCreated", "Target.targetDestroyed", "Inspector.targetCrashed")
@@ -37,8 +42,13 @@ class Buffer:
 
 
 class PageEvents:
-    def __init__(self, ws_url: str) -> None:
+    def __init__(self, ws_url: str, blocked_types: tuple[int, ...] = ()) -> None:
         self.ws_url = ws_url
+        self.blocked = sorted({FETCH_TYPES[t] for t in blocked_types if t in FETCH_TYPES})
+        self.blocked_count = 0
+        # Set once the pages open at start are recorded (and blocking applies to them).
+        self.ready = asyncio.Event()
+        self._enabling: set[asyncio.Task] = set()
         self.console = Buffer()
         self.network = Buffer()
         self.cdp = Buffer()
@@ -59,11 +69,16 @@ class PageEvents:
                 await conn.send("Target.setAutoAttach", {
                     "autoAttach": True, "waitForDebuggerOnStart": False, "flatten": True,
                     "filter": [{"type": "page"}, {"type": "iframe", "exclude": True}]})
+                if self._enabling:
+                    await asyncio.wait(set(self._enabling), timeout=5)
+                self.ready.set()
                 await conn.closed.wait()
         except (CdpError, OSError, TimeoutError) as err:
             log.debug("page events stopped", extra={"fields": {"error": str(err)}})
         except asyncio.CancelledError:
             pass
+        finally:
+            self.ready.set()  # nobody waits on a recorder that has stopped
 
     async def close(self) -> None:
         if self._task is not None:
@@ -85,7 +100,14 @@ class PageEvents:
             if info.get("type") == "page":
                 self._sessions[params["sessionId"]] = info["targetId"]
                 self.page_number(info["targetId"])
-                asyncio.get_running_loop().create_task(self._enable(params["sessionId"]))
+                task = asyncio.get_running_loop().create_task(self._enable(params["sessionId"]))
+                self._enabling.add(task)
+                task.add_done_callback(self._enabling.discard)
+            return
+        if method == "Fetch.requestPaused":
+            self.blocked_count += 1
+            asyncio.get_running_loop().create_task(self._fail(message.get("sessionId", ""),
+                                                              params.get("requestId", "")))
             return
         if method == "Runtime.consoleAPICalled":
             text = " ".join(_preview(a) for a in params.get("args", []))
@@ -127,11 +149,26 @@ class PageEvents:
     async def _enable(self, session_id: str) -> None:
         if self._conn is None:
             return
-        for method in ("Runtime.enable", "Network.enable", "Page.enable"):
+        calls: list[tuple[str, dict[str, Any] | None]] = [
+            ("Runtime.enable", None), ("Network.enable", None), ("Page.enable", None)]
+        if self.blocked:
+            calls.insert(0, ("Fetch.enable", {"patterns": [
+                {"resourceType": t, "requestStage": "Request"} for t in self.blocked]}))
+        for method, params in calls:
             try:
-                await self._conn.send(method, session_id=session_id)
+                await self._conn.send(method, params, session_id=session_id)
             except (CdpError, TimeoutError):
                 return
+
+    async def _fail(self, session_id: str, request_id: str) -> None:
+        if self._conn is None:
+            return
+        try:
+            await self._conn.send("Fetch.failRequest", {"requestId": request_id,
+                                                         "errorReason": "BlockedByClient"},
+                                  session_id=session_id)
+        except (CdpError, TimeoutError):
+            pass  # the page went away
 
 
 def _preview(arg: dict[str, Any]) -> str:

@@ -1,0 +1,101 @@
+"""Reading a page the way an agent needs it: Observe, Extract and blocker dismissal.
+
+The work happens inside the page, in one evaluation of `page_reader.js` (a walk of the DOM is
+one round trip, not one per element). The script keeps element refs in the document, so a ref
+names the same element across observations until the page navigates away.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import grpc
+from google.protobuf import json_format, struct_pb2
+from playwright.async_api import ElementHandle, Page
+from playwright.async_api import Error as PwError
+
+from browserplane import errors
+from browserplane.errors import BrowserplaneError
+from browserplane.v1 import automation_pb2 as A
+
+_SCRIPT = pathlib.Path(__file__).with_name("page_reader.js").read_text()
+_CALL = "(args) => (" + _SCRIPT + ")()[args.op](args)"
+DEFAULT_TEXT = 12_000
+
+
+async def _run(page: Page, op: str, **args: Any) -> Any:
+    try:
+        return await page.evaluate(_CALL, {"op": op, **args})
+    except PwError as err:
+        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if "Execution context was destroyed" in text or "navigation" in text.lower():
+            raise BrowserplaneError(grpc.StatusCode.UNAVAILABLE, errors.ACTION_FAILED,
+                                    "the page navigated while it was read; try again",
+                                    retry_after=0.2) from None
+        raise BrowserplaneError(grpc.StatusCode.FAILED_PRECONDITION, errors.ACTION_FAILED,
+                                f"reading the page failed: {text}") from None
+
+
+async def observe(page: Page, request: A.ObserveRequest) -> A.Observation:
+    result = await _run(page, "observe", scope=request.scope,
+                        full=request.mode == A.ObserveRequest.FULL,
+                        links=request.include_links, map=request.include_page_map,
+                        max_text_length=request.max_text_length or DEFAULT_TEXT,
+                        max_elements=request.max_elements)
+    if result.get("error") == "scope":
+        raise BrowserplaneError(grpc.StatusCode.NOT_FOUND, errors.ELEMENT_NOT_FOUND, result["message"])
+    scroll = result["scroll"]
+    obs = A.Observation(
+        page=A.PageInfo(url=result["url"], title=result["title"]),
+        stable=result["stable"], markdown=result["markdown"],
+        markdown_shown=len(result["markdown"]), markdown_total=result["markdown_total"],
+        elements=[A.Element(**element) for element in result["elements"]],
+        forms=[A.Form(**form) for form in result["forms"]],
+        map=[A.PageSection(**section) for section in result["map"]],
+        scroll=A.ScrollState(x=scroll["x"], y=scroll["y"], height=scroll["height"],
+                             width=scroll["width"], viewport_height=scroll["viewport_height"],
+                             viewport_width=scroll["viewport_width"], percent=scroll["percent"]),
+        links=[A.Link(**link) for link in result["links"]])
+    if result["changes"] is not None:
+        obs.changes.CopyFrom(A.Changes(**result["changes"]))
+    if request.include_screenshot:
+        obs.screenshot = await page.screenshot(type="png")
+    return obs
+
+
+async def extract(page: Page, schema: struct_pb2.Struct) -> struct_pb2.Struct:
+    as_dict = json_format.MessageToDict(schema)
+    if not as_dict:
+        raise errors.invalid("schema", "name at least one field, e.g. {\"title\": \"h1 >> text\"}")
+    result = await _run(page, "extract", schema=as_dict)
+    if "error" in result:
+        raise BrowserplaneError(grpc.StatusCode.INVALID_ARGUMENT, errors.INVALID_ARGUMENT,
+                                f"extract: {result['error']}", metadata={"field": "schema"})
+    data = struct_pb2.Struct()
+    data.update(result["data"])
+    return data
+
+
+async def content(page: Page) -> str:
+    return await _run(page, "content")
+
+
+async def dismiss_blockers(page: Page) -> list[str]:
+    """Closes cookie-consent banners and pop-ups; answers what it closed, e.g. cookie_consent."""
+    try:
+        return await _run(page, "dismiss")
+    except BrowserplaneError:
+        return []  # a page that navigated away has nothing left to dismiss
+
+
+async def element(page: Page, ref: str) -> ElementHandle:
+    handle = await page.evaluate_handle(
+        "(ref) => (" + _SCRIPT + ")().byRef(ref)", ref)
+    found = handle.as_element()
+    if found is None:
+        await handle.dispose()
+        raise BrowserplaneError(grpc.StatusCode.NOT_FOUND, errors.ELEMENT_NOT_FOUND,
+                                f"no element has ref {ref!r} on this page; refs come from the last "
+                                "observation of the current page", metadata={"ref": ref})
+    return found
