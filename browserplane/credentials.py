@@ -18,6 +18,8 @@ import time
 
 AUTHORIZATION = "authorization"
 PROJECT_HEADER = "x-browserplane-project"
+# Initial metadata of a CreateSession answered from an earlier request with the same key.
+REPLAYED_HEADER = "x-browserplane-replayed"
 
 
 def bearer(metadata: tuple[tuple[str, str | bytes], ...] | None) -> str:

@@ -15,7 +15,7 @@ import grpc
 from prometheus_client import start_http_server
 
 from browserplane import errors, grpc_server
-from browserplane.credentials import cluster_metadata, load_or_create_secret
+from browserplane.credentials import REPLAYED_HEADER, cluster_metadata, load_or_create_secret
 from browserplane.errors import BrowserplaneError, not_found
 from browserplane.settings import default_data_dir, flag
 from browserplane.times import timestamp
@@ -75,7 +75,12 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
     async def CreateSession(self, request: cp.CreateSessionRequest,
                             context: grpc.aio.ServicerContext) -> session_pb2.Session:
         principal = _auth(self, context)
+        called = time.time()
         s = await self.sessions.create(principal, request, context.time_remaining())
+        if request.idempotency_key and s.created_at.ToNanoseconds() < called * 1e9:
+            # The key named an earlier session: say so, so a dialect answers it without
+            # repeating what the first request did with it.
+            await context.send_initial_metadata(((REPLAYED_HEADER, "true"),))
         return self.sessions.with_url(s, request.cdp_base_url)
 
     async def GetSession(self, request: cp.GetSessionRequest,

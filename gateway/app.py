@@ -17,8 +17,10 @@ from browserplane.settings import flag
 from browserplane.v1 import automation_pb2_grpc, controlplane_pb2, controlplane_pb2_grpc
 from gateway.cdp_endpoint import CdpEndpoint
 from gateway.dialects.browserbase import Browserbase
+from gateway.dialects.browserbeam import Browserbeam
 from gateway.front import front_door
 from gateway.http_api import RateLimiter
+from gateway.routing import mount, mount_shared
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +60,12 @@ class Gateway:
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.metrics)
         limiter = RateLimiter(self.settings.rate_limit)
-        Browserbase(self.control, automation_pb2_grpc.AutomationStub(self.channel), self.cdp,
-                    limiter).routes(app)
+        automation = automation_pb2_grpc.AutomationStub(self.channel)
+        browserbase = Browserbase(self.control, automation, self.cdp, limiter)
+        browserbeam = Browserbeam(self.control, automation, limiter)
+        mount(app, "/browserbase/v1", browserbase)
+        mount(app, "/browserbeam/v1", browserbeam)
+        mount_shared(app, "/v1", [browserbase, browserbeam])
         return app
 
     async def healthz(self, request: web.Request) -> web.Response:

@@ -122,13 +122,23 @@ class PageDriver:
             asyncio.get_running_loop().create_task(_quiet(page.goto(url, wait_until="commit")))
             return 0
         try:
-            response = await page.goto(url, wait_until=WAIT_UNTIL.get(wait_until, "load"),
-                                       timeout=timeout_ms or 30_000)
+            try:
+                response = await page.goto(url, wait_until=WAIT_UNTIL.get(wait_until, "load"),
+                                           timeout=timeout_ms or 30_000)
+            except PwError as err:
+                # A late error page from an earlier failed navigation can cut this one off.
+                if "chrome-error://" not in str(err) or isinstance(err, PwTimeout):
+                    raise
+                response = await page.goto(url, wait_until=WAIT_UNTIL.get(wait_until, "load"),
+                                           timeout=timeout_ms or 30_000)
         except PwTimeout:
             raise BrowserplaneError(_code("DEADLINE_EXCEEDED"), errors.TIMEOUT,
                                     f"navigation to {url} did not finish in {timeout_ms or 30000} ms",
                                     metadata={"url": url}) from None
         except PwError as err:
+            # Chromium shows its error page next; let it land, so the next navigation of this
+            # page is not cut off by it.
+            await _quiet(page.wait_for_url("chrome-error://**", timeout=2_000))
             raise BrowserplaneError(_code("FAILED_PRECONDITION"), errors.NAVIGATION_FAILED,
                                     f"navigation to {url} failed: {_first_line(err)}",
                                     metadata={"url": url}) from None

@@ -303,6 +303,14 @@
       text = parts.length ? parts.join("\n\n") : markdown(root, opts.links);
     } else {
       text = markdown(root, opts.links);
+      if (!opts.scope) {
+        // A dialog over the page is part of what a user sees, wherever it sits in the DOM.
+        for (const dialog of document.querySelectorAll("dialog[open], [role=dialog], [role=alertdialog], [aria-modal=true]")) {
+          if (!visible(dialog) || root.contains(dialog) || dialog.contains(root)) continue;
+          const md = markdown(dialog, opts.links);
+          if (md) text += `\n\n## [dialog]\n${md}`;
+        }
+      }
     }
     const limit = opts.max_text_length || 12000;
     const viewport = {w: window.innerWidth, h: window.innerHeight};

@@ -109,11 +109,11 @@ class Cluster:
             self.wait(lambda: self.node(name).warm_browsers >= pool, 30, "warm pool did not fill")
         return proc
 
-    def start_gateway(self) -> Proc:
+    def start_gateway(self, *flags: str) -> Proc:
         self.gateway_port = free_port()
         self.gateway = Proc("gateway", ["gateway", "--port", str(self.gateway_port),
                                         "--control-plane", self.address,
-                                        "--cdp-host-suffix", "cdp.test"],
+                                        "--cdp-host-suffix", "cdp.test", *flags],
                             self.env, self.tmp / "gateway.log").start()
         self.wait(lambda: _http_ok(f"http://127.0.0.1:{self.gateway_port}/healthz"), 30,
                   "gateway not healthy")

@@ -1,7 +1,8 @@
 """Browserbase v1 (`X-BB-API-Key`), as the official `browserbase` SDK speaks it.
 
-Served at `/v1/...` and under `/browserbase/v1/...`. Sessions are Browserbase sessions; contexts
-are Browserplane profiles; `connectUrl` is this gateway's CDP endpoint with a per-session token.
+Served under `/browserbase/v1/...`, and at `/v1/...` for requests that carry `X-BB-API-Key`.
+Sessions are Browserbase sessions; contexts are Browserplane profiles; `connectUrl` is this
+gateway's CDP endpoint with a per-session token.
 """
 
 from __future__ import annotations
@@ -92,8 +93,9 @@ class Browserbase:
         self.automation = automation
         self.cdp = cdp
 
-    def routes(self, app: web.Application) -> None:
-        table = [
+    def table(self) -> list[tuple[str, str, str, Any]]:
+        """(method, path under /v1, route name, wrapped handler)."""
+        routes = [
             ("POST", "/sessions", "create_session", self.create_session),
             ("GET", "/sessions", "list_sessions", self.list_sessions),
             ("GET", "/sessions/{id}", "get_session", self.get_session),
@@ -115,13 +117,15 @@ class Browserbase:
             ("POST", "/search", "search", self.search),
             ("POST", "/fetch", "fetch", self.fetch),
         ]
-        for prefix in ("/v1", "/browserbase/v1"):
-            for method, path, name, handler in table:
-                app.router.add_route(method, prefix + path,
-                                     endpoint(DIALECT, name, error_body, retry_headers)(
-                                         self._authed(handler, self.limiter)))
-            app.router.add_route("*", prefix + "/{tail:.*}", endpoint(
-                DIALECT, "unknown", error_body, retry_headers)(self.unknown))
+        return [(method, path, name, endpoint(DIALECT, name, error_body, retry_headers)(
+            self._authed(handler, self.limiter))) for method, path, name, handler in routes]
+
+    def unknown_handler(self) -> Any:
+        return endpoint(DIALECT, "unknown", error_body, retry_headers)(self.unknown)
+
+    @staticmethod
+    def claims(request: web.Request) -> bool:
+        return "X-BB-API-Key" in request.headers
 
     @staticmethod
     def _authed(handler: Any, limiter: RateLimiter) -> Any:
