@@ -65,6 +65,21 @@ def test_create_with_url_observes_and_lifecycle(beam: Browserbeam, site: str):
     beam.sessions.destroy(s.session_id)  # destroying twice is fine
 
 
+def test_create_with_steps_only_and_bare(beam: Browserbeam, site: str):
+    s = beam.sessions.create(steps=[{"goto": {"url": f"{site}/products.html?page=3"}},
+                                    {"extract": {"indicator": "#page-indicator >> text"}}])
+    try:
+        assert s.completed == 2 and s.extraction == {"indicator": "Page 3 of 3"}
+        assert s.page.url.endswith("page=3")
+    finally:
+        beam.sessions.destroy(s.session_id)
+    bare = beam.sessions.create()
+    try:
+        assert bare.completed == 0 and bare.error is None and bare.page.url == "about:blank"
+    finally:
+        beam.sessions.destroy(bare.session_id)
+
+
 def test_form_steps_fill_type_select_check_click_and_submit(session, site: str):
     page = session.goto(f"{site}/form.html")
     refs = _labels(page)

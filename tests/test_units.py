@@ -152,3 +152,40 @@ def test_rate_limiter_counts_per_key_and_refuses_past_the_limit():
         limiter.hit("a")
     assert info.value.status == 429 and info.value.retry_after >= 1
     assert info.value.headers["X-RateLimit-Limit"] == "3"
+
+
+def test_browserbeam_steps_become_calls_and_bad_steps_name_their_index():
+    from browserplane.v1 import automation_pb2 as A
+    from gateway.dialects.browserbeam import StepInputError, parse_steps
+    from gateway.http_api import ApiError
+
+    steps = parse_steps([{"goto": {"url": "https://example.com", "wait_until": "networkidle"}},
+                         {"click": {"ref": "e3"}}, {"fill": {"label": "Email", "value": 7}},
+                         {"scroll": {"direction": "up"}}, {"scroll": {"to": "bottom"}},
+                         {"select": {"text": "Plan", "value": ["a", "b"]}},
+                         {"wait": {"until": "window.ready"}}, {"close": {}}], "s1")
+    goto, click, fill, up, bottom, select, wait, close = (s.request for s in steps)
+    assert goto.wait_until == A.NETWORK_IDLE and goto.session_id == "s1"
+    assert click.action.click.target.ref == "e3" and fill.action.fill.value == "7"
+    assert up.action.scroll.delta_y == -600 and bottom.action.scroll.edge == A.Scroll.BOTTOM
+    assert list(select.action.select.values) == ["a", "b"]
+    assert wait.action.wait.until_js == "window.ready" and close.id == "s1"
+
+    def rejected(raw):
+        with pytest.raises(ApiError) as info:
+            parse_steps(raw, "s1")
+        assert info.value.status == 400 and info.value.code == "invalid_request"
+        return info.value
+
+    assert rejected([{"observe": {}}, {"fly": {}}]).context == {"step": 1, "action": "fly"}
+    assert rejected([{"click": {"ref": "e1"}, "fill": {}}]).context == {"step": 0}
+    two_targets = rejected([{"click": {"ref": "e1", "text": "Go"}}])
+    assert isinstance(two_targets, StepInputError) and "ref and text" in two_targets.message
+    assert "name the element" in rejected([{"fill": {"value": "x"}}]).message
+    assert "unknown parameter 'colour'" in rejected([{"click": {"ref": "e1", "colour": 1}}]).message
+    assert "close must be the last" in rejected([{"close": {}}, {"observe": {}}]).message
+    assert "wait_until" in rejected([{"goto": {"url": "https://a.b", "wait_until": "soon"}}]).message
+    assert "ms" in rejected([{"wait": {}}]).message
+    assert "quality" in rejected([{"screenshot": {"quality": 50}}]).message
+    assert "non-empty" in rejected([]).message and "non-empty" in rejected("click").message
+    assert "must be an integer" in rejected([{"scroll": {"times": True}}]).message

@@ -12,6 +12,7 @@ Steps are checked before any runs: an unknown type, a step with two keys or bad 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import urllib.parse
@@ -751,19 +752,31 @@ class Browserbeam:
             observation = run.observation
             if observation is None:
                 try:
-                    observation = await self.automation.Observe(A.ObserveRequest(session_id=session.id),
-                                                                metadata=md, timeout=STEP_TIMEOUT_S)
-                except grpc.aio.AioRpcError as err:
+                    observation = await self._observe(session.id, md)
+                except grpc.aio.AioRpcError:
                     if run.error is None:
                         raise
                     observation = None  # the step's error says more than this one
-                    del err
             if observation is not None:
                 page = page_json(observation, run.collected)
         return {"session_id": session.id, "expires_at": _iso(session.expires_at),
                 "request_id": request_id_var.get(),
                 "completed": run.completed, "page": page, "media": run.media,
                 "extraction": run.extraction, "blockers_dismissed": run.blockers, "error": run.error}
+
+
+    async def _observe(self, session_id: str, md: Any) -> A.Observation:
+        """The auto-observation; a page caught mid-navigation is read again once it settles."""
+        for attempt in range(3):
+            try:
+                return await self.automation.Observe(A.ObserveRequest(session_id=session_id),
+                                                     metadata=md, timeout=STEP_TIMEOUT_S)
+            except grpc.aio.AioRpcError as err:
+                if err.code() != grpc.StatusCode.UNAVAILABLE or attempt == 2 or \
+                        errors.describe(err).reason != errors.ACTION_FAILED:
+                    raise
+                await asyncio.sleep(0.2)
+        raise AssertionError("unreachable")
 
 
 class _StepFailed(Exception):
