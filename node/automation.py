@@ -149,7 +149,7 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
 
     async def Act(self, request: A.ActRequest, context: grpc.aio.ServicerContext) -> A.ActResponse:
         slot, driver, tid, page = await self._page(request.session_id, request.page_id, context)
-        actor = page_actions.Actor(page, slot.browser.uploads_dir)
+        actor = page_actions.Actor(page, slot.browser.uploads_dir, slot.browser.config.allowed_domains)
         response = await actor.run(request.action)
         if actor.page is not page:  # the action opened a tab: it is in front now
             tid, page = await driver.target_id(actor.page), actor.page

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import fnmatch
 import pathlib
 import re
 import time
@@ -144,11 +145,13 @@ async def _quiet(coro: Awaitable[Any]) -> None:
 
 
 class Actor:
-    """Runs one Action on a page. `uploads` is the session's upload folder."""
+    """Runs one Action on a page. `uploads` is the session's upload folder; `allowed_domains`,
+    when set, limits the hosts an upload may be fetched from, as it limits the browser."""
 
-    def __init__(self, page: Page, uploads: pathlib.Path) -> None:
+    def __init__(self, page: Page, uploads: pathlib.Path, allowed_domains: tuple[str, ...] = ()) -> None:
         self.page = page
         self.uploads = uploads
+        self.allowed_domains = allowed_domains
 
     async def run(self, action: A.Action) -> A.ActResponse:
         kind = action.WhichOneof("kind")
@@ -315,6 +318,12 @@ class Actor:
         scheme = urllib.parse.urlsplit(name).scheme
         self.uploads.mkdir(parents=True, exist_ok=True)
         if scheme in ("http", "https"):
+            host = (urllib.parse.urlsplit(name).hostname or "").lower()
+            if self.allowed_domains and not any(fnmatch.fnmatchcase(host, d.lower())
+                                                for d in self.allowed_domains):
+                raise BrowserplaneError(grpc.StatusCode.PERMISSION_DENIED, errors.PERMISSION_DENIED,
+                                        f"{host} is not one of the session's allowed domains",
+                                        metadata={"file": name})
             target = self.uploads / session_files.check_name(
                 pathlib.PurePosixPath(urllib.parse.urlsplit(name).path).name or "download")
             try:

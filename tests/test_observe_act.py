@@ -259,3 +259,19 @@ def test_blocked_resources_never_load_and_blockers_are_dismissed(cluster, auto, 
         assert list(dismissed.dismissed) == ["cookie_consent"]
     finally:
         cluster.stub.TerminateSession(cp.TerminateSessionRequest(id=plain.id), metadata=md)
+
+
+def test_uploads_are_fetched_only_from_allowed_domains(cluster, auto, md, site):
+    s = _session(cluster, md, allowed_domains=["127.0.0.1"])
+    try:
+        _goto(auto, md, s.id, f"{site}/upload.html")
+        elsewhere = site.replace("127.0.0.1", "localhost") + "/report.csv"
+        with pytest.raises(grpc.RpcError) as info:
+            _act(auto, md, s.id, upload=A.Upload(target=A.ElementTarget(label="Attachment"),
+                                                 files=[elsewhere]))
+        assert errors.describe(info.value).reason == errors.PERMISSION_DENIED
+        _act(auto, md, s.id, upload=A.Upload(target=A.ElementTarget(label="Attachment"),
+                                             files=[f"{site}/report.csv"]))
+        _act(auto, md, s.id, wait=A.Wait(text="report.csv ("))
+    finally:
+        cluster.stub.TerminateSession(cp.TerminateSessionRequest(id=s.id), metadata=md)
