@@ -110,22 +110,28 @@
     return "";
   }
 
+  function uniqueId(el) {
+    return el.id && document.getElementById(el.id) === el;
+  }
+
   function cssPath(el) {
-    if (el.id && document.querySelectorAll("#" + CSS.escape(el.id)).length === 1)
-      return "#" + CSS.escape(el.id);
+    if (uniqueId(el)) return "#" + CSS.escape(el.id);
     const parts = [];
     for (let node = el; node && node.nodeType === 1 && node !== document.documentElement;
          node = node.parentElement) {
-      if (node.id && node !== el && document.querySelectorAll("#" + CSS.escape(node.id)).length === 1) {
+      if (node !== el && uniqueId(node)) {
         parts.unshift("#" + CSS.escape(node.id));
         break;
       }
       let part = node.tagName.toLowerCase();
-      const parent = node.parentElement;
-      if (parent) {
-        const same = Array.from(parent.children).filter((c) => c.tagName === node.tagName);
-        if (same.length > 1) part += `:nth-of-type(${same.indexOf(node) + 1})`;
-      }
+      // Position among same-tag siblings, counted by walking (no array per element).
+      let index = 1;
+      for (let s = node.previousElementSibling; s; s = s.previousElementSibling)
+        if (s.tagName === node.tagName) index++;
+      let alone = index === 1;
+      for (let s = node.nextElementSibling; alone && s; s = s.nextElementSibling)
+        if (s.tagName === node.tagName) alone = false;
+      if (!alone) part += `:nth-of-type(${index})`;
       parts.unshift(part);
     }
     return parts.join(" > ");

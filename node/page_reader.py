@@ -7,6 +7,7 @@ names the same element across observations until the page navigates away.
 
 from __future__ import annotations
 
+import json
 import pathlib
 from typing import Any
 
@@ -20,13 +21,21 @@ from browserplane.errors import BrowserplaneError
 from browserplane.v1 import automation_pb2 as A
 
 _SCRIPT = pathlib.Path(__file__).with_name("page_reader.js").read_text()
-_CALL = "(args) => (" + _SCRIPT + ")()[args.op](args)"
+# The answer crosses as one JSON string: Playwright's own serialisation of a result with a
+# thousand objects costs several times the walk that built it.
+_CALL = "(args) => JSON.stringify((" + _SCRIPT + ")()[args.op](args))"
+# Once the reader is in the document, calls skip sending and compiling the script again.
+_INSTALLED = "window[Symbol.for('browserplane.reader.v1')]"
+_QUICK_CALL = f"(args) => {_INSTALLED} ? JSON.stringify({_INSTALLED}[args.op](args)) : null"
 DEFAULT_TEXT = 12_000
 
 
 async def _run(page: Page, op: str, **args: Any) -> Any:
     try:
-        return await page.evaluate(_CALL, {"op": op, **args})
+        answer = await page.evaluate(_QUICK_CALL, {"op": op, **args})
+        if answer is None:
+            answer = await page.evaluate(_CALL, {"op": op, **args})
+        return json.loads(answer)
     except PwError as err:
         text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         if "Execution context was destroyed" in text or "navigation" in text.lower():
@@ -90,8 +99,8 @@ async def dismiss_blockers(page: Page) -> list[str]:
 
 
 async def element(page: Page, ref: str) -> ElementHandle:
-    handle = await page.evaluate_handle(
-        "(ref) => (" + _SCRIPT + ")().byRef(ref)", ref)
+    # No reader in the document means no refs were handed out for it.
+    handle = await page.evaluate_handle(f"(ref) => {_INSTALLED} ? {_INSTALLED}.byRef(ref) : null", ref)
     found = handle.as_element()
     if found is None:
         await handle.dispose()
