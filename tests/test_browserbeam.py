@@ -285,9 +285,11 @@ def test_wire_details_idempotency_headers_pagination_and_errors(beam, gateway_ur
     assert status == 201 and first["page"]["title"] == "Sign up"
     assert headers["X-RateLimit-Limit"] and headers["X-Request-Id"] == first["request_id"]
     int(headers["X-RateLimit-Remaining"]), int(headers["X-RateLimit-Reset"])
-    status, _, again = _raw(f"{gateway_url}/v1/sessions", "POST", {"url": f"{site}/form.html"},
-                            {**auth, "Idempotency-Key": "order-42"})
-    assert status == 200 and again["session_id"] == first["session_id"]
+    assert "Idempotent-Replayed" not in headers
+    status, headers, again = _raw(f"{gateway_url}/v1/sessions", "POST", {"url": f"{site}/form.html"},
+                                  {**auth, "Idempotency-Key": "order-42"})
+    assert status == 201 and again["session_id"] == first["session_id"]
+    assert headers["Idempotent-Replayed"] == "true"
     # The replay did not navigate again: the page is what the first request left.
     assert again["page"]["changes"] is not None
     status, _, prefixed = _raw(f"{gateway_url}/browserbeam/v1/sessions/{first['session_id']}",

@@ -561,7 +561,8 @@ class Browserbeam:
                         and "url" not in run.error["context"]:
                     run.error["context"]["url"] = url
         envelope = await self._envelope(session, run, md, request)
-        return web.json_response(envelope, status=200 if replayed else 201)
+        headers = {"Idempotent-Replayed": "true"} if replayed else None
+        return web.json_response(envelope, status=201, headers=headers)
 
     def _options(self, body: dict[str, Any]) -> S.SessionOptions:
         def typed(key: str, kind: type | tuple[type, ...], default: Any) -> Any:
