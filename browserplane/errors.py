@@ -63,8 +63,11 @@ class BrowserplaneError(Exception):
         self.retry_after = retry_after
 
     def to_status(self) -> grpc.Status:
+        # Errors echo what the caller sent; clipped, so a huge id cannot push the status past
+        # gRPC's metadata limit (8 KiB), which would turn it into RESOURCE_EXHAUSTED.
+        metadata = {k: _clip(v, 200) for k, v in self.metadata.items()}
         details = []
-        info = error_details_pb2.ErrorInfo(reason=self.reason, domain=DOMAIN, metadata=self.metadata)
+        info = error_details_pb2.ErrorInfo(reason=self.reason, domain=DOMAIN, metadata=metadata)
         packed = any_pb2.Any()
         packed.Pack(info)
         details.append(packed)
@@ -75,8 +78,13 @@ class BrowserplaneError(Exception):
             packed = any_pb2.Any()
             packed.Pack(retry)
             details.append(packed)
-        status = status_pb2.Status(code=self.code.value[0], message=self.message, details=details)
+        status = status_pb2.Status(code=self.code.value[0], message=_clip(self.message, 1000),
+                                   details=details)
         return rpc_status.to_status(status)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def invalid(field: str, message: str) -> BrowserplaneError:

@@ -61,6 +61,14 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
         tid, page = await driver.page(page_id)
         return slot, driver, tid, page
 
+    @staticmethod
+    def _stop(slot: SessionSlot, tid: str) -> Any:
+        """What stops a script that keeps a page busy (through the recorder's CDP session)."""
+        async def stop() -> None:
+            if slot.events is not None:
+                await slot.events.interrupt(tid)
+        return stop
+
     async def _info(self, driver: PageDriver, tid: str, page: Page, index: int = 0) -> A.PageInfo:
         try:
             title = await page.title()
@@ -131,7 +139,8 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
         except PwTimeout:
             raise BrowserplaneError(grpc.StatusCode.DEADLINE_EXCEEDED, errors.TIMEOUT,
                                     f"navigation did not finish in {timeout} ms") from None
-        dismissed = await page_reader.dismiss_blockers(page) if slot.dismiss_blockers else []
+        dismissed = (await page_reader.dismiss_blockers(page, self._stop(slot, tid))
+                     if slot.dismiss_blockers else [])
         return A.NavigateResponse(page=await self._info(driver, tid, page), http_status=status,
                                   blockers_dismissed=dismissed)
 
@@ -139,8 +148,8 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
 
     async def Observe(self, request: A.ObserveRequest,
                       context: grpc.aio.ServicerContext) -> A.Observation:
-        _, driver, tid, page = await self._page(request.session_id, request.page_id, context)
-        observation = await page_reader.observe(page, request)
+        slot, driver, tid, page = await self._page(request.session_id, request.page_id, context)
+        observation = await page_reader.observe(page, request, self._stop(slot, tid))
         observation.page.CopyFrom(await self._info(driver, tid, page))
         pages = await driver.pages()
         observation.pages.extend([await self._info(driver, pid, p, i)
@@ -159,13 +168,15 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
 
     async def Extract(self, request: A.ExtractRequest,
                       context: grpc.aio.ServicerContext) -> A.ExtractResponse:
-        _, _, _, page = await self._page(request.session_id, request.page_id, context)
-        return A.ExtractResponse(data=await page_reader.extract(page, request.schema))
+        slot, _, tid, page = await self._page(request.session_id, request.page_id, context)
+        return A.ExtractResponse(data=await page_reader.extract(page, request.schema,
+                                                                self._stop(slot, tid)))
 
     async def DismissBlockers(self, request: A.DismissBlockersRequest,
                               context: grpc.aio.ServicerContext) -> A.DismissBlockersResponse:
-        _, _, _, page = await self._page(request.session_id, request.page_id, context)
-        return A.DismissBlockersResponse(dismissed=await page_reader.dismiss_blockers(page))
+        slot, _, tid, page = await self._page(request.session_id, request.page_id, context)
+        return A.DismissBlockersResponse(
+            dismissed=await page_reader.dismiss_blockers(page, self._stop(slot, tid)))
 
     # -- capturing and scripts ---------------------------------------------------------------
 
@@ -212,8 +223,7 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
 
     async def Evaluate(self, request: A.EvaluateRequest,
                        context: grpc.aio.ServicerContext) -> A.EvaluateResponse:
-        driver = self._driver(self._slot(request.session_id, context))
-        _, page = await driver.page(request.page_id)
+        slot, _, tid, page = await self._page(request.session_id, request.page_id, context)
         if not request.expression.strip():
             raise errors.invalid("expression", "is required")
         try:
@@ -224,8 +234,10 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
                 result = await asyncio.wait_for(page.evaluate(request.expression),
                                                 (request.timeout_ms or 30_000) / 1000)
         except TimeoutError:
+            await self._stop(slot, tid)()
             raise BrowserplaneError(grpc.StatusCode.DEADLINE_EXCEEDED, errors.TIMEOUT,
-                                    "the script did not finish in time") from None
+                                    f"the script did not finish in {request.timeout_ms or 30_000} ms "
+                                    "and was stopped") from None
         except PwError as err:
             return A.EvaluateResponse(error=str(err).splitlines()[0])
         value = struct_pb2.Value()

@@ -307,9 +307,14 @@ class Actor:
             await el.set_input_files([str(p) for p in paths], timeout=timeout)
             return
         # A button or drop zone that opens a file chooser when clicked.
-        async with self.page.expect_file_chooser(timeout=timeout) as chooser:
-            await el.click(timeout=timeout)
-        await (await chooser.value).set_files([str(p) for p in paths])
+        try:
+            async with self.page.expect_file_chooser(timeout=min(timeout, 3_000)) as chooser:
+                await el.click(timeout=timeout)
+            await (await chooser.value).set_files([str(p) for p in paths])
+        except PwTimeout:
+            raise BrowserplaneError(grpc.StatusCode.FAILED_PRECONDITION, errors.ACTION_FAILED,
+                                    "upload needs a file input, or an element that opens a file "
+                                    "chooser when clicked; this one is neither") from None
 
     def _upload_path(self, name: str) -> pathlib.Path:
         """A file uploaded to the session by name, or one fetched from an http(s) or data: URL

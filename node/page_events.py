@@ -88,6 +88,20 @@ class PageEvents:
             except (asyncio.CancelledError, Exception):  # noqa: BLE001 - closing anyway
                 pass
 
+    async def interrupt(self, target_id: str) -> bool:
+        """Stops the script running in a page: a loop that never ends would otherwise hold the
+        page's main thread, and every later call on it, for good. Chromium takes this command
+        off the main thread, but only on a session attached before the page got stuck, which
+        this recorder's is."""
+        for session_id, target in list(self._sessions.items()):
+            if target == target_id and self._conn is not None:
+                try:
+                    await self._conn.send("Runtime.terminateExecution", session_id=session_id)
+                    return True
+                except (CdpError, TimeoutError) as err:
+                    log.warning("could not stop a page's script", extra={"fields": {"error": str(err)}})
+        return False
+
     def page_number(self, target_id: str) -> int:
         return self.pages.setdefault(target_id, len(self.pages))
 

@@ -289,7 +289,11 @@
   function observe(opts) {
     let root;
     if (opts.scope) {
-      root = document.querySelector(opts.scope);
+      try {
+        root = document.querySelector(opts.scope);
+      } catch (err) {
+        return {error: "scope_invalid", message: `not a CSS selector: ${opts.scope}`};
+      }
       if (!root) return {error: "scope", message: `no element matches scope ${opts.scope}`};
     } else {
       root = opts.full ? (document.body || document.documentElement) : mainRoot();

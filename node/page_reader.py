@@ -7,8 +7,10 @@ names the same element across observations until the page navigates away.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import pathlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -28,14 +30,23 @@ _CALL = "(args) => JSON.stringify((" + _SCRIPT + ")()[args.op](args))"
 _INSTALLED = "window[Symbol.for('browserplane.reader.v1')]"
 _QUICK_CALL = f"(args) => {_INSTALLED} ? JSON.stringify({_INSTALLED}[args.op](args)) : null"
 DEFAULT_TEXT = 12_000
+READ_TIMEOUT_S = 20.0
+# Called when a page does not answer in time, to stop whatever script keeps it busy.
+Stop = Callable[[], Awaitable[Any]] | None
 
 
-async def _run(page: Page, op: str, **args: Any) -> Any:
+async def _run(page: Page, op: str, stop: Stop = None, **args: Any) -> Any:
     try:
-        answer = await page.evaluate(_QUICK_CALL, {"op": op, **args})
+        answer = await asyncio.wait_for(page.evaluate(_QUICK_CALL, {"op": op, **args}), READ_TIMEOUT_S)
         if answer is None:
-            answer = await page.evaluate(_CALL, {"op": op, **args})
+            answer = await asyncio.wait_for(page.evaluate(_CALL, {"op": op, **args}), READ_TIMEOUT_S)
         return json.loads(answer)
+    except TimeoutError:
+        if stop is not None:  # the page's main thread is busy (a script that never ends)
+            await stop()
+        raise BrowserplaneError(grpc.StatusCode.DEADLINE_EXCEEDED, errors.TIMEOUT,
+                                f"the page did not answer in {READ_TIMEOUT_S:g} s (its scripts "
+                                "kept it busy; they were stopped)") from None
     except PwError as err:
         text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         if "Execution context was destroyed" in text or "navigation" in text.lower():
@@ -46,14 +57,16 @@ async def _run(page: Page, op: str, **args: Any) -> Any:
                                 f"reading the page failed: {text}") from None
 
 
-async def observe(page: Page, request: A.ObserveRequest) -> A.Observation:
-    result = await _run(page, "observe", scope=request.scope,
+async def observe(page: Page, request: A.ObserveRequest, stop: Stop = None) -> A.Observation:
+    result = await _run(page, "observe", stop, scope=request.scope,
                         full=request.mode == A.ObserveRequest.FULL,
                         links=request.include_links, map=request.include_page_map,
                         max_text_length=request.max_text_length or DEFAULT_TEXT,
                         max_elements=request.max_elements)
     if result.get("error") == "scope":
         raise BrowserplaneError(grpc.StatusCode.NOT_FOUND, errors.ELEMENT_NOT_FOUND, result["message"])
+    if result.get("error") == "scope_invalid":
+        raise errors.invalid("scope", result["message"])
     scroll = result["scroll"]
     obs = A.Observation(
         page=A.PageInfo(url=result["url"], title=result["title"]),
@@ -73,11 +86,11 @@ async def observe(page: Page, request: A.ObserveRequest) -> A.Observation:
     return obs
 
 
-async def extract(page: Page, schema: struct_pb2.Struct) -> struct_pb2.Struct:
+async def extract(page: Page, schema: struct_pb2.Struct, stop: Stop = None) -> struct_pb2.Struct:
     as_dict = json_format.MessageToDict(schema)
     if not as_dict:
         raise errors.invalid("schema", "name at least one field, e.g. {\"title\": \"h1 >> text\"}")
-    result = await _run(page, "extract", schema=as_dict)
+    result = await _run(page, "extract", stop, schema=as_dict)
     if "error" in result:
         raise BrowserplaneError(grpc.StatusCode.INVALID_ARGUMENT, errors.INVALID_ARGUMENT,
                                 f"extract: {result['error']}", metadata={"field": "schema"})
@@ -90,10 +103,10 @@ async def content(page: Page) -> str:
     return await _run(page, "content")
 
 
-async def dismiss_blockers(page: Page) -> list[str]:
+async def dismiss_blockers(page: Page, stop: Stop = None) -> list[str]:
     """Closes cookie-consent banners and pop-ups; answers what it closed, e.g. cookie_consent."""
     try:
-        return await _run(page, "dismiss")
+        return await _run(page, "dismiss", stop)
     except BrowserplaneError:
         return []  # a page that navigated away has nothing left to dismiss
 

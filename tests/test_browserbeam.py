@@ -324,6 +324,10 @@ def test_wire_details_idempotency_headers_pagination_and_errors(beam, gateway_ur
     assert status == 400 and body["error"]["context"]["field"] == "limit"
     status, _, body = _raw(f"{gateway_url}/v1/sessions?after=garbage", headers=auth)
     assert status == 400 and body["error"]["context"]["field"] == "after"
+    long_id = "x" * 5000  # echoed in the error, which must still fit gRPC's metadata limit
+    status, _, body = _raw(f"{gateway_url}/v1/sessions/{long_id}/act", "POST",
+                           {"steps": [{"observe": {}}]}, auth)
+    assert status == 404 and body["error"]["code"] == "session_not_found"
     status, _, body = _raw(f"{gateway_url}/v1/nothing-here", headers=auth)
     assert status == 404 and body["error"]["code"] == "not_found"
     with pytest.raises(AuthenticationError):

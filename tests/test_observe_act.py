@@ -275,3 +275,13 @@ def test_uploads_are_fetched_only_from_allowed_domains(cluster, auto, md, site):
         _act(auto, md, s.id, wait=A.Wait(text="report.csv ("))
     finally:
         cluster.stub.TerminateSession(cp.TerminateSessionRequest(id=s.id), metadata=md)
+
+
+def test_a_script_that_never_ends_is_stopped_and_the_page_stays_usable(auto, md, sid, site):
+    _goto(auto, md, sid, f"{site}/form.html")
+    with pytest.raises(grpc.RpcError) as info:
+        auto.Evaluate(A.EvaluateRequest(session_id=sid, expression="while (true) {}", timeout_ms=500),
+                      metadata=md, timeout=30)
+    assert errors.describe(info.value).reason == errors.TIMEOUT
+    assert _js(auto, md, sid, "1 + 1").number_value == 2
+    assert auto.Observe(A.ObserveRequest(session_id=sid), metadata=md, timeout=30).page.title == "Sign up"
