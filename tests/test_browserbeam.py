@@ -80,6 +80,21 @@ def test_create_with_steps_only_and_bare(beam: Browserbeam, site: str):
         beam.sessions.destroy(bare.session_id)
 
 
+def test_create_options_reach_the_browser(beam: Browserbeam, site: str):
+    s = beam.sessions.create(
+        url=f"{site}/hello.html", viewport={"width": 900, "height": 600}, user_agent="BeamTest/1.0",
+        locale="de-DE", timezone="Asia/Tokyo", cookies=[{"name": "sid", "value": "abc", "url": site}],
+        steps=[{"execute_js": {"result_key": "seen", "code": "({ua: navigator.userAgent, "
+               "lang: navigator.language, tz: Intl.DateTimeFormat().resolvedOptions().timeZone, "
+               "size: [innerWidth, innerHeight], cookie: document.cookie})"}}])
+    try:
+        assert s.extraction["seen"] == {"ua": "BeamTest/1.0", "lang": "de-DE", "tz": "Asia/Tokyo",
+                                        "size": [900, 600], "cookie": "sid=abc"}
+        assert s.page.scroll.viewport == 600
+    finally:
+        beam.sessions.destroy(s.session_id)
+
+
 def test_form_steps_fill_type_select_check_click_and_submit(session, site: str):
     page = session.goto(f"{site}/form.html")
     refs = _labels(page)
