@@ -8,6 +8,7 @@ node/page_actions.py; this module checks requests and answers in the contract's 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import struct
 import time
@@ -31,6 +32,44 @@ from browserplane.v1 import automation_pb2_grpc
 from node import page_actions, page_events, page_reader, session_files
 from node.fleet import Fleet, SessionSlot
 from node.page_driver import WAIT_UNTIL, PageDriver, PlaywrightHost
+
+
+def _target(target: A.ElementTarget) -> dict[str, str]:
+    which = target.WhichOneof("by")
+    return {which: getattr(target, which)} if which else {}
+
+
+def _act_details(request: A.ActRequest) -> dict[str, Any]:
+    kind = request.action.WhichOneof("kind") or ""
+    action = getattr(request.action, kind) if kind else None
+    target = getattr(action, "target", None) if action is not None else None
+    # What was acted on, never what was typed (it may be a password).
+    return {"action": kind, **(_target(target) if target is not None else {})}
+
+
+def recorded(kind: str | None, details: Any = lambda request: {}) -> Any:
+    """Adds each call of the method to the session's action log (GetActionLog), with how long
+    it took and, when it failed, the reason. Calls refused for the session itself (unknown
+    session, wrong project) are not the session's actions and are not logged."""
+    def wrap(method: Any) -> Any:
+        @functools.wraps(method)
+        async def run(self: AutomationServicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
+            started = time.monotonic()
+            reason = ""
+            try:
+                return await method(self, request, context)
+            except BrowserplaneError as err:
+                reason = err.reason
+                raise
+            finally:
+                slot = self.fleet.sessions.get(request.session_id)
+                if slot is not None and reason not in (errors.SESSION_NOT_FOUND, errors.UNAUTHENTICATED):
+                    name = kind or request.action.WhichOneof("kind") or "act"
+                    slot.actions.add({"type": name, "timestamp": time.time(), "success": not reason,
+                                      "reason": reason, "details": details(request),
+                                      "duration_ms": (time.monotonic() - started) * 1000})
+        return run
+    return wrap
 
 
 class AutomationServicer(automation_pb2_grpc.AutomationServicer):
@@ -88,6 +127,7 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
         return A.ListPagesResponse(pages=[await self._info(driver, tid, page, i)
                                           for i, (tid, page) in enumerate(pages)])
 
+    @recorded("open_page", lambda r: {"url": r.url})
     async def OpenPage(self, request: A.OpenPageRequest,
                        context: grpc.aio.ServicerContext) -> A.PageInfo:
         driver = self._driver(self._slot(request.session_id, context))
@@ -95,6 +135,7 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
         tid, page = await driver.open(request.url, request.wait_until, request.timeout_ms)
         return await self._info(driver, tid, page)
 
+    @recorded("close_page", lambda r: {"page_id": r.page_id})
     async def ClosePage(self, request: A.ClosePageRequest,
                         context: grpc.aio.ServicerContext) -> A.ClosePageResponse:
         driver = self._driver(self._slot(request.session_id, context))
@@ -104,6 +145,7 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
         driver.active = ""
         return A.ClosePageResponse(page=info)
 
+    @recorded("switch_page", lambda r: {"page_id": r.page_id} if r.page_id else {"index": r.index})
     async def SwitchPage(self, request: A.SwitchPageRequest,
                          context: grpc.aio.ServicerContext) -> A.PageInfo:
         driver = self._driver(self._slot(request.session_id, context))
@@ -118,6 +160,7 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
         await page.bring_to_front()
         return await self._info(driver, tid, page)
 
+    @recorded("navigate", lambda r: {"kind": A.NavigateRequest.Kind.Name(r.kind or 1).lower(), "url": r.url})
     async def Navigate(self, request: A.NavigateRequest,
                        context: grpc.aio.ServicerContext) -> A.NavigateResponse:
         slot, driver, tid, page = await self._page(request.session_id, request.page_id, context)
@@ -146,6 +189,7 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
 
     # -- reading and acting ------------------------------------------------------------------
 
+    @recorded("observe", lambda r: {"scope": r.scope} if r.scope else {})
     async def Observe(self, request: A.ObserveRequest,
                       context: grpc.aio.ServicerContext) -> A.Observation:
         slot, driver, tid, page = await self._page(request.session_id, request.page_id, context)
@@ -156,6 +200,7 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
                                   for i, (pid, p) in enumerate(pages)])
         return observation
 
+    @recorded(None, _act_details)
     async def Act(self, request: A.ActRequest, context: grpc.aio.ServicerContext) -> A.ActResponse:
         slot, driver, tid, page = await self._page(request.session_id, request.page_id, context)
         actor = page_actions.Actor(page, slot.browser.uploads_dir, slot.browser.config.allowed_domains)
@@ -166,12 +211,14 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
         response.page.CopyFrom(await self._info(driver, tid, page))
         return response
 
+    @recorded("extract")
     async def Extract(self, request: A.ExtractRequest,
                       context: grpc.aio.ServicerContext) -> A.ExtractResponse:
         slot, _, tid, page = await self._page(request.session_id, request.page_id, context)
         return A.ExtractResponse(data=await page_reader.extract(page, request.schema,
                                                                 self._stop(slot, tid)))
 
+    @recorded("dismiss_blockers")
     async def DismissBlockers(self, request: A.DismissBlockersRequest,
                               context: grpc.aio.ServicerContext) -> A.DismissBlockersResponse:
         slot, _, tid, page = await self._page(request.session_id, request.page_id, context)
@@ -180,6 +227,7 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
 
     # -- capturing and scripts ---------------------------------------------------------------
 
+    @recorded("screenshot", lambda r: {"full_page": r.full_page})
     async def Screenshot(self, request: A.ScreenshotRequest,
                          context: grpc.aio.ServicerContext) -> A.ScreenshotResponse:
         driver = self._driver(self._slot(request.session_id, context))
@@ -203,6 +251,7 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
         return A.ScreenshotResponse(data=data, mime_type=f"image/{options['type']}",
                                     width=width, height=height)
 
+    @recorded("pdf")
     async def Pdf(self, request: A.PdfRequest, context: grpc.aio.ServicerContext) -> A.PdfResponse:
         driver = self._driver(self._slot(request.session_id, context))
         _, page = await driver.page(request.page_id)
@@ -221,6 +270,7 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
                                     f"PDF failed: {str(err).splitlines()[0]}") from None
         return A.PdfResponse(data=data)
 
+    @recorded("evaluate")
     async def Evaluate(self, request: A.EvaluateRequest,
                        context: grpc.aio.ServicerContext) -> A.EvaluateResponse:
         slot, _, tid, page = await self._page(request.session_id, request.page_id, context)
@@ -328,6 +378,20 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
                            started_at=timestamp(e["started"]), failed=e["failed"],
                            error_text=e["error"], page_id=e["page"], mime_type=e["mime"])
             for e in window])
+
+    async def GetActionLog(self, request: A.LogRequest,
+                           context: grpc.aio.ServicerContext) -> A.ActionLogResponse:
+        slot = self._slot(request.session_id, context)
+        entries = list(slot.actions.entries)
+        window = entries[request.offset:request.offset + (request.limit or 100)]
+        out = []
+        for e in window:
+            details = struct_pb2.Struct()
+            details.update(e["details"])
+            out.append(A.ActionEntry(type=e["type"], timestamp=timestamp(e["timestamp"]),
+                                     success=e["success"], details=details,
+                                     duration_ms=e["duration_ms"], error_reason=e["reason"]))
+        return A.ActionLogResponse(entries=out, total=len(entries))
 
     async def GetCdpLog(self, request: A.LogRequest,
                         context: grpc.aio.ServicerContext) -> A.CdpLogResponse:

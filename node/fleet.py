@@ -28,7 +28,7 @@ from node.chromium import (
     sweep_processes,
 )
 from node.extensions import ExtensionCache
-from node.page_events import PageEvents
+from node.page_events import Buffer, PageEvents
 from node.profiles import ProfileTransfer
 from node.warm_pool import WarmPool
 
@@ -50,6 +50,8 @@ class SessionSlot:
     events: PageEvents | None = None
     driver: Any = None  # node.page_driver.PageDriver, made on the first Automation call
     dismiss_blockers: bool = False  # close cookie banners after each navigation
+    # What Automation did in the session, oldest first (bounded like the page-event logs).
+    actions: Buffer = dataclasses.field(default_factory=Buffer)
     clients: int = 0
     total_connections: int = 0
     last_activity: float = dataclasses.field(default_factory=time.time)

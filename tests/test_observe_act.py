@@ -285,3 +285,29 @@ def test_a_script_that_never_ends_is_stopped_and_the_page_stays_usable(auto, md,
     assert errors.describe(info.value).reason == errors.TIMEOUT
     assert _js(auto, md, sid, "1 + 1").number_value == 2
     assert auto.Observe(A.ObserveRequest(session_id=sid), metadata=md, timeout=30).page.title == "Sign up"
+
+
+def test_the_action_log_lists_what_automation_did(cluster, auto, md, site):
+    s = _session(cluster, md)
+    try:
+        _goto(auto, md, s.id, f"{site}/form.html")
+        obs = auto.Observe(A.ObserveRequest(session_id=s.id), metadata=md)
+        ref = next(e.ref for e in obs.elements if e.label == "Password")
+        _act(auto, md, s.id, fill=A.Fill(target=A.ElementTarget(ref=ref), value="hunter2"))
+        with pytest.raises(grpc.RpcError):
+            _act(auto, md, s.id, click=A.Click(target=A.ElementTarget(selector="#missing")))
+        other = (("authorization", f"Bearer {cluster.create_key('action-log-other')}"),)
+        with pytest.raises(grpc.RpcError):  # someone else's call is not this session's action
+            auto.Act(A.ActRequest(session_id=s.id, action=A.Action(
+                click=A.Click(target=A.ElementTarget(ref=ref)))), metadata=other)
+        log = auto.GetActionLog(A.LogRequest(session_id=s.id), metadata=md)
+        kinds = [(e.type, e.success, e.error_reason) for e in log.entries]
+        assert kinds == [("navigate", True, ""), ("observe", True, ""), ("fill", True, ""),
+                         ("click", False, errors.ELEMENT_NOT_FOUND)]
+        assert log.total == 4 and all(e.duration_ms > 0 for e in log.entries)
+        assert dict(log.entries[0].details)["url"] == f"{site}/form.html"
+        assert dict(log.entries[2].details) == {"action": "fill", "ref": ref}  # not the password
+        paged = auto.GetActionLog(A.LogRequest(session_id=s.id, offset=3, limit=5), metadata=md)
+        assert [e.type for e in paged.entries] == ["click"] and paged.total == 4
+    finally:
+        cluster.stub.TerminateSession(cp.TerminateSessionRequest(id=s.id), metadata=md)
