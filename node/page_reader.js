@@ -467,11 +467,16 @@
       .filter(visible);
   }
 
-  function dismiss() {
+  // With defer, the clicks happen just after the answer is sent: a consent frame often removes
+  // itself when accepted, and a frame that is gone cannot answer.
+  function dismiss(opts) {
     const dismissed = [];
+    const clicks = [];
+    const handled = [];  // containers already dealt with (the clicks happen at the end)
     const known = document.querySelector(KNOWN_ACCEPT);
     if (known && visible(known)) {
-      known.click();
+      clicks.push(known);
+      handled.push(known);
       dismissed.push("cookie_consent");
     } else {
       for (const box of document.querySelectorAll(CONSENT_SEL)) {
@@ -480,7 +485,8 @@
         if (!/cookie|consent|privacy|gdpr/.test(text)) continue;
         const button = buttons(box).find((b) => ACCEPT.test(label(b)));
         if (button) {
-          button.click();
+          clicks.push(button);
+          handled.push(box);
           dismissed.push("cookie_consent");
           break;
         }
@@ -488,15 +494,20 @@
     }
     for (const box of document.querySelectorAll(MODAL_SEL)) {
       if (!visible(box) || box === document.body) continue;
+      if (handled.some((h) => h.contains(box) || box.contains(h))) continue;
       const style = getComputedStyle(box);
       if (style.position !== "fixed" && style.position !== "absolute" && box.tagName !== "DIALOG") continue;
       const button = buttons(box).find((b) => CLOSE.test(label(b)) ||
         /close|dismiss/i.test(b.getAttribute("aria-label") || ""));
       if (button) {
-        button.click();
+        clicks.push(button);
+        handled.push(box);
         dismissed.push(/newsletter|subscribe/i.test(textOf(box)) ? "newsletter_popup" : "modal");
       }
     }
+    const press = () => clicks.forEach((b) => b.click());
+    if (opts && opts.defer) setTimeout(press, 0);
+    else press();
     return dismissed;
   }
 

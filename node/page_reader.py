@@ -104,11 +104,23 @@ async def content(page: Page) -> str:
 
 
 async def dismiss_blockers(page: Page, stop: Stop = None) -> list[str]:
-    """Closes cookie-consent banners and pop-ups; answers what it closed, e.g. cookie_consent."""
+    """Closes cookie-consent banners and pop-ups; answers what it closed, e.g. cookie_consent.
+    Consent platforms often sit in an iframe of their own, so every frame is looked at."""
+    dismissed: list[str] = []
     try:
-        return await _run(page, "dismiss", stop)
+        dismissed += await _run(page, "dismiss", stop)
     except BrowserplaneError:
-        return []  # a page that navigated away has nothing left to dismiss
+        return dismissed  # a page that navigated away has nothing left to dismiss
+    if "cookie_consent" in dismissed:
+        return dismissed
+    for frame in page.main_frame.child_frames:
+        try:
+            found = json.loads(await asyncio.wait_for(frame.evaluate(
+                "() => JSON.stringify((" + _SCRIPT + ")().dismiss({defer: true}))"), 5))
+        except (PwError, TimeoutError):
+            continue  # a frame that went away or never answered
+        dismissed += [kind for kind in found if kind not in dismissed]
+    return dismissed
 
 
 async def element(page: Page, ref: str) -> ElementHandle:

@@ -311,3 +311,18 @@ def test_the_action_log_lists_what_automation_did(cluster, auto, md, site):
         assert [e.type for e in paged.entries] == ["click"] and paged.total == 4
     finally:
         cluster.stub.TerminateSession(cp.TerminateSessionRequest(id=s.id), metadata=md)
+
+
+def test_a_consent_dialog_in_an_iframe_is_dismissed(auto, md, sid, site):
+    _goto(auto, md, sid, f"{site}/consent-frame.html")
+    dismissed = auto.DismissBlockers(A.DismissBlockersRequest(session_id=sid), metadata=md)
+    assert list(dismissed.dismissed) == ["cookie_consent"]
+    assert _js(auto, md, sid, "document.body.dataset.consent").string_value == "accepted"
+    assert not auto.DismissBlockers(A.DismissBlockersRequest(session_id=sid), metadata=md).dismissed
+
+
+def test_a_newsletter_pop_up_is_closed_not_subscribed_to(auto, md, sid, site):
+    _goto(auto, md, sid, f"{site}/newsletter.html")
+    dismissed = auto.DismissBlockers(A.DismissBlockersRequest(session_id=sid), metadata=md)
+    assert list(dismissed.dismissed) == ["newsletter_popup"]
+    assert _js(auto, md, sid, "document.body.dataset.modal").string_value == "closed"
