@@ -194,6 +194,9 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
                       context: grpc.aio.ServicerContext) -> A.Observation:
         slot, driver, tid, page = await self._page(request.session_id, request.page_id, context)
         observation = await page_reader.observe(page, request, self._stop(slot, tid))
+        # Stable: the document has loaded and none of its requests is still on the way.
+        if observation.stable and slot.events is not None and slot.events.busy(tid):
+            observation.stable = False
         observation.page.CopyFrom(await self._info(driver, tid, page))
         pages = await driver.pages()
         observation.pages.extend([await self._info(driver, pid, p, i)
@@ -203,7 +206,9 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
     @recorded(None, _act_details)
     async def Act(self, request: A.ActRequest, context: grpc.aio.ServicerContext) -> A.ActResponse:
         slot, driver, tid, page = await self._page(request.session_id, request.page_id, context)
-        actor = page_actions.Actor(page, slot.browser.uploads_dir, slot.browser.config.allowed_domains)
+        events = slot.events
+        actor = page_actions.Actor(page, slot.browser.uploads_dir, slot.browser.config.allowed_domains,
+                                   busy=(lambda: events.busy(tid)) if events is not None else None)
         response = await actor.run(request.action)
         if actor.page is not page:  # the action opened a tab: it is in front now
             tid, page = await driver.target_id(actor.page), actor.page

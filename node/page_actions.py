@@ -31,6 +31,8 @@ from node import page_reader, session_files
 
 DEFAULT_TIMEOUT_MS = 15_000
 FIND_TIMEOUT_MS = 2_000  # how long a selector, text or label may take to appear
+QUIET_WAIT_S = 2.0  # how long an action waits for the requests it started
+NEXT_FRAME = "() => new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)))"
 MAX_FETCHED_UPLOAD = 50 * 1024 * 1024
 TRUE_WORDS = {"true", "yes", "on", "1", "checked", "y"}
 Target = ElementHandle | Locator
@@ -120,7 +122,7 @@ class NavigationWatch:
         """Waits for what the action started; answers the page that is now in front."""
         try:
             # One frame: a click's navigation has sent its request by then.
-            await self.page.evaluate("() => new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)))")
+            await self.page.evaluate(NEXT_FRAME)
         except PwError:
             self.requested = True  # the document went away under us: it navigated
         if self.new_pages:
@@ -146,12 +148,16 @@ async def _quiet(coro: Awaitable[Any]) -> None:
 
 class Actor:
     """Runs one Action on a page. `uploads` is the session's upload folder; `allowed_domains`,
-    when set, limits the hosts an upload may be fetched from, as it limits the browser."""
+    when set, limits the hosts an upload may be fetched from, as it limits the browser.
+    `busy()` counts the page's requests in flight: after an action, the requests it started
+    (a "load more" fetch) get a moment to land, so the next observation shows their result."""
 
-    def __init__(self, page: Page, uploads: pathlib.Path, allowed_domains: tuple[str, ...] = ()) -> None:
+    def __init__(self, page: Page, uploads: pathlib.Path, allowed_domains: tuple[str, ...] = (),
+                 busy: Callable[[], int] | None = None) -> None:
         self.page = page
         self.uploads = uploads
         self.allowed_domains = allowed_domains
+        self.busy = busy
 
     async def run(self, action: A.Action) -> A.ActResponse:
         kind = action.WhichOneof("kind")
@@ -175,7 +181,17 @@ class Actor:
                 if front is not None:
                     response.navigated = True
                     self.page = front
+                elif self.busy is not None and self.busy():
+                    await self._quiet_down()
         return response
+
+    async def _quiet_down(self) -> None:
+        """Waits (at most QUIET_WAIT_S) for the page's requests to finish, then one frame for
+        what they bring to be drawn."""
+        deadline = time.monotonic() + QUIET_WAIT_S
+        while self.busy is not None and self.busy() and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        await _quiet(self.page.evaluate(NEXT_FRAME))
 
     async def _find(self, target: A.ElementTarget, timeout: int) -> Target:
         return await locate(self.page, target, min(timeout, FIND_TIMEOUT_MS))

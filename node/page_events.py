@@ -102,6 +102,12 @@ class PageEvents:
                     log.warning("could not stop a page's script", extra={"fields": {"error": str(err)}})
         return False
 
+    def busy(self, target_id: str) -> int:
+        """Requests of the page still loading that its content may wait on (documents, scripts
+        and fetch/XHR; not streams such as EventSource, which never end)."""
+        return sum(1 for r in self._requests.values()
+                   if r["page"] == target_id and r["type"] in ("Document", "Script", "XHR", "Fetch"))
+
     def page_number(self, target_id: str) -> int:
         return self.pages.setdefault(target_id, len(self.pages))
 

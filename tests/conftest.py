@@ -3,6 +3,7 @@ from __future__ import annotations
 import http.server
 import pathlib
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -12,12 +13,20 @@ from tests.cluster import Cluster, free_port
 
 @pytest.fixture(scope="session")
 def site() -> Iterator[str]:
-    """A local web server on 127.0.0.1 serving tests/pages/."""
+    """A local web server on 127.0.0.1 serving tests/pages/; `/slow/<ms>/<file>` answers with
+    the file after <ms> milliseconds, like a slow API."""
     pages = pathlib.Path(__file__).parent / "pages"
 
     class Handler(http.server.SimpleHTTPRequestHandler):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, directory=str(pages), **kwargs)
+
+        def do_GET(self):
+            parts = self.path.split("/", 3)
+            if len(parts) == 4 and parts[1] == "slow" and parts[2].isdigit():
+                time.sleep(min(int(parts[2]), 5000) / 1000)
+                self.path = "/" + parts[3]
+            super().do_GET()
 
         def log_message(self, *args):
             pass

@@ -384,3 +384,10 @@ def test_one_session_browserbeam_steps_and_playwright_take_turns(beam, cluster, 
             browser.close()
     finally:
         beam.sessions.destroy(s.session_id)
+
+
+def test_a_click_waits_for_the_request_it_started(session, site: str):
+    session.goto(f"{site}/more.html")
+    after = session.click(text="Load more")
+    assert "Row 2 (" in after.page.markdown.content  # the slow answer is in this observation
+    assert after.page.stable and "Row 2" in (after.page.changes.content_delta or "")
