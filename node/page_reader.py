@@ -8,14 +8,17 @@ names the same element across observations until the page navigates away.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import pathlib
+import re
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
 from google.protobuf import json_format, struct_pb2
-from playwright.async_api import ElementHandle, Page
+from playwright.async_api import ElementHandle, Frame, Page
 from playwright.async_api import Error as PwError
 
 from browserplane import errors
@@ -31,11 +34,16 @@ _INSTALLED = "window[Symbol.for('browserplane.reader.v1')]"
 _QUICK_CALL = f"(args) => {_INSTALLED} ? JSON.stringify({_INSTALLED}[args.op](args)) : null"
 DEFAULT_TEXT = 12_000
 READ_TIMEOUT_S = 20.0
+MAX_FRAMES = 10  # iframes read per observation (ads and trackers can bring dozens)
+FRAME_REF = re.compile(r"^f(\d+)(e\d+)$")
+# Each iframe gets a number for as long as it lives; an element in it has the ref f<number>e<n>.
+_frame_numbers: weakref.WeakKeyDictionary[Frame, int] = weakref.WeakKeyDictionary()
+_frame_counters: weakref.WeakKeyDictionary[Page, Any] = weakref.WeakKeyDictionary()
 # Called when a page does not answer in time, to stop whatever script keeps it busy.
 Stop = Callable[[], Awaitable[Any]] | None
 
 
-async def _run(page: Page, op: str, stop: Stop = None, **args: Any) -> Any:
+async def _run(page: Page | Frame, op: str, stop: Stop = None, **args: Any) -> Any:
     try:
         answer = await asyncio.wait_for(page.evaluate(_QUICK_CALL, {"op": op, **args}), READ_TIMEOUT_S)
         if answer is None:
@@ -81,9 +89,73 @@ async def observe(page: Page, request: A.ObserveRequest, stop: Stop = None) -> A
         links=[A.Link(**link) for link in result["links"]])
     if result["changes"] is not None:
         obs.changes.CopyFrom(A.Changes(**result["changes"]))
+    if not request.scope:
+        await _observe_frames(page, request, obs)
     if request.include_screenshot:
         obs.screenshot = await page.screenshot(type="png")
     return obs
+
+
+def _frame_number(page: Page, frame: Frame) -> int:
+    if frame not in _frame_numbers:
+        counter = _frame_counters.setdefault(page, itertools.count(1))
+        _frame_numbers[frame] = next(counter)
+    return _frame_numbers[frame]
+
+
+def _child_frames(page: Page) -> list[Frame]:
+    found: list[Frame] = []
+
+    def walk(frame: Frame, depth: int) -> None:
+        for child in frame.child_frames:
+            if len(found) < MAX_FRAMES and depth < 3 and not child.is_detached():
+                found.append(child)
+                walk(child, depth + 1)
+    walk(page.main_frame, 0)
+    return found
+
+
+async def _observe_frames(page: Page, request: A.ObserveRequest, obs: A.Observation) -> None:
+    """What a user sees in the page's iframes (an embedded form, a consent dialog) joins the
+    observation: their content as sections of the markdown, their elements with refs f<n>e<m>."""
+    limit = request.max_text_length or DEFAULT_TEXT
+    text, total = obs.markdown, obs.markdown_total
+    for frame in _child_frames(page):
+        if frame.url in ("", "about:blank", "about:srcdoc") and not frame.name:
+            continue
+        try:
+            result = await asyncio.wait_for(_run(frame, "observe", None, scope="", full=False,
+                                                 links=request.include_links, map=False,
+                                                 max_text_length=limit, max_elements=0), 5)
+        except (BrowserplaneError, TimeoutError):
+            continue  # a frame that went away or does not answer is left out
+        if not result["scroll"]["viewport_width"] or not result["scroll"]["viewport_height"]:
+            continue  # a hidden frame
+        prefix = f"f{_frame_number(page, frame)}"
+        if result["markdown"]:
+            section = f"\n\n## [frame] {result['title'] or result['url']}\n{result['markdown']}"
+            text += section
+            total += len(section) - len(result["markdown"]) + result["markdown_total"]
+        for element in result["elements"]:
+            element["ref"] = prefix + element["ref"]
+            element["form_ref"] = prefix + element["form_ref"] if element["form_ref"] else ""
+            obs.elements.append(A.Element(**element))
+        for form in result["forms"]:
+            form["ref"] = prefix + form["ref"]
+            form["field_refs"] = [prefix + r for r in form["field_refs"]]
+            obs.forms.append(A.Form(**form))
+        obs.links.extend(A.Link(**link) for link in result["links"])
+        changes = result["changes"]
+        if changes is not None and obs.HasField("changes"):
+            obs.changes.content_changed |= changes["content_changed"]
+            if changes["content_delta"]:
+                obs.changes.content_delta += ("\n" if obs.changes.content_delta else "") + \
+                    changes["content_delta"]
+            obs.changes.elements_added.extend(prefix + r for r in changes["elements_added"])
+            obs.changes.elements_removed.extend(prefix + r for r in changes["elements_removed"])
+    obs.markdown = text[:limit]
+    obs.markdown_shown = len(obs.markdown)
+    obs.markdown_total = total
 
 
 async def extract(page: Page, schema: struct_pb2.Struct, stop: Stop = None) -> struct_pb2.Struct:
@@ -124,8 +196,19 @@ async def dismiss_blockers(page: Page, stop: Stop = None) -> list[str]:
 
 
 async def element(page: Page, ref: str) -> ElementHandle:
+    where: Page | Frame = page
+    inner = ref
+    framed = FRAME_REF.match(ref)
+    if framed:
+        number, inner = int(framed.group(1)), framed.group(2)
+        frame = next((f for f in _child_frames(page) if _frame_numbers.get(f) == number), None)
+        if frame is None:
+            raise BrowserplaneError(grpc.StatusCode.NOT_FOUND, errors.ELEMENT_NOT_FOUND,
+                                    f"the frame of ref {ref!r} is no longer on the page",
+                                    metadata={"ref": ref})
+        where = frame
     # No reader in the document means no refs were handed out for it.
-    handle = await page.evaluate_handle(f"(ref) => {_INSTALLED} ? {_INSTALLED}.byRef(ref) : null", ref)
+    handle = await where.evaluate_handle(f"(ref) => {_INSTALLED} ? {_INSTALLED}.byRef(ref) : null", inner)
     found = handle.as_element()
     if found is None:
         await handle.dispose()

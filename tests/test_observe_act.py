@@ -326,3 +326,24 @@ def test_a_newsletter_pop_up_is_closed_not_subscribed_to(auto, md, sid, site):
     dismissed = auto.DismissBlockers(A.DismissBlockersRequest(session_id=sid), metadata=md)
     assert list(dismissed.dismissed) == ["newsletter_popup"]
     assert _js(auto, md, sid, "document.body.dataset.modal").string_value == "closed"
+
+
+def test_iframes_are_read_and_acted_on_like_the_page(auto, md, sid, site):
+    _goto(auto, md, sid, f"{site}/framed.html")
+    obs = auto.Observe(A.ObserveRequest(session_id=sid), metadata=md)
+    assert "# Contact us" in obs.markdown and "## [frame] Sign up" in obs.markdown
+    assert "Hello from Browserplane" not in obs.markdown  # the hidden frame is left out
+    framed = {e.label: e for e in obs.elements if e.ref.startswith("f")}
+    counter = framed["Clicked 0 times"]
+    assert counter.ref.startswith("f") and counter.ref[1:].split("e")[0].isdigit()
+    assert any(f.ref.startswith("f") and framed["Email"].ref in f.field_refs for f in obs.forms)
+    _act(auto, md, sid, click=A.Click(target=A.ElementTarget(ref=counter.ref)))
+    _act(auto, md, sid, fill=A.Fill(target=A.ElementTarget(ref=framed["Full name"].ref), value="Ann"))
+    again = auto.Observe(A.ObserveRequest(session_id=sid), metadata=md)
+    by_ref = {e.ref: e for e in again.elements}
+    assert by_ref[counter.ref].label == "Clicked 1 times"  # same ref, same element
+    assert by_ref[framed["Full name"].ref].value == "Ann"
+    assert "Clicked 1 times" in again.changes.content_delta
+    inside = _js(auto, md, sid, "document.getElementById('widget').contentDocument"
+                                ".getElementById('counter').textContent")
+    assert inside.string_value == "Clicked 1 times"
