@@ -73,6 +73,12 @@ def test_create_with_steps_only_and_bare(beam: Browserbeam, site: str):
         assert s.page.url.endswith("page=3")
     finally:
         beam.sessions.destroy(s.session_id)
+    broken = beam.sessions.create(url="http://127.0.0.1:9/", steps=[{"observe": {}}])
+    try:
+        assert broken.completed == 0 and (broken.error.step, broken.error.code) == (0, "navigation_failed")
+        assert broken.error.context["from"] == "url"
+    finally:
+        beam.sessions.destroy(broken.session_id)
     bare = beam.sessions.create()
     try:
         assert bare.completed == 0 and bare.error is None and bare.page.url == "about:blank"

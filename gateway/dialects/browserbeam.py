@@ -550,16 +550,15 @@ class Browserbeam:
             for step in steps:
                 _bind(step, session.id)
             if url:
-                # Not one of the caller's steps: not counted, and its failure is reported as
-                # step 0 with the url in the context.
+                # Not one of the caller's steps: not counted; its failure is step 0 with
+                # context.from = "url".
                 steps.insert(0, Step(0, "goto", {"url": url}, A.NavigateRequest(
                     session_id=session.id, url=url, timeout_ms=30_000)))
             run = await self._run(steps, md)
             if url:
+                if run.completed == 0 and run.error is not None:
+                    run.error["context"]["from"] = "url"
                 run.completed = max(0, run.completed - 1)
-                if run.error is not None and run.completed == 0 and run.error["action"] == "goto" \
-                        and "url" not in run.error["context"]:
-                    run.error["context"]["url"] = url
         envelope = await self._envelope(session, run, md, request)
         headers = {"Idempotent-Replayed": "true"} if replayed else None
         return web.json_response(envelope, status=201, headers=headers)
