@@ -94,6 +94,22 @@ def bad_request(field: str, message: str) -> ApiError:
     return ApiError(400, "invalid_request", f"{field}: {message}", field=field)
 
 
+JSON_TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", int: "an integer",
+                   float: "a number", bool: "a boolean"}
+
+
+def typed(source: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any,
+          field: str | None = None) -> Any:
+    """source[key] when it has the wanted JSON type (None reads as missing); else 400."""
+    value = source.get(key)
+    if value is None:
+        return default
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+        raise bad_request(field or key, "must be " + " or ".join(JSON_TYPE_NAMES[k] for k in kinds))
+    return value
+
+
 async def json_body(request: web.Request, *, allow_empty: bool = True) -> dict[str, Any]:
     """The request's JSON object; an empty body (with any content type) reads as {}."""
     raw = await request.read()

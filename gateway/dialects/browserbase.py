@@ -30,6 +30,7 @@ from gateway.http_api import (
     grpc_metadata,
     json_body,
     public_base,
+    typed,
 )
 
 DIALECT = "browserbase"
@@ -152,47 +153,47 @@ class Browserbase:
 
     async def _options(self, body: dict[str, Any], md: Any) -> S.SessionOptions:
         o = S.SessionOptions(dialect=DIALECT)
-        settings = _typed(body, "browserSettings", dict, {})
-        viewport = _typed(settings, "viewport", dict, None, "browserSettings.viewport")
+        settings = typed(body, "browserSettings", dict, {})
+        viewport = typed(settings, "viewport", dict, None, "browserSettings.viewport")
         if viewport is not None:
-            o.viewport.width = _typed(viewport, "width", int, 0, "browserSettings.viewport.width")
-            o.viewport.height = _typed(viewport, "height", int, 0, "browserSettings.viewport.height")
-        context = _typed(settings, "context", dict, None, "browserSettings.context")
+            o.viewport.width = typed(viewport, "width", int, 0, "browserSettings.viewport.width")
+            o.viewport.height = typed(viewport, "height", int, 0, "browserSettings.viewport.height")
+        context = typed(settings, "context", dict, None, "browserSettings.context")
         if context is not None:
-            context_id = _typed(context, "id", str, "", "browserSettings.context.id")
+            context_id = typed(context, "id", str, "", "browserSettings.context.id")
             if not context_id:
                 raise bad_request("browserSettings.context.id", "is required")
             o.profile.profile_id = context_id
-            o.profile.persist = _typed(context, "persist", bool, False, "browserSettings.context.persist")
+            o.profile.persist = typed(context, "persist", bool, False, "browserSettings.context.persist")
         for source, name in ((body, "extensionId"), (settings, "extensionId")):
-            ext = _typed(source, name, str, "", name if source is body else f"browserSettings.{name}")
+            ext = typed(source, name, str, "", name if source is body else f"browserSettings.{name}")
             if ext and ext not in o.extension_ids:
                 o.extension_ids.append(ext)
-        o.block_ads = _typed(settings, "blockAds", bool, False, "browserSettings.blockAds")
-        o.solve_captchas = _typed(settings, "solveCaptchas", bool, False, "browserSettings.solveCaptchas")
-        o.record_session = _typed(settings, "recordSession", bool, False, "browserSettings.recordSession")
-        o.log_session = _typed(settings, "logSession", bool, False, "browserSettings.logSession")
-        o.ignore_certificate_errors = _typed(settings, "ignoreCertificateErrors", bool, False,
+        o.block_ads = typed(settings, "blockAds", bool, False, "browserSettings.blockAds")
+        o.solve_captchas = typed(settings, "solveCaptchas", bool, False, "browserSettings.solveCaptchas")
+        o.record_session = typed(settings, "recordSession", bool, False, "browserSettings.recordSession")
+        o.log_session = typed(settings, "logSession", bool, False, "browserSettings.logSession")
+        o.ignore_certificate_errors = typed(settings, "ignoreCertificateErrors", bool, False,
                                              "browserSettings.ignoreCertificateErrors")
-        for i, domain in enumerate(_typed(settings, "allowedDomains", list, [],
+        for i, domain in enumerate(typed(settings, "allowedDomains", list, [],
                                           "browserSettings.allowedDomains")):
             if not isinstance(domain, str):
                 raise bad_request(f"browserSettings.allowedDomains[{i}]", "must be a string")
             o.allowed_domains.append(domain)
-        o.keep_alive = _typed(body, "keepAlive", bool, False)
-        timeout = _typed(body, "timeout", int, 0)
+        o.keep_alive = typed(body, "keepAlive", bool, False)
+        timeout = typed(body, "timeout", int, 0)
         if timeout and not 60 <= timeout <= 21600:
             raise bad_request("timeout", "must be 60..21600 seconds")
         o.max_duration_seconds = timeout
-        region = _typed(body, "region", str, "")
+        region = typed(body, "region", str, "")
         if region and region not in REGIONS:
             raise bad_request("region", f"must be one of {', '.join(REGIONS)}")
         o.region = region
-        metadata = _typed(body, "userMetadata", dict, None)
+        metadata = typed(body, "userMetadata", dict, None)
         if metadata is not None:
             o.user_metadata.CopyFrom(_struct(metadata))
         self._proxies(body.get("proxies"), o)
-        project_id = _typed(body, "projectId", str, "")
+        project_id = typed(body, "projectId", str, "")
         if project_id:
             me = await self.control.Authenticate(cp.AuthenticateRequest(), metadata=md, timeout=10)
             if me.project.id != project_id:
@@ -215,14 +216,14 @@ class Browserbase:
             if not isinstance(item, dict):
                 raise bad_request(field, "must be an object")
             kind = item.get("type")
-            pattern = _typed(item, "domainPattern", str, "", f"{field}.domainPattern")
+            pattern = typed(item, "domainPattern", str, "", f"{field}.domainPattern")
             if kind == "external":
-                server = _typed(item, "server", str, "", f"{field}.server")
+                server = typed(item, "server", str, "", f"{field}.server")
                 if not server:
                     raise bad_request(f"{field}.server", "is required for an external proxy")
                 o.proxies.add(kind=S.ProxyRule.EXTERNAL, server=server, domain_pattern=pattern,
-                              username=_typed(item, "username", str, "", f"{field}.username"),
-                              password=_typed(item, "password", str, "", f"{field}.password"))
+                              username=typed(item, "username", str, "", f"{field}.username"),
+                              password=typed(item, "password", str, "", f"{field}.password"))
             elif kind == "none":
                 o.proxies.add(kind=S.ProxyRule.NONE, domain_pattern=pattern)
             elif kind == "browserbase":
@@ -362,7 +363,7 @@ class Browserbase:
 
     async def create_context(self, request: web.Request, md: Any) -> web.StreamResponse:
         body = await json_body(request)
-        name = _typed(body, "name", str, "")
+        name = typed(body, "name", str, "")
         profile = await self.control.CreateProfile(cp.CreateProfileRequest(name=name), metadata=md,
                                                    timeout=10)
         return web.json_response(_context_upload(profile), status=201)
@@ -401,26 +402,26 @@ class Browserbase:
 
     async def fetch(self, request: web.Request, md: Any) -> web.StreamResponse:
         body = await json_body(request, allow_empty=False)
-        url = _typed(body, "url", str, "")
+        url = typed(body, "url", str, "")
         if not url:
             raise bad_request("url", "is required")
-        fmt = _typed(body, "format", str, "raw")
+        fmt = typed(body, "format", str, "raw")
         if fmt not in ("raw", "json", "markdown"):
             raise bad_request("format", "must be raw, json or markdown")
         if fmt != "raw":
             raise bad_request("format", f"{fmt!r} needs a page model Browserplane does not run for "
                               "plain fetches; use 'raw', or a session's page tools")
-        if _typed(body, "contextId", str, ""):
+        if typed(body, "contextId", str, ""):
             raise bad_request("contextId", "fetch does not read contexts; open a session with "
                               "the context to use its cookies")
-        if _typed(body, "proxies", bool, False):
+        if typed(body, "proxies", bool, False):
             raise bad_request("proxies", "Browserbase-managed proxies are not available in a "
                               "self-hosted Browserplane")
         # Only keys matter here; a project check keeps fetch behind the same credentials.
         await self.control.Authenticate(cp.AuthenticateRequest(), metadata=md, timeout=10)
         result = await fetcher.fetch(
-            url, follow_redirects=_typed(body, "allowRedirects", bool, False),
-            verify_tls=not _typed(body, "allowInsecureSsl", bool, False), proxy=None)
+            url, follow_redirects=typed(body, "allowRedirects", bool, False),
+            verify_tls=not typed(body, "allowInsecureSsl", bool, False), proxy=None)
         return web.json_response({
             "id": str(uuid.uuid4()), "statusCode": result.status, "headers": result.headers,
             "contentType": result.content_type, "encoding": result.encoding,
@@ -454,19 +455,6 @@ def _extension(extension: cp.Extension) -> dict[str, Any]:
     return {"id": extension.id, "fileName": extension.file_name, "projectId": extension.project_id,
             "createdAt": _iso(extension.created_at), "updatedAt": _iso(extension.updated_at),
             "name": extension.name, "version": extension.version}
-
-
-def _typed(source: dict[str, Any], key: str, kind: type, default: Any, field: str | None = None) -> Any:
-    """source[key] when it has the wanted JSON type (None reads as missing); else 400."""
-    value = source.get(key)
-    if value is None:
-        return default
-    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-    if not ok:
-        name = {dict: "an object", list: "a list", str: "a string", int: "an integer",
-                bool: "a boolean"}[kind]
-        raise bad_request(field or key, f"must be {name}")
-    return value
 
 
 def _struct(value: dict[str, Any]) -> struct_pb2.Struct:

@@ -30,7 +30,14 @@ from browserplane.v1 import automation_pb2 as A
 from browserplane.v1 import automation_pb2_grpc, controlplane_pb2_grpc
 from browserplane.v1 import controlplane_pb2 as cp
 from browserplane.v1 import session_pb2 as S
-from gateway.http_api import ApiError, RateLimiter, endpoint, grpc_metadata, json_body
+from gateway.http_api import (
+    ApiError,
+    RateLimiter,
+    endpoint,
+    grpc_metadata,
+    json_body,
+    typed,
+)
 
 DIALECT = "browserbeam"
 STATUS = {S.PENDING: "active", S.RUNNING: "active", S.COMPLETED: "closed", S.TIMED_OUT: "closed",
@@ -100,16 +107,10 @@ class Params:
         return step_error(self.index, self.action, message)
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
-        value = self.params.get(key)
-        if value is None:
-            return default
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if bool not in kinds and isinstance(value, bool) or not isinstance(value, kinds):
-            names = " or ".join({int: "an integer", float: "a number", str: "a string",
-                                 bool: "a boolean", dict: "an object", list: "a list"}[k]
-                                for k in kinds)
-            raise self.fail(f"{key} must be {names}")
-        return value
+        try:
+            return typed(self.params, key, kind, default)
+        except ApiError as err:
+            raise self.fail(err.message) from None
 
     def number(self, key: str, low: float, high: float, default: Any = None) -> Any:
         value = self.get(key, (int, float), default)
@@ -564,37 +565,28 @@ class Browserbeam:
         return web.json_response(envelope, status=201, headers=headers)
 
     def _options(self, body: dict[str, Any]) -> S.SessionOptions:
-        def typed(key: str, kind: type | tuple[type, ...], default: Any) -> Any:
-            value = body.get(key)
-            if value is None:
-                return default
-            kinds = kind if isinstance(kind, tuple) else (kind,)
-            if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
-                raise ApiError(400, "invalid_request", f"{key} has the wrong type", field=key)
-            return value
-
         known = {"url", "steps", "timeout", "viewport", "user_agent", "locale", "timezone", "proxy",
                  "block_resources", "auto_dismiss_blockers", "cookies"}
         unknown = sorted(set(body) - known)
         if unknown:
             raise ApiError(400, "invalid_request", f"unknown field {unknown[0]!r}", field=unknown[0])
         o = S.SessionOptions(dialect=DIALECT, keep_alive=True)
-        timeout = typed("timeout", int, 300)
+        timeout = typed(body, "timeout", int, 300)
         if not 10 <= timeout <= 1800:
             raise ApiError(400, "invalid_request", "timeout must be 10..1800 seconds", field="timeout")
         o.max_duration_seconds = timeout
         o.idle_timeout_seconds = timeout  # the lifetime is the timeout, used or not
-        viewport = typed("viewport", dict, {})
+        viewport = typed(body, "viewport", dict, {})
         for side, default in (("width", 1280), ("height", 720)):
             value = viewport.get(side, default)
             if isinstance(value, bool) or not isinstance(value, int) or not 100 <= value <= 7680:
                 raise ApiError(400, "invalid_request", f"viewport.{side} must be 100..7680",
                                field=f"viewport.{side}")
             setattr(o.viewport, side, value)
-        o.user_agent = typed("user_agent", str, "")
-        o.locale = typed("locale", str, "")
-        o.timezone = typed("timezone", str, "")
-        proxy = typed("proxy", (str, dict), None)
+        o.user_agent = typed(body, "user_agent", str, "")
+        o.locale = typed(body, "locale", str, "")
+        o.timezone = typed(body, "timezone", str, "")
+        proxy = typed(body, "proxy", (str, dict), None)
         if isinstance(proxy, dict):
             raise ApiError(400, "invalid_request", "managed proxies (kind/country) are not available "
                            "in a self-hosted Browserplane; pass your proxy's URL as a string",
@@ -608,15 +600,15 @@ class Browserbeam:
             o.proxies.add(kind=S.ProxyRule.EXTERNAL, server=server,
                           username=urllib.parse.unquote(parts.username or ""),
                           password=urllib.parse.unquote(parts.password or ""))
-        blocked = typed("block_resources", list, ["image", "font"])
+        blocked = typed(body, "block_resources", list, ["image", "font"])
         for i, name in enumerate(blocked):
             if name not in RESOURCES:
                 raise ApiError(400, "invalid_request", f"block_resources[{i}] must be one of "
                                + ", ".join(RESOURCES), field=f"block_resources[{i}]")
             o.blocked_resource_types.append(RESOURCES[name])
         o.blocked_resource_types.append(S.MEDIA)  # video and audio never load
-        o.dismiss_blockers = typed("auto_dismiss_blockers", bool, True)
-        for i, cookie in enumerate(typed("cookies", list, [])):
+        o.dismiss_blockers = typed(body, "auto_dismiss_blockers", bool, True)
+        for i, cookie in enumerate(typed(body, "cookies", list, [])):
             field = f"cookies[{i}]"
             if not isinstance(cookie, dict) or not isinstance(cookie.get("name"), str) \
                     or not isinstance(cookie.get("value"), str):
