@@ -20,6 +20,7 @@ from gateway.dialects.browserbase import Browserbase
 from gateway.dialects.browserbeam import Browserbeam
 from gateway.front import front_door
 from gateway.http_api import RateLimiter
+from gateway.live_view import LiveView
 from gateway.routing import mount, mount_shared
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,8 @@ class Gateway:
         mount(app, "/browserbase/v1", browserbase)
         mount(app, "/browserbeam/v1", browserbeam)
         mount_shared(app, "/v1", [browserbase, browserbeam])
+        LiveView(self.control, self.settings.cluster_secret).routes(app)
+        self.cdp.routes(app)
         return app
 
     async def healthz(self, request: web.Request) -> web.Response:

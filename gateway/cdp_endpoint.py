@@ -13,8 +13,10 @@ import dataclasses
 import json
 import logging
 import re
+from typing import Any
 
 import grpc
+from aiohttp import web
 
 from browserplane import errors
 from browserplane.credentials import cluster_metadata
@@ -22,6 +24,7 @@ from browserplane.http_head import RequestHead, fetch, json_response
 from browserplane.splice import Splice
 from browserplane.v1 import controlplane_pb2, controlplane_pb2_grpc
 from gateway import metrics
+from gateway.http_api import forwarded
 
 log = logging.getLogger(__name__)
 
@@ -82,22 +85,47 @@ class CdpEndpoint:
         return Route(labels["sid"], labels["token"], path["rest"], "")
 
 
-    async def targets(self, session_id: str, token: str, forwarded: dict[str, str]) -> list[dict]:
-        """The session's CDP targets (`/json/list`), with URLs pointing at this gateway."""
+    async def targets(self, session_id: str, token: str, forwarded: dict[str, str],
+                      rest: str = "json/list") -> Any:
+        """The session's CDP targets (`/json/list`, or `json/version`), with URLs pointing at
+        this gateway."""
         answer = await self.control.ResolveSession(
             controlplane_pb2.ResolveSessionRequest(session_id=session_id, token=token),
             metadata=self.metadata, timeout=10)
         host, _, port = answer.relay_address.rpartition(":")
         prefix = forwarded.get("X-Forwarded-Prefix", "").rstrip("/") + f"/session/{session_id}"
-        head = (f"GET /session/{session_id}/json/list?token={token} HTTP/1.1\r\n"
+        head = (f"GET /session/{session_id}/{rest}?token={token} HTTP/1.1\r\n"
                 f"Host: {answer.relay_address}\r\nConnection: close\r\n"
                 f"X-Forwarded-Proto: {forwarded.get('X-Forwarded-Proto', 'http')}\r\n"
                 f"X-Forwarded-Host: {forwarded.get('X-Forwarded-Host', '')}\r\n"
                 f"X-Forwarded-Prefix: {prefix}\r\n\r\n")
         status, _, body = await fetch(host, int(port), head)
         if status != 200:
-            raise RuntimeError(f"relay answered {status} for /json/list")
+            raise RuntimeError(f"relay answered {status} for /{rest}")
         return json.loads(body)
+
+    async def discovery(self, request: web.Request) -> web.Response:
+        """`/session/<id>/json/...` asked on a connection that began as an HTTP API call (the
+        front door hands such connections to aiohttp for good, and clients reuse them)."""
+        sid, token = request.match_info["id"], request.query.get("token", "")
+        if not token:
+            token = _bearer(request.headers.get("Authorization", ""))
+        if not token:
+            return web.json_response({"error": "missing CDP token"}, status=401)
+        rest = "json/version" if request.path.rstrip("/").endswith("/version") else "json/list"
+        try:
+            return web.json_response(await self.targets(sid, token, forwarded(request), rest))
+        except grpc.aio.AioRpcError as err:
+            described = errors.describe(err)
+            status = {errors.TOKEN_INVALID: 401, errors.SESSION_NOT_FOUND: 404,
+                      errors.SESSION_ENDED: 404}.get(described.reason, 503)
+            return web.json_response({"error": described.reason.lower(),
+                                      "message": described.message, "sessionId": sid}, status=status)
+
+    def routes(self, app: web.Application) -> None:
+        for path in ("/json", "/json/list", "/json/version"):
+            app.router.add_get(f"/session/{{id}}{path}", self.discovery)
+            app.router.add_get(f"/session/{{id}}{path}/", self.discovery)
 
     async def handle(self, client: asyncio.Transport, head: RequestHead, rest: bytes) -> None:
         route = self.route(head)

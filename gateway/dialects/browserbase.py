@@ -32,6 +32,7 @@ from gateway.http_api import (
     public_base,
     typed,
 )
+from gateway.live_view import live_url
 
 DIALECT = "browserbase"
 STATUS = {S.PENDING: "PENDING", S.RUNNING: "RUNNING", S.COMPLETED: "COMPLETED",
@@ -274,14 +275,16 @@ class Browserbase:
             raise ApiError(409, "session_ended", f"session {session.id} is "
                            f"{STATUS.get(session.state, 'ERROR')}")
         targets = await self.cdp.targets(session.id, session.cdp_token, forwarded(request))
+        base, token = public_base(request), session.cdp_token
         pages = [{"id": t.get("id"), "url": t.get("url"), "title": t.get("title"),
                   "faviconUrl": t.get("faviconUrl", ""),
-                  "debuggerUrl": t.get("webSocketDebuggerUrl", ""),
-                  "debuggerFullscreenUrl": t.get("webSocketDebuggerUrl", "")}
+                  "debuggerUrl": live_url(base, session.id, token, page=t.get("id", "")),
+                  "debuggerFullscreenUrl": live_url(base, session.id, token, navbar=False,
+                                                    page=t.get("id", ""))}
                  for t in targets if t.get("type") == "page"]
-        ws_url = session.cdp_url
         return web.json_response({
-            "wsUrl": ws_url, "debuggerUrl": ws_url, "debuggerFullscreenUrl": ws_url,
+            "wsUrl": session.cdp_url, "debuggerUrl": live_url(base, session.id, token),
+            "debuggerFullscreenUrl": live_url(base, session.id, token, navbar=False),
             "pages": pages,
         })
 
