@@ -49,6 +49,7 @@ class ControlPlaneSettings:
     max_duration: int = flag(3600, "default maximum duration of a session, seconds")
     queue_timeout: float = flag(30.0, "how long a create waits for room by default, seconds")
     queue_size: int = flag(64, "create requests that may wait at once")
+    downloads_retention_hours: float = flag(168.0, "how long what ended sessions downloaded is kept")
     log_level: str = flag("info", "log level")
 
 
@@ -210,6 +211,49 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
         profile.updated_at.CopyFrom(timestamp(time.time()))
         self.plane.store.save_profile(profile)
         return profile
+
+    # -- a session's files, kept after it ends ---------------------------------------------
+
+    async def WriteSessionFiles(self, request_iterator: AsyncIterator[cp.DataChunk],
+                                context: grpc.aio.ServicerContext) -> cp.WriteSessionFilesResponse:
+        _cluster(self, context)
+        tmp, out, size = None, None, 0
+        try:
+            async for chunk in request_iterator:
+                if tmp is None:
+                    if not self.plane.store.session(chunk.session_id) and \
+                            chunk.session_id not in self.plane.sessions.live:
+                        raise not_found(errors.SESSION_NOT_FOUND, "session", chunk.session_id)
+                    final = self.plane.downloads_blob(chunk.session_id)
+                    final.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = final.with_suffix(f".{uuid.uuid4().hex[:8]}.part")
+                    out = tmp.open("wb")
+                out.write(chunk.data)
+                size += len(chunk.data)
+            if tmp is None or out is None:
+                raise errors.invalid("chunks", "an empty stream")
+            out.close()
+            tmp.replace(final)
+            tmp = None
+        finally:
+            if tmp is not None:
+                if out is not None:
+                    out.close()
+                tmp.unlink(missing_ok=True)
+        return cp.WriteSessionFilesResponse(size_bytes=size)
+
+    async def ReadSessionFiles(self, request: cp.ReadSessionFilesRequest,
+                               context: grpc.aio.ServicerContext) -> AsyncIterator[cp.DataChunk]:
+        s = self.sessions.get(_auth(self, context), request.session_id)
+        await self.sessions.stopped(s.id)
+        path = self.plane.downloads_blob(s.id)
+        if not path.exists():
+            return  # nothing was downloaded (or it is past the retention time)
+        with path.open("rb") as fh:
+            first = True
+            while chunk := fh.read(CHUNK_BYTES):
+                yield cp.DataChunk(session_id=s.id if first else "", data=chunk)
+                first = False
 
     # -- extensions ----------------------------------------------------------------------
 
@@ -407,6 +451,18 @@ class ControlPlane:
     def profile_blob(self, profile_id: str) -> pathlib.Path:
         return self.blob_dir / "profiles" / f"{profile_id}.tar.gz"
 
+    def downloads_blob(self, session_id: str) -> pathlib.Path:
+        return self.blob_dir / "downloads" / f"{session_id}.zip"
+
+    def _forget_old_downloads(self) -> None:
+        folder = self.blob_dir / "downloads"
+        if not folder.exists():
+            return
+        cutoff = time.time() - self.settings.downloads_retention_hours * 3600
+        for path in folder.iterdir():
+            if path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+
     async def start(self) -> None:
         self.sessions.recover()
         self.server, self.port = await grpc_server.start_server(
@@ -418,6 +474,7 @@ class ControlPlane:
         )
         if self.settings.metrics_port:
             start_http_server(self.settings.metrics_port, addr=self.settings.host)
+        self._swept = 0.0
         self._loop_task = asyncio.get_running_loop().create_task(self._housekeeping())
         log.info("control plane started", extra={"fields": {
             "grpc": f"{self.settings.host}:{self.port}", "data_dir": str(self.settings.data_dir),
@@ -434,6 +491,9 @@ class ControlPlane:
                     log.warning("node lease expired", extra={"fields": {"node": entry.info.id}})
                     self.sessions.node_lost(entry.info.id, entry.info.down_reason)
                 self.sessions.enforce_timeouts()
+                if time.monotonic() - self._swept > 600:
+                    self._swept = time.monotonic()
+                    await asyncio.to_thread(self._forget_old_downloads)
             except Exception:  # noqa: BLE001 - the loop must outlive one bad iteration
                 log.exception("housekeeping failed")
 

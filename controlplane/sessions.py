@@ -58,6 +58,7 @@ class SessionService:
         self._watchers: list[tuple[Principal, str, asyncio.Queue]] = []
         self._tasks: set[asyncio.Task] = set()
         self._profile_saves: dict[str, asyncio.Task] = {}
+        self._stops: dict[str, asyncio.Task] = {}  # session id -> its browser being stopped
 
     # -- start-up ------------------------------------------------------------------------
 
@@ -402,6 +403,8 @@ class SessionService:
             task = self._spawn(self._stop_browser(node_id, s.id, save_profile=profile.persist))
             if profile.persist:
                 self._profile_saves[profile.profile_id] = task
+            self._stops[s.id] = task
+            task.add_done_callback(lambda _, sid=s.id: self._stops.pop(sid, None))
         self._gauge()
         self.dispatch()
         return s
@@ -420,6 +423,13 @@ class SessionService:
             "state": STATE_NAMES[state], "cause": S.EndCause.Name(cause), "reason": reason}})
         self._publish(controlplane_pb2.SessionEvent.ENDED, s)
 
+    async def stopped(self, session_id: str, timeout: float = 60) -> None:
+        """Returns once the session's browser has been stopped (and its node has archived what
+        it downloaded), or at the timeout."""
+        task = self._stops.get(session_id)
+        if task is not None and not task.done():
+            await asyncio.wait([task], timeout=timeout)
+
     async def _stop_browser(self, node_id: str, session_id: str, save_profile: bool = False) -> None:
         entry = self.registry.nodes.get(node_id)
         if entry is None or not entry.info.up:
@@ -427,7 +437,7 @@ class SessionService:
         try:
             await entry.agent.StopBrowser(
                 node_pb2.StopBrowserRequest(session_id=session_id, save_profile=save_profile),
-                metadata=cluster_metadata(self.secret), timeout=120 if save_profile else 15)
+                metadata=cluster_metadata(self.secret), timeout=120 if save_profile else 60)
         except grpc.aio.AioRpcError as err:
             # The next heartbeat reports it again and is told to stop it.
             log.warning("StopBrowser failed", extra={"session_id": session_id,

@@ -253,7 +253,7 @@ class NodeAgent:
 
     async def _stop_one(self, session_id: str) -> None:
         try:
-            if await self.fleet.stop_browser(session_id) >= 0:
+            if await self.fleet.stop_browser(session_id, archive_downloads=False) >= 0:
                 log.info("stopped a browser the control plane does not know",
                          extra={"session_id": session_id})
         except Exception:  # noqa: BLE001 - reported, and the next heartbeat asks again

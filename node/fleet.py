@@ -14,9 +14,11 @@ import pathlib
 import time
 from typing import Any
 
+import grpc
+
 from browserplane.cookies import cookie_param
 from browserplane.v1 import session_pb2
-from node import metrics
+from node import metrics, session_files
 from node.cdp_client import CdpConnection
 from node.chromium import (
     LAUNCH_TIMEOUT_S,
@@ -191,9 +193,11 @@ class Fleet:
         self.changed.set()
         return slot
 
-    async def stop_browser(self, session_id: str, save_profile: bool = False) -> int:
+    async def stop_browser(self, session_id: str, save_profile: bool = False,
+                           archive_downloads: bool = True) -> int:
         """Ends a session's browser; with save_profile, stores its state into its profile
-        first. Returns -1 when the session was not here, else the saved profile's size."""
+        first, and sends what it downloaded to the control plane to keep. Returns -1 when the
+        session was not here, else the saved profile's size."""
         slot = self.sessions.pop(session_id, None)
         if slot is None:
             return -1
@@ -209,6 +213,13 @@ class Fleet:
                                 extra={"session_id": session_id})
                 saved = await self.profiles.upload(slot.profile_id, session_id,
                                                    slot.browser.user_data_dir)
+            if archive_downloads and self.profiles is not None:
+                try:
+                    await session_files.archive_downloads(self.profiles.stub, self.profiles.metadata,
+                                                          session_id, slot.browser)
+                except (grpc.RpcError, OSError) as err:
+                    log.warning("could not archive the session's downloads",
+                                extra={"session_id": session_id, "fields": {"error": str(err)}})
         finally:
             await slot.browser.close()
         self.pool.poke()
@@ -219,7 +230,8 @@ class Fleet:
     async def close(self) -> None:
         await self.pool.close()
         ids = list(self.sessions)
-        await asyncio.gather(*(self.stop_browser(s) for s in ids), return_exceptions=True)
+        await asyncio.gather(*(self.stop_browser(s, archive_downloads=False) for s in ids),
+                             return_exceptions=True)
         await sweep_processes(self.root)
 
     # -- CDP clients (from the relay) ----------------------------------------------------

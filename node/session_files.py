@@ -1,20 +1,23 @@
 """A session's files on its node: downloads, uploads and artifacts, as the Automation service
-serves them (list, read one or all as a zip, write, delete)."""
+serves them (list, read one or all as a zip, write, delete), and the downloads' archive sent to
+the control plane when the session ends."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import mimetypes
 import pathlib
 import re
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 from google.protobuf import timestamp_pb2
 
 from browserplane import errors
 from browserplane.v1 import automation_pb2 as A
+from browserplane.v1 import controlplane_pb2, controlplane_pb2_grpc
 from node.chromium import Browser
 
 CHUNK_BYTES = 1024 * 1024
@@ -105,3 +108,21 @@ class Upload:
     def abort(self) -> None:
         self.fh.close()
         self.partial.unlink(missing_ok=True)
+
+
+async def archive_downloads(stub: controlplane_pb2_grpc.ControlPlaneStub,
+                            metadata: tuple[tuple[str, str], ...], session_id: str,
+                            browser: Browser) -> int:
+    """Sends what the session downloaded, as one zip, to the control plane, which keeps it
+    after the session ends (Browserbase users fetch downloads once the browser is closed).
+    Answers the zip's size; 0 when nothing was downloaded."""
+    if not listing(browser, A.DOWNLOAD):
+        return 0
+    chunks = await asyncio.to_thread(lambda: list(read_chunks(browser, A.DOWNLOAD, "")))
+
+    async def stream() -> AsyncIterator[controlplane_pb2.DataChunk]:
+        for i, data in enumerate(chunks):
+            yield controlplane_pb2.DataChunk(session_id=session_id if i == 0 else "", data=data)
+
+    await stub.WriteSessionFiles(stream(), metadata=metadata, timeout=120)
+    return sum(len(c) for c in chunks)

@@ -288,8 +288,15 @@ def test_upload_reaches_a_file_input_and_downloads_come_back_as_zip(
     finally:
         bb.sessions.update(session.id, status="REQUEST_RELEASE")
     assert bb.sessions.retrieve(session.id).status == "COMPLETED"
+    # Once the session has ended, its downloads are still there (Browserbase's docs fetch
+    # them after closing the browser); the answer waits for the node to hand them over.
+    kept = zipfile.ZipFile(io.BytesIO(bb.sessions.downloads.list(session.id).read()))
+    assert kept.read("report.csv") == b"id,amount\n1,42\n2,7\n"
     Cluster.wait(lambda: session_dir(cluster.browsers_root(), session.id) is None, 10,
                  "browser directory left behind")
+    quiet = bb.sessions.create()
+    bb.sessions.update(quiet.id, status="REQUEST_RELEASE")
+    assert zipfile.ZipFile(io.BytesIO(bb.sessions.downloads.list(quiet.id).read())).namelist() == []
 
 
 def test_uploaded_extension_runs_in_the_session(bb: Browserbase, site: str, tmp_path):

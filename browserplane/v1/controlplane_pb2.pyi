@@ -211,6 +211,18 @@ class ReadExtensionDataRequest(_message.Message):
     id: str
     def __init__(self, id: _Optional[str] = ...) -> None: ...
 
+class ReadSessionFilesRequest(_message.Message):
+    __slots__ = ("session_id",)
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+
+class WriteSessionFilesResponse(_message.Message):
+    __slots__ = ("size_bytes",)
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    size_bytes: int
+    def __init__(self, size_bytes: _Optional[int] = ...) -> None: ...
+
 class DataChunk(_message.Message):
     __slots__ = ("id", "file_name", "session_id", "data", "project_id")
     ID_FIELD_NUMBER: _ClassVar[int]

@@ -75,6 +75,16 @@ class ControlPlaneStub:
                 request_serializer=browserplane_dot_v1_dot_controlplane__pb2.TouchSessionRequest.SerializeToString,
                 response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.TouchSessionResponse.FromString,
                 _registered_method=True)
+        self.WriteSessionFiles = channel.stream_unary(
+                '/browserplane.v1.ControlPlane/WriteSessionFiles',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.DataChunk.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.WriteSessionFilesResponse.FromString,
+                _registered_method=True)
+        self.ReadSessionFiles = channel.unary_stream(
+                '/browserplane.v1.ControlPlane/ReadSessionFiles',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.ReadSessionFilesRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.DataChunk.FromString,
+                _registered_method=True)
         self.CreateProfile = channel.unary_unary(
                 '/browserplane.v1.ControlPlane/CreateProfile',
                 request_serializer=browserplane_dot_v1_dot_controlplane__pb2.CreateProfileRequest.SerializeToString,
@@ -222,6 +232,21 @@ class ControlPlaneServicer:
     def TouchSession(self, request, context):
         """Marks API activity on a session (resets its idle timer).
         """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WriteSessionFiles(self, request_iterator, context):
+        """What a session downloaded, kept after it ends: the node sends a zip as the browser stops
+        (cluster callers); ReadSessionFiles answers it (waiting for a stop still in progress), or
+        nothing when the session downloaded nothing. Kept for --downloads-retention-hours.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReadSessionFiles(self, request, context):
+        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -388,6 +413,16 @@ def add_ControlPlaneServicer_to_server(servicer, server):
                     servicer.TouchSession,
                     request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.TouchSessionRequest.FromString,
                     response_serializer=browserplane_dot_v1_dot_controlplane__pb2.TouchSessionResponse.SerializeToString,
+            ),
+            'WriteSessionFiles': grpc.stream_unary_rpc_method_handler(
+                    servicer.WriteSessionFiles,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.DataChunk.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.WriteSessionFilesResponse.SerializeToString,
+            ),
+            'ReadSessionFiles': grpc.unary_stream_rpc_method_handler(
+                    servicer.ReadSessionFiles,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.ReadSessionFilesRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.DataChunk.SerializeToString,
             ),
             'CreateProfile': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateProfile,
@@ -701,6 +736,60 @@ class ControlPlane:
             '/browserplane.v1.ControlPlane/TouchSession',
             browserplane_dot_v1_dot_controlplane__pb2.TouchSessionRequest.SerializeToString,
             browserplane_dot_v1_dot_controlplane__pb2.TouchSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WriteSessionFiles(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/browserplane.v1.ControlPlane/WriteSessionFiles',
+            browserplane_dot_v1_dot_controlplane__pb2.DataChunk.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.WriteSessionFilesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadSessionFiles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/ReadSessionFiles',
+            browserplane_dot_v1_dot_controlplane__pb2.ReadSessionFilesRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.DataChunk.FromString,
             options,
             channel_credentials,
             insecure,

@@ -12,9 +12,11 @@ import re
 import uuid
 from typing import Any
 
+import grpc
 from aiohttp import web
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
+from browserplane import errors
 from browserplane.v1 import automation_pb2 as A
 from browserplane.v1 import automation_pb2_grpc, controlplane_pb2_grpc
 from browserplane.v1 import controlplane_pb2 as cp
@@ -40,6 +42,7 @@ STATUS = {S.PENDING: "PENDING", S.RUNNING: "RUNNING", S.COMPLETED: "COMPLETED",
 STATES = {v: k for k, v in STATUS.items()}
 REGIONS = ("us-west-2", "us-east-1", "eu-central-1", "ap-southeast-1")
 METADATA_QUERY = re.compile(r"user_metadata\['([^']+)'\]\s*:\s*'([^']*)'")
+EMPTY_ZIP = b"PK\x05\x06" + b"\x00" * 18
 HTTP_REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
                 405: "Method Not Allowed", 409: "Conflict", 429: "Too Many Requests",
                 501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
@@ -320,10 +323,21 @@ class Browserbase:
                                   "path": info.path, "size": info.size_bytes})
 
     async def downloads(self, request: web.Request, md: Any) -> web.StreamResponse:
-        """Everything the session downloaded, as one zip (empty zip when nothing was)."""
-        call = self.automation.ReadFile(A.ReadFileRequest(
-            session_id=request.match_info["id"], kind=A.DOWNLOAD), metadata=md, timeout=300)
-        first = await anext(aiter(call), None)  # errors surface here, before any byte is sent
+        """Everything the session downloaded, as one zip (empty zip when nothing was): from
+        its node while it runs, from the control plane's archive once it has ended."""
+        session_id = request.match_info["id"]
+        call: Any = self.automation.ReadFile(A.ReadFileRequest(
+            session_id=session_id, kind=A.DOWNLOAD), metadata=md, timeout=300)
+        try:
+            first = await anext(aiter(call), None)  # errors surface here, before any byte is sent
+        except grpc.aio.AioRpcError as err:
+            if errors.describe(err).reason != errors.SESSION_ENDED:
+                raise
+            call = self.control.ReadSessionFiles(cp.ReadSessionFilesRequest(session_id=session_id),
+                                                 metadata=md, timeout=300)
+            first = await anext(aiter(call), None)
+            if first is None:  # nothing was downloaded: an empty zip, as from a running session
+                first = A.FileChunk(data=EMPTY_ZIP)
         response = web.StreamResponse(headers={
             "Content-Type": "application/zip",
             "Content-Disposition": f'attachment; filename="{request.match_info["id"]}-downloads.zip"'})
