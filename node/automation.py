@@ -91,9 +91,10 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
         """The session and the page a call is about; waits (briefly) until resource blocking
         covers the pages the session started with, so the first navigation is blocked too."""
         slot = self._slot(session_id, context)
-        if slot.events is not None and slot.events.blocked and not slot.events.ready.is_set():
+        events = slot.events
+        if events is not None and (events.blocked or events.blocked_urls) and not events.ready.is_set():
             try:
-                await asyncio.wait_for(slot.events.ready.wait(), 5)
+                await asyncio.wait_for(events.ready.wait(), 5)
             except TimeoutError:
                 pass
         driver = self._driver(slot)

@@ -18,7 +18,7 @@ import grpc
 
 from browserplane.cookies import cookie_param
 from browserplane.v1 import session_pb2
-from node import metrics, session_files
+from node import ad_hosts, metrics, session_files
 from node.cdp_client import CdpConnection
 from node.chromium import (
     LAUNCH_TIMEOUT_S,
@@ -186,7 +186,8 @@ class Fleet:
                            dismiss_blockers=options.dismiss_blockers)
         # Recording (and resource blocking) starts after the hand-over, off the create path.
         slot.events = PageEvents(f"ws://127.0.0.1:{browser.port}{browser.browser_path}",
-                                 tuple(options.blocked_resource_types))
+                                 tuple(options.blocked_resource_types),
+                                 tuple(ad_hosts.url_patterns()) if options.block_ads else ())
         slot.events.start()
         self.sessions[session_id] = slot
         self._update_gauges()

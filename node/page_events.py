@@ -4,8 +4,9 @@ The node attaches to every page target of the session's browser (besides whateve
 through the relay, which never parses frames) and keeps console messages, network requests and
 page events in bounded buffers: the oldest entries go first, and how many went is counted.
 
-The same connection blocks the resource types a session asked to block: the Fetch domain pauses
-only requests of those types, and each paused request is failed as blocked by the client.
+The same connection blocks the resource types (and, with block_ads, the ad hosts) a session
+asked to block: the Fetch domain pauses only those requests, and each paused request is failed
+as blocked by the client.
 """
 
 from __future__ import annotations
@@ -42,9 +43,11 @@ class Buffer:
 
 
 class PageEvents:
-    def __init__(self, ws_url: str, blocked_types: tuple[int, ...] = ()) -> None:
+    def __init__(self, ws_url: str, blocked_types: tuple[int, ...] = (),
+                 blocked_urls: tuple[str, ...] = ()) -> None:
         self.ws_url = ws_url
         self.blocked = sorted({FETCH_TYPES[t] for t in blocked_types if t in FETCH_TYPES})
+        self.blocked_urls = blocked_urls  # Fetch urlPatterns, e.g. "*://*.doubleclick.net/*"
         self.blocked_count = 0
         # Set once the pages open at start are recorded (and blocking applies to them).
         self.ready = asyncio.Event()
@@ -171,9 +174,10 @@ class PageEvents:
             return
         calls: list[tuple[str, dict[str, Any] | None]] = [
             ("Runtime.enable", None), ("Network.enable", None), ("Page.enable", None)]
-        if self.blocked:
+        if self.blocked or self.blocked_urls:
             calls.insert(0, ("Fetch.enable", {"patterns": [
-                {"resourceType": t, "requestStage": "Request"} for t in self.blocked]}))
+                *({"resourceType": t, "requestStage": "Request"} for t in self.blocked),
+                *({"urlPattern": u, "requestStage": "Request"} for u in self.blocked_urls)]}))
         for method, params in calls:
             try:
                 await self._conn.send(method, params, session_id=session_id)

@@ -347,3 +347,27 @@ def test_iframes_are_read_and_acted_on_like_the_page(auto, md, sid, site):
     inside = _js(auto, md, sid, "document.getElementById('widget').contentDocument"
                                 ".getElementById('counter').textContent")
     assert inside.string_value == "Clicked 1 times"
+
+
+def test_block_ads_fails_requests_to_ad_hosts_only(cluster, auto, md, site):
+    def failures(session_id):
+        log = auto.GetNetworkLog(A.LogRequest(session_id=session_id, limit=500), metadata=md).entries
+        return {e.url.split("/")[2]: e.error_text for e in log if e.failed}
+
+    blocking = _session(cluster, md, block_ads=True)
+    plain = _session(cluster, md)
+    try:
+        for s in (blocking, plain):
+            _goto(auto, md, s.id, f"{site}/ads.html")
+            _act(auto, md, s.id, wait=A.Wait(until_js="document.title === 'Ads (page loaded)'"))
+            _act(auto, md, s.id, wait=A.Wait(time_ms=300))  # the ad request's outcome lands
+        blocked = failures(blocking.id)
+        assert "ERR_BLOCKED_BY_CLIENT" in blocked["securepubads.g.doubleclick.net"]
+        assert "127.0.0.1" not in " ".join(blocked)  # the page's own requests went through
+        # Without block_ads the ad request is made (and fails on this offline machine for
+        # another reason: no such host).
+        unblocked = failures(plain.id)
+        assert "BLOCKED" not in unblocked.get("securepubads.g.doubleclick.net", "").upper()
+    finally:
+        for s in (blocking, plain):
+            cluster.stub.TerminateSession(cp.TerminateSessionRequest(id=s.id), metadata=md)
