@@ -8,7 +8,7 @@ import logging
 import pathlib
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import ClassVar
 
 import grpc
@@ -63,6 +63,45 @@ def _cluster(service: ControlPlaneServicer, context: grpc.aio.ServicerContext) -
         raise BrowserplaneError(grpc.StatusCode.PERMISSION_DENIED, errors.PERMISSION_DENIED,
                                 "this call is for cluster members (nodes, gateways) only")
     return principal
+
+
+def _blob_chunks(path: pathlib.Path, first: cp.DataChunk | None) -> Iterator[cp.DataChunk]:
+    """A stored file as a DataChunk stream; the first chunk also carries `first`'s fields."""
+    with path.open("rb") as fh:
+        while data := fh.read(CHUNK_BYTES):
+            chunk = cp.DataChunk(data=data)
+            if first is not None:
+                chunk.MergeFrom(first)
+                first = None
+            yield chunk
+
+
+async def _receive_blob(chunks: AsyncIterator[cp.DataChunk],
+                        target: Callable[[cp.DataChunk], pathlib.Path]) -> tuple[cp.DataChunk, int]:
+    """Stores a DataChunk stream where `target(first chunk)` says, atomically (readers see the
+    old file or the whole new one); answers the first chunk and the size."""
+    first, tmp, out, size = None, None, None, 0
+    try:
+        async for chunk in chunks:
+            if first is None:
+                first = chunk
+                final = target(chunk)
+                final.parent.mkdir(parents=True, exist_ok=True)
+                tmp = final.with_suffix(f".{uuid.uuid4().hex[:8]}.part")
+                out = tmp.open("wb")
+            out.write(chunk.data)
+            size += len(chunk.data)
+        if first is None or tmp is None or out is None:
+            raise errors.invalid("chunks", "an empty stream")
+        out.close()
+        tmp.replace(final)
+        tmp = None
+    finally:
+        if tmp is not None:
+            if out is not None:
+                out.close()
+            tmp.unlink(missing_ok=True)
+    return first, size
 
 
 class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
@@ -171,43 +210,25 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
         path = self.plane.profile_blob(profile.id)
         if not path.exists():
             return  # a profile no session has saved into yet: an empty stream
-        with path.open("rb") as fh:
-            first = True
-            while chunk := fh.read(CHUNK_BYTES):
-                yield cp.DataChunk(id=profile.id if first else "", data=chunk)
-                first = False
+        for chunk in _blob_chunks(path, cp.DataChunk(id=profile.id)):
+            yield chunk
 
     async def WriteProfileData(self, request_iterator: AsyncIterator[cp.DataChunk],
                                context: grpc.aio.ServicerContext) -> cp.Profile:
         _cluster(self, context)
-        profile: cp.Profile | None = None
-        tmp = None
-        size = 0
-        session_id = ""
-        try:
-            async for chunk in request_iterator:
-                if profile is None:
-                    profile = self.plane.store.profile(chunk.id)
-                    if profile is None:
-                        raise not_found(errors.PROFILE_NOT_FOUND, "profile", chunk.id)
-                    session_id = chunk.session_id
-                    final = self.plane.profile_blob(profile.id)
-                    final.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = final.with_suffix(f".{uuid.uuid4().hex[:8]}.part")
-                    out = tmp.open("wb")
-                out.write(chunk.data)
-                size += len(chunk.data)
-            if profile is None or tmp is None:
-                raise errors.invalid("chunks", "an empty stream")
-            out.close()
-            tmp.replace(self.plane.profile_blob(profile.id))  # atomic: readers see old or new
-            tmp = None
-        finally:
-            if tmp is not None:
-                out.close()
-                tmp.unlink(missing_ok=True)
+        found: list[cp.Profile] = []
+
+        def target(first: cp.DataChunk) -> pathlib.Path:
+            profile = self.plane.store.profile(first.id)
+            if profile is None:
+                raise not_found(errors.PROFILE_NOT_FOUND, "profile", first.id)
+            found.append(profile)
+            return self.plane.profile_blob(profile.id)
+
+        first, size = await _receive_blob(request_iterator, target)
+        profile = found[0]
         profile.size_bytes = size
-        profile.last_session_id = session_id
+        profile.last_session_id = first.session_id
         profile.updated_at.CopyFrom(timestamp(time.time()))
         self.plane.store.save_profile(profile)
         return profile
@@ -217,29 +238,14 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
     async def WriteSessionFiles(self, request_iterator: AsyncIterator[cp.DataChunk],
                                 context: grpc.aio.ServicerContext) -> cp.WriteSessionFilesResponse:
         _cluster(self, context)
-        tmp, out, size = None, None, 0
-        try:
-            async for chunk in request_iterator:
-                if tmp is None:
-                    if not self.plane.store.session(chunk.session_id) and \
-                            chunk.session_id not in self.plane.sessions.live:
-                        raise not_found(errors.SESSION_NOT_FOUND, "session", chunk.session_id)
-                    final = self.plane.downloads_blob(chunk.session_id)
-                    final.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = final.with_suffix(f".{uuid.uuid4().hex[:8]}.part")
-                    out = tmp.open("wb")
-                out.write(chunk.data)
-                size += len(chunk.data)
-            if tmp is None or out is None:
-                raise errors.invalid("chunks", "an empty stream")
-            out.close()
-            tmp.replace(final)
-            tmp = None
-        finally:
-            if tmp is not None:
-                if out is not None:
-                    out.close()
-                tmp.unlink(missing_ok=True)
+
+        def target(first: cp.DataChunk) -> pathlib.Path:
+            if first.session_id not in self.plane.sessions.live and \
+                    self.plane.store.session(first.session_id) is None:
+                raise not_found(errors.SESSION_NOT_FOUND, "session", first.session_id)
+            return self.plane.downloads_blob(first.session_id)
+
+        _, size = await _receive_blob(request_iterator, target)
         return cp.WriteSessionFilesResponse(size_bytes=size)
 
     async def ReadSessionFiles(self, request: cp.ReadSessionFilesRequest,
@@ -249,11 +255,8 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
         path = self.plane.downloads_blob(s.id)
         if not path.exists():
             return  # nothing was downloaded (or it is past the retention time)
-        with path.open("rb") as fh:
-            first = True
-            while chunk := fh.read(CHUNK_BYTES):
-                yield cp.DataChunk(session_id=s.id if first else "", data=chunk)
-                first = False
+        for chunk in _blob_chunks(path, cp.DataChunk(session_id=s.id)):
+            yield chunk
 
     # -- extensions ----------------------------------------------------------------------
 
