@@ -42,7 +42,6 @@ import functools
 import http.server
 import json
 import pathlib
-import shutil
 import statistics
 import sys
 import tempfile
@@ -62,13 +61,13 @@ from playwright.sync_api import Error as PwError  # noqa: E402
 from playwright.sync_api import Page, sync_playwright  # noqa: E402
 
 from bench import stats as bench_stats  # noqa: E402
-from bench.node_state import browser_dirs  # noqa: E402
+from bench.node_state import browser_dirs, stop_and_check  # noqa: E402
 from bench.stats import summary  # noqa: E402
 from browserplane.v1 import automation_pb2 as A  # noqa: E402
 from browserplane.v1 import automation_pb2_grpc  # noqa: E402
 from browserplane.v1 import controlplane_pb2 as cp  # noqa: E402
 from browserplane.v1 import session_pb2 as S  # noqa: E402
-from node.chromium import find_chromium, processes_mentioning  # noqa: E402
+from node.chromium import find_chromium  # noqa: E402
 from tests.cluster import Cluster, session_dir  # noqa: E402
 
 NODE = "n1"
@@ -427,13 +426,7 @@ def main(argv: list[str] | None = None) -> int:
             channel.close()
         pages_server.shutdown()
         pages_server.server_close()
-        cluster.stop()
-        leftover = processes_mentioning(tmp)
-        if leftover:
-            failed = True
-            print(f"LEAK: processes still mention {tmp}: {leftover}", file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        failed = stop_and_check(cluster, tmp) or failed
 
     stats = {v: summary(s) for v, s in samples.items()}
     big_stats = {v: summary(s) for v, s in big.items()}

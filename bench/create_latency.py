@@ -26,7 +26,6 @@ import argparse  # noqa: E402
 import asyncio
 import json
 import pathlib
-import shutil
 import sys
 import tempfile
 import time
@@ -38,7 +37,7 @@ if str(ROOT) not in sys.path:
 
 import grpc  # noqa: E402
 
-from bench.node_state import wait_quiet  # noqa: E402
+from bench.node_state import stop_and_check, wait_quiet  # noqa: E402
 from bench.stats import fmt, percentile, summary  # noqa: E402
 from browserplane.v1 import controlplane_pb2 as cp  # noqa: E402
 from browserplane.v1 import session_pb2 as S  # noqa: E402
@@ -47,7 +46,6 @@ from node.chromium import (  # noqa: E402
     LaunchConfig,
     LaunchError,
     find_chromium,
-    processes_mentioning,
 )
 from tests.cluster import Cluster, free_port  # noqa: E402
 
@@ -207,13 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         print(cluster.logs(), file=sys.stderr)
     finally:
         loop.close()
-        cluster.stop()
-        leftover = processes_mentioning(tmp)
-        if leftover:
-            failed = True
-            print(f"LEAK: processes still mention {tmp}: {leftover}", file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        failed = stop_and_check(cluster, tmp) or failed
 
     warm, cold, launch = summary(warm_ms), summary(cold_ms), summary(launch_ms)
     results: dict[str, object] = {

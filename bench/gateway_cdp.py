@@ -41,7 +41,6 @@ import http.client
 import http.server
 import json
 import pathlib
-import shutil
 import statistics
 import sys
 import tempfile
@@ -61,7 +60,7 @@ from playwright.sync_api import Error as PwError  # noqa: E402
 from playwright.sync_api import Page, Playwright, sync_playwright  # noqa: E402
 
 from bench import stats as bench_stats  # noqa: E402
-from bench.node_state import wait_quiet  # noqa: E402
+from bench.node_state import stop_and_check, wait_quiet  # noqa: E402
 from bench.stats import percentile, summary  # noqa: E402
 from browserplane.v1 import controlplane_pb2 as cp  # noqa: E402
 from node.chromium import (  # noqa: E402
@@ -69,7 +68,6 @@ from node.chromium import (  # noqa: E402
     LaunchConfig,
     LaunchError,
     find_chromium,
-    processes_mentioning,
 )
 from tests.cluster import Cluster  # noqa: E402
 
@@ -497,13 +495,7 @@ def main(argv: list[str] | None = None) -> int:
         loop.stop()
         page_server.shutdown()
         page_server.server_close()
-        cluster.stop()
-        leftover = processes_mentioning(tmp)
-        if leftover:
-            failed = True
-            print(f"LEAK: processes still mention {tmp}: {leftover}", file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        failed = stop_and_check(cluster, tmp) or failed
 
     stats = {
         "cdp_bare": {side: summary(bare[side]) for side in SIDES},

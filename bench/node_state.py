@@ -1,13 +1,17 @@
 """The state of a node under test, as the benchmarks see it: its browser dirs on disk and
-whether it is quiet (no session browser, a full warm pool, nothing launching)."""
+whether it is quiet (no session browser, a full warm pool, nothing launching), and whether a
+stopped cluster left anything behind."""
 
 from __future__ import annotations
 
 import pathlib
+import shutil
+import sys
 import time
 
 import grpc
 
+from node.chromium import processes_mentioning
 from tests.cluster import Cluster
 
 
@@ -50,3 +54,15 @@ def wait_quiet(cluster: Cluster, node: str, pool: int, timeout: float, settle: f
     Cluster.wait(quiet, timeout, "node did not get back to a full, quiet warm pool", interval=0.02)
     time.sleep(settle)
     return time.monotonic() - started
+
+
+def stop_and_check(cluster: Cluster, tmp: pathlib.Path) -> bool:
+    """Stops the cluster; True when processes still mention `tmp` (a leak, reported on
+    stderr and the dir kept for a look), else removes `tmp`."""
+    cluster.stop()
+    leftover = processes_mentioning(tmp)
+    if leftover:
+        print(f"LEAK: processes still mention {tmp}: {leftover}", file=sys.stderr)
+        return True
+    shutil.rmtree(tmp, ignore_errors=True)
+    return False
