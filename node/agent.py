@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import logging
 import pathlib
 import socket
@@ -20,6 +21,7 @@ from prometheus_client import start_http_server
 
 from browserplane import errors, grpc_server
 from browserplane.credentials import bearer, cluster_metadata
+from browserplane.egress import EgressPolicy
 from browserplane.settings import default_data_dir, flag
 from browserplane.times import timestamp
 from browserplane.v1 import (
@@ -33,9 +35,11 @@ from node import metrics
 from node.automation import AutomationServicer
 from node.cdp_relay import CdpRelay
 from node.chromium import LaunchConfig, LaunchError, find_chromium
+from node.egress_rules import KernelEgress
 from node.extensions import ExtensionCache
 from node.fleet import CapacityError, Fleet, SessionSlot
 from node.profiles import ProfileTransfer
+from node.sandbox import Limits, Sandbox, parse_uid_range
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +63,16 @@ class NodeSettings:
     cluster_secret: str = flag("", "shared secret of the cluster (BROWSERPLANE_CLUSTER_SECRET)",
                                env="BROWSERPLANE_CLUSTER_SECRET")
     chromium: str = flag("", "Chromium binary (default: Debian's chromium)")
+    egress_allow: list = flag([], "destinations pages may reach although the egress policy refuses "
+                                  "them: HOST-or-CIDR[:PORT|:PORT-PORT], comma-separated or repeated",
+                              env="BROWSERPLANE_EGRESS_ALLOW")
+    browser_uids: str = flag("61000-61999", "uids (and gids) browsers run as, one per browser, when "
+                                            "the agent runs as root")
+    browser_memory_mb: int = flag(2048, "memory limit of one browser, all its processes (cgroup)")
+    browser_pids: int = flag(1024, "process and thread limit of one browser (cgroup)")
+    browser_tmp_mb: int = flag(256, "size of one browser's private /tmp (memory, within its limit)")
+    session_disk_mb: int = flag(2048, "disk one session may fill with downloads and uploads; past it "
+                                      "the session is ended")
     log_level: str = flag("info", "log level")
 
 
@@ -135,10 +149,19 @@ class NodeAgent:
         self.version = chromium_version(self.binary)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.node_id = settings.node_id or _stable_node_id(settings.data_dir)
+        settings.data_dir.chmod(0o700)
+        self.egress = EgressPolicy.load(settings.egress_allow)
+        uids = parse_uid_range(settings.browser_uids)
+        node_key = hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:12]
+        self.sandbox = Sandbox(node_key, settings.data_dir, uids, Limits(
+            memory_bytes=settings.browser_memory_mb << 20, pids=settings.browser_pids,
+            tmp_bytes=settings.browser_tmp_mb << 20))
+        self.kernel_egress = KernelEgress(node_key, uids, self.egress) if self.sandbox.privileged else None
         self.fleet = Fleet(settings.data_dir / "browsers", self.binary, settings.capacity,
-                           settings.pool_size, LaunchConfig())
+                           settings.pool_size, LaunchConfig(), sandbox=self.sandbox,
+                           disk_quota=settings.session_disk_mb << 20)
         self.relay = CdpRelay(self.fleet, settings.cluster_secret)
-        self.automation = AutomationServicer(self.fleet, settings.cluster_secret)
+        self.automation = AutomationServicer(self.fleet, settings.cluster_secret, self.egress)
         self.grpc_port = 0
         self.relay_port = 0
         self._server: grpc.aio.Server | None = None
@@ -152,6 +175,12 @@ class NodeAgent:
         return self.settings.advertise_host or self.settings.host
 
     async def start(self) -> None:
+        if self.kernel_egress is not None:
+            # Before the first browser starts: no browser runs outside the egress rules.
+            await asyncio.to_thread(self.kernel_egress.install)
+        else:
+            log.warning("the node agent is not root: browsers run as its own user, and the egress "
+                        "policy is not enforced in the kernel (see docs/security.md)")
         await self.fleet.start()
         self.relay_port = await self.relay.start(self.settings.host, self.settings.relay_port)
         self._server, self.grpc_port = await grpc_server.start_server(
@@ -195,7 +224,8 @@ class NodeAgent:
                 session_id=slot.session_id, connected_clients=slot.clients,
                 total_connections=slot.total_connections, last_activity_at=timestamp(slot.last_activity),
                 alive=alive,
-                exit_reason="" if alive else "Chromium exited: " + slot.browser.log_tail(200),
+                exit_reason="" if alive else (slot.browser.exit_reason()
+                                              or "Chromium exited: " + slot.browser.log_tail(200)),
             ))
         return reports
 
@@ -266,6 +296,8 @@ class NodeAgent:
         if self._server:
             await self._server.stop(grace=1)
         await self.fleet.close()
+        if self.kernel_egress is not None:
+            await asyncio.to_thread(self.kernel_egress.remove)
         await self.automation.playwright.close()
         if self._channel:
             await self._channel.close()

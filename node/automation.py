@@ -25,6 +25,7 @@ from playwright.async_api import TimeoutError as PwTimeout
 from browserplane import errors
 from browserplane.cookies import check_cookie, cookie_param
 from browserplane.credentials import PROJECT_HEADER, bearer, metadata_value
+from browserplane.egress import EgressDenied, EgressPolicy
 from browserplane.errors import BrowserplaneError
 from browserplane.times import timestamp
 from browserplane.v1 import automation_pb2 as A
@@ -73,10 +74,27 @@ def recorded(kind: str | None, details: Any = lambda request: {}) -> Any:
 
 
 class AutomationServicer(automation_pb2_grpc.AutomationServicer):
-    def __init__(self, fleet: Fleet, secret: str) -> None:
+    def __init__(self, fleet: Fleet, secret: str, egress: EgressPolicy | None = None) -> None:
         self.fleet = fleet
         self.secret = secret
+        self.egress = egress or EgressPolicy()
         self.playwright = PlaywrightHost()
+
+    async def _check_url(self, url: str, allow_empty: bool = False) -> None:
+        """Schemes a session may open, and hosts the egress policy lets it reach: refused here
+        with a reason a user can act on (the browser's own rules would refuse them anyway, with
+        a bare ERR_CONNECTION_REFUSED or ERR_BLOCKED_BY_ADMINISTRATOR)."""
+        if not url and allow_empty:
+            return
+        scheme = urllib.parse.urlsplit(url).scheme.lower()
+        if scheme not in ("http", "https", "about", "data"):
+            raise errors.invalid("url", "must be an absolute http(s), about: or data: URL "
+                                 "(file:, chrome: and other local schemes are refused)")
+        try:
+            await self.egress.check_url(url)
+        except EgressDenied as err:
+            raise BrowserplaneError(grpc.StatusCode.PERMISSION_DENIED, errors.NAVIGATION_FAILED,
+                                    str(err), metadata={"url": url, "egress": "denied"}) from None
 
     def _driver(self, slot: SessionSlot) -> PageDriver:
         if slot.driver is None:
@@ -132,7 +150,7 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
     async def OpenPage(self, request: A.OpenPageRequest,
                        context: grpc.aio.ServicerContext) -> A.PageInfo:
         driver = self._driver(self._slot(request.session_id, context))
-        _check_url(request.url, allow_empty=True)
+        await self._check_url(request.url, allow_empty=True)
         tid, page = await driver.open(request.url, request.wait_until, request.timeout_ms)
         return await self._info(driver, tid, page)
 
@@ -170,7 +188,7 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
         kind = request.kind or A.NavigateRequest.GOTO
         try:
             if kind == A.NavigateRequest.GOTO:
-                _check_url(request.url)
+                await self._check_url(request.url)
                 status = await driver.goto(page, request.url, request.wait_until, timeout)
             else:
                 how = {A.NavigateRequest.BACK: page.go_back, A.NavigateRequest.FORWARD: page.go_forward,
@@ -209,6 +227,7 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
         slot, driver, tid, page = await self._page(request.session_id, request.page_id, context)
         events = slot.events
         actor = page_actions.Actor(page, slot.browser.uploads_dir, slot.browser.config.allowed_domains,
+                                   egress=self.egress,
                                    busy=(lambda: events.busy(tid)) if events is not None else None)
         response = await actor.run(request.action)
         if actor.page is not page:  # the action opened a tab: it is in front now
@@ -455,14 +474,6 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
             session_files.folder(slot.browser, entry.kind).joinpath(entry.name).unlink(missing_ok=True)
             deleted += 1
         return A.DeleteFilesResponse(deleted=deleted)
-
-
-def _check_url(url: str, allow_empty: bool = False) -> None:
-    if not url and allow_empty:
-        return
-    scheme = urllib.parse.urlsplit(url).scheme
-    if scheme not in ("http", "https", "about", "data", "file"):
-        raise errors.invalid("url", "must be an absolute http(s), about:, data: or file: URL")
 
 
 def _image_size(data: bytes) -> tuple[int, int]:

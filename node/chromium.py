@@ -20,11 +20,11 @@ import time
 import uuid
 
 from browserplane.v1 import session_pb2
+from node.sandbox import Sandbox, browser_env
 
 log = logging.getLogger(__name__)
 
 BASE_FLAGS = [
-    "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",
     "--no-first-run",
@@ -192,11 +192,15 @@ BACKGROUND_NICE = 15
 class Browser:
     """A running Chromium with its own directories. Not yet owned, or owned by one session."""
 
-    def __init__(self, root: pathlib.Path, config: LaunchConfig, binary: str) -> None:
+    def __init__(self, root: pathlib.Path, config: LaunchConfig, binary: str,
+                 sandbox: Sandbox | None = None) -> None:
         self.id = uuid.uuid4().hex[:12]
         self.root = root / self.id
         self.config = config
         self.binary = binary
+        self.sandbox = sandbox
+        self.uid = 0  # the browser's own uid when sandboxed; 0 = runs as the agent's user
+        self.stop_reason = ""  # set when the node ends the browser for a limit
         self.session_id: str | None = None
         self.process: asyncio.subprocess.Process | None = None
         self.port = 0
@@ -219,6 +223,20 @@ class Browser:
         return self.root / "uploads"
 
     @property
+    def artifacts_dir(self) -> pathlib.Path:
+        return self.root / "artifacts"
+
+    @property
+    def home_dir(self) -> pathlib.Path:
+        return self.root / "home"
+
+    @property
+    def browser_dirs(self) -> list[pathlib.Path]:
+        """What the browser itself may write: the only parts of the node it sees."""
+        return [self.user_data_dir, self.root / "config", self.root / "cache", self.downloads_dir,
+                self.uploads_dir, self.artifacts_dir, self.home_dir]
+
+    @property
     def pid(self) -> int:
         return self.process.pid if self.process else 0
 
@@ -231,26 +249,34 @@ class Browser:
         browsers always sit below the agent that started them.
         """
         self.prepare()
-        # Chromium puts a Unix socket in TMPDIR, and socket paths end at 108 bytes: a temp dir
-        # under a long data dir would make every launch abort. Keep it short, and recorded.
-        self.tmp_dir = pathlib.Path(tempfile.mkdtemp(prefix=f"bp-{self.id}-", dir=SHORT_TMP))
-        (self.root / "tmpdir").write_text(str(self.tmp_dir))
-        env = dict(os.environ)
-        env.update(
-            TMPDIR=str(self.tmp_dir),
-            XDG_CONFIG_HOME=str(self.root / "config"),
-            XDG_CACHE_HOME=str(self.root / "cache"),
-        )
-        if self.config.timezone:
-            env["TZ"] = self.config.timezone
-        if self.config.locale:
-            env["LANGUAGE"] = self.config.locale.replace("-", "_")
+        boxed = self.sandbox is not None and self.sandbox.uids is not None
+        if boxed:
+            assert self.sandbox is not None and self.sandbox.uids is not None
+            self.uid = self.sandbox.uids.acquire()
+            (self.root / "uid").write_text(str(self.uid))
+            await asyncio.to_thread(self._hand_over_dirs)
+            tmp = "/tmp"  # a private tmpfs inside the box
+        else:
+            # Chromium puts a Unix socket in TMPDIR, and socket paths end at 108 bytes: a temp
+            # dir under a long data dir would make every launch abort. Keep it short, recorded.
+            self.tmp_dir = pathlib.Path(tempfile.mkdtemp(prefix=f"bp-{self.id}-", dir=SHORT_TMP))
+            (self.root / "tmpdir").write_text(str(self.tmp_dir))
+            tmp = str(self.tmp_dir)
+        env = browser_env(self.home_dir, self.root / "config", self.root / "cache", tmp,
+                          self.config.timezone, self.config.locale)
         # --bounding-set=-sys_nice: as root, Chromium raises its display threads to nice -8 and
         # then starves the node agent and control plane on a small machine.
         prefix = [SETPRIV, "--pdeathsig", "KILL", "--bounding-set=-sys_nice", "--"] if SETPRIV else []
         prefix = ["nice", "-n", str(BACKGROUND_NICE if background else SESSION_NICE), *prefix]
-        args = [*prefix, self.binary, *self.config.flags(), f"--user-data-dir={self.user_data_dir}",
-                "about:blank"]
+        flags = self.config.flags()
+        if boxed:
+            assert self.sandbox is not None
+            prefix = [*self.sandbox.cgroup_prefix(self.id), *prefix,
+                      *self.sandbox.box_prefix(self.uid, self.root, self.browser_dirs,
+                                               [pathlib.Path(d) for d in self.config.extension_dirs])]
+        elif os.geteuid() == 0:
+            flags.append("--no-sandbox")  # Chromium refuses to run as root with its sandbox on
+        args = [*prefix, self.binary, *flags, f"--user-data-dir={self.user_data_dir}", "about:blank"]
         started = time.monotonic()
         stderr = open(self.root / "chromium.log", "wb")  # noqa: SIM115 - handed to the child
         try:
@@ -285,8 +311,19 @@ class Browser:
 
     def prepare(self) -> None:
         """Creates the browser's directories (before launch, e.g. to seed a profile)."""
-        for sub in ("user-data", "config", "cache", "downloads", "uploads"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for path in self.browser_dirs:
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def _hand_over_dirs(self) -> None:
+        """Gives the browser's own directories (and a seeded profile) to its uid, 0700: no other
+        browser user can read them; the root dir with the agent's files stays the agent's."""
+        for top in self.browser_dirs:
+            os.chown(top, self.uid, self.uid)
+            top.chmod(0o700)
+            for dirpath, dirnames, filenames in os.walk(top):
+                for name in dirnames + filenames:
+                    os.chown(os.path.join(dirpath, name), self.uid, self.uid, follow_symlinks=False)
 
     async def shutdown(self, timeout: float = 10.0) -> bool:
         """Asks Chromium to exit cleanly (it then writes cookies and storage to disk)."""
@@ -329,6 +366,15 @@ class Browser:
         except OSError:
             return ""
 
+    async def kill(self) -> None:
+        """Kills every process of this browser (its directories stay, for the session's end)."""
+        if self.process is not None and self.process.returncode is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        await sweep_processes(self.root)
+
     async def close(self) -> None:
         """Kills every process of this browser and removes its directories."""
         if self.process is not None and self.process.returncode is None:
@@ -341,14 +387,34 @@ class Browser:
             except TimeoutError:
                 log.warning("chromium did not exit after SIGKILL", extra={"session_id": self.session_id})
         await sweep_processes(self.root)
+        if self.sandbox is not None:
+            if self.sandbox.cgroups is not None:
+                await asyncio.to_thread(self.sandbox.cgroups.kill, self.id)
+                self.sandbox.cgroups.remove(self.id)
+            if self.uid and self.sandbox.uids is not None:
+                self.sandbox.uids.release(self.uid)
+                self.uid = 0
         await asyncio.to_thread(remove_browser_dir, self.root)
 
+    def exit_reason(self) -> str:
+        """Why the browser ended on its own, when its limits say so."""
+        if self.stop_reason:
+            return self.stop_reason
+        cgroups = self.sandbox.cgroups if self.sandbox is not None else None
+        if cgroups is not None and cgroups.oom_killed(self.id):
+            return (f"the browser used more than its memory limit "
+                    f"({self.sandbox.limits.memory_bytes >> 20} MiB) and was stopped")
+        if cgroups is not None and cgroups.pids_exhausted(self.id):
+            return f"the browser reached its process limit ({self.sandbox.limits.pids})"
+        return ""
 
-async def measure_ui_size(root: pathlib.Path, binary: str) -> tuple[int, int]:
+
+async def measure_ui_size(root: pathlib.Path, binary: str,
+                          sandbox: Sandbox | None = None) -> tuple[int, int]:
     """How much bigger than its viewport this Chromium's window is (outer minus inner size)."""
     from node.cdp_client import CdpConnection
 
-    browser = Browser(root, LaunchConfig(), binary)
+    browser = Browser(root, LaunchConfig(), binary, sandbox)
     try:
         await browser.launch()
         async with CdpConnection(f"ws://127.0.0.1:{browser.port}{browser.browser_path}") as cdp:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 import pathlib
 import time
 from typing import Any
@@ -32,6 +33,7 @@ from node.chromium import (
 from node.extensions import ExtensionCache
 from node.page_events import Buffer, PageEvents
 from node.profiles import ProfileTransfer
+from node.sandbox import Sandbox
 from node.warm_pool import WarmPool
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ class SessionSlot:
     total_connections: int = 0
     last_activity: float = dataclasses.field(default_factory=time.time)
     started_at: float = dataclasses.field(default_factory=time.time)
+    disk_watch: asyncio.Task | None = None
 
 
 class Fleet:
@@ -68,8 +71,12 @@ class Fleet:
         capacity: int,
         pool_size: int,
         default_config: LaunchConfig | None = None,
+        sandbox: Sandbox | None = None,
+        disk_quota: int = 0,
     ) -> None:
         self.root = root
+        self.sandbox = sandbox
+        self.disk_quota = disk_quota  # bytes of downloads + uploads per session; 0 = unlimited
         self.binary = binary
         self.capacity = capacity
         self.default_config = default_config or LaunchConfig()
@@ -105,15 +112,18 @@ class Fleet:
 
     async def start(self) -> None:
         """Kills whatever a previous run left behind, then fills the warm pool."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.root.chmod(0o700)
         killed = await sweep_processes(self.root)
+        if self.sandbox is not None and self.sandbox.cgroups is not None:
+            self.sandbox.cgroups.remove_all()
         leftovers = [p for p in self.root.iterdir() if p.is_dir()]
         for path in leftovers:
             await asyncio.to_thread(remove_browser_dir, path)
         if killed or leftovers:
             log.warning("removed browsers left by a previous run",
                         extra={"fields": {"processes": killed, "dirs": len(leftovers)}})
-        self.ui_size = await measure_ui_size(self.root, self.binary)
+        self.ui_size = await measure_ui_size(self.root, self.binary, self.sandbox)
         self.default_config = dataclasses.replace(self.default_config, ui_size=self.ui_size)
         log.info("measured browser UI", extra={"fields": {"ui_size": self.ui_size}})
         self.pool.start()
@@ -123,7 +133,7 @@ class Fleet:
         return await self._launch(self.default_config, warm=True)
 
     async def _launch(self, config: LaunchConfig, warm: bool, profile_id: str = "") -> Browser:
-        browser = Browser(self.root, config, self.binary)
+        browser = Browser(self.root, config, self.binary, self.sandbox)
         try:
             if profile_id:
                 if self.profiles is None:
@@ -189,10 +199,28 @@ class Fleet:
                                  tuple(options.blocked_resource_types),
                                  tuple(ad_hosts.url_patterns()) if options.block_ads else ())
         slot.events.start()
+        if self.disk_quota:
+            slot.disk_watch = asyncio.get_running_loop().create_task(self._watch_disk(slot))
         self.sessions[session_id] = slot
         self._update_gauges()
         self.changed.set()
         return slot
+
+    async def _watch_disk(self, slot: SessionSlot, interval: float = 1.0) -> None:
+        """Ends a session whose downloads and uploads outgrow its disk quota (the browser is
+        stopped; the session is reported ended with the reason)."""
+        dirs = [slot.browser.downloads_dir, slot.browser.uploads_dir, slot.browser.artifacts_dir]
+        while not slot.browser.exited.is_set():
+            used = await asyncio.to_thread(disk_usage, dirs)
+            if used > self.disk_quota:
+                log.warning("session over its disk quota", extra={
+                    "session_id": slot.session_id, "fields": {"bytes": used, "quota": self.disk_quota}})
+                slot.browser.stop_reason = (f"the session wrote more than its disk quota "
+                                            f"({self.disk_quota >> 20} MiB of downloads and uploads)")
+                await slot.browser.kill()
+                self.changed.set()
+                return
+            await asyncio.sleep(interval)
 
     async def stop_browser(self, session_id: str, save_profile: bool = False,
                            archive_downloads: bool = True) -> int:
@@ -203,6 +231,8 @@ class Fleet:
         if slot is None:
             return -1
         saved = 0
+        if slot.disk_watch is not None:
+            slot.disk_watch.cancel()
         if slot.events is not None:
             await slot.events.close()
         if slot.driver is not None:
@@ -257,6 +287,20 @@ class Fleet:
         metrics.LIVE_SESSIONS.set(len(self.sessions))
         metrics.FREE_SLOTS.set(self.free_slots())
         metrics.WARM_BROWSERS.set(len(self.pool))
+
+
+def disk_usage(dirs: list[pathlib.Path]) -> int:
+    """Bytes in the files below `dirs` (allocated size, so sparse files count as written)."""
+    total = 0
+    for top in dirs:
+        for dirpath, _dirnames, filenames in os.walk(top):
+            for name in filenames:
+                try:
+                    st = os.lstat(os.path.join(dirpath, name))
+                except OSError:
+                    continue
+                total += max(st.st_size if st.st_blocks == 0 else 0, st.st_blocks * 512)
+    return total
 
 
 async def inject_cookies(browser: Browser, cookies: list[session_pb2.Cookie]) -> None:

@@ -15,16 +15,17 @@ import pathlib
 import re
 import time
 import urllib.parse
-import urllib.request
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import grpc
 from playwright.async_api import ElementHandle, Locator, Page
 from playwright.async_api import Error as PwError
 from playwright.async_api import TimeoutError as PwTimeout
 
 from browserplane import errors
+from browserplane.egress import EgressDenied, EgressPolicy, TooManyRedirects, guarded_get, guarded_session
 from browserplane.errors import BrowserplaneError
 from browserplane.v1 import automation_pb2 as A
 from node import page_reader, session_files
@@ -146,6 +147,11 @@ async def _quiet(coro: Awaitable[Any]) -> None:
         pass
 
 
+def _egress_denied(url: str, err: EgressDenied) -> BrowserplaneError:
+    return BrowserplaneError(grpc.StatusCode.PERMISSION_DENIED, errors.PERMISSION_DENIED, str(err),
+                             metadata={"file": url, "egress": "denied"})
+
+
 class Actor:
     """Runs one Action on a page. `uploads` is the session's upload folder; `allowed_domains`,
     when set, limits the hosts an upload may be fetched from, as it limits the browser.
@@ -153,11 +159,12 @@ class Actor:
     (a "load more" fetch) get a moment to land, so the next observation shows their result."""
 
     def __init__(self, page: Page, uploads: pathlib.Path, allowed_domains: tuple[str, ...] = (),
-                 busy: Callable[[], int] | None = None) -> None:
+                 busy: Callable[[], int] | None = None, egress: EgressPolicy | None = None) -> None:
         self.page = page
         self.uploads = uploads
         self.allowed_domains = allowed_domains
         self.busy = busy
+        self.egress = egress or EgressPolicy()
 
     async def run(self, action: A.Action) -> A.ActResponse:
         kind = action.WhichOneof("kind")
@@ -316,7 +323,7 @@ class Actor:
     async def _upload(self, upload: A.Upload, timeout: int, response: A.ActResponse) -> None:
         if not upload.files:
             raise errors.invalid("files", "name at least one file")
-        paths = [await asyncio.to_thread(self._upload_path, name) for name in upload.files]
+        paths = [await self._upload_path(name) for name in upload.files]
         el = await self._find(upload.target, timeout)
         is_file_input = await el.evaluate("(e) => e.tagName === 'INPUT' && e.type === 'file'")
         if is_file_input:
@@ -332,10 +339,10 @@ class Actor:
                                     "upload needs a file input, or an element that opens a file "
                                     "chooser when clicked; this one is neither") from None
 
-    def _upload_path(self, name: str) -> pathlib.Path:
+    async def _upload_path(self, name: str) -> pathlib.Path:
         """A file uploaded to the session by name, or one fetched from an http(s) or data: URL
         into the session's uploads. Paths on the node are refused: the node's own files are not
-        the caller's to upload."""
+        the caller's to upload. A fetch obeys the egress policy on every redirect hop."""
         scheme = urllib.parse.urlsplit(name).scheme
         self.uploads.mkdir(parents=True, exist_ok=True)
         if scheme in ("http", "https"):
@@ -347,15 +354,7 @@ class Actor:
                                         metadata={"file": name})
             target = self.uploads / session_files.check_name(
                 pathlib.PurePosixPath(urllib.parse.urlsplit(name).path).name or "download")
-            try:
-                with urllib.request.urlopen(name, timeout=30) as response:  # noqa: S310 - http(s) only
-                    data = response.read(MAX_FETCHED_UPLOAD + 1)
-            except OSError as err:
-                raise BrowserplaneError(grpc.StatusCode.FAILED_PRECONDITION, errors.ACTION_FAILED,
-                                        f"could not fetch {name}: {err}") from None
-            if len(data) > MAX_FETCHED_UPLOAD:
-                raise errors.invalid("files", f"{name} is over {MAX_FETCHED_UPLOAD >> 20} MiB")
-            target.write_bytes(data)
+            target.write_bytes(await self._fetch_upload(name))
             return target
         if scheme == "data":
             head, _, payload = name.partition(",")
@@ -374,6 +373,29 @@ class Actor:
                                     f"no uploaded file {name!r}: upload it to the session first, "
                                     "or give an http(s) or data: URL", metadata={"file": name})
         return path
+
+    async def _fetch_upload(self, url: str) -> bytes:
+        try:
+            async with guarded_session(self.egress, timeout=30) as client:
+                response = await guarded_get(client, self.egress, url)
+                async with response:
+                    if response.status >= 400:
+                        raise BrowserplaneError(grpc.StatusCode.FAILED_PRECONDITION, errors.ACTION_FAILED,
+                                                f"could not fetch {url}: HTTP {response.status}")
+                    data = await response.content.read(MAX_FETCHED_UPLOAD + 1)
+        except EgressDenied as err:
+            raise _egress_denied(url, err) from None
+        except aiohttp.ClientConnectorError as err:
+            if isinstance(err.os_error, EgressDenied):
+                raise _egress_denied(url, err.os_error) from None
+            raise BrowserplaneError(grpc.StatusCode.FAILED_PRECONDITION, errors.ACTION_FAILED,
+                                    f"could not fetch {url}: {err}") from None
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError, TooManyRedirects) as err:
+            raise BrowserplaneError(grpc.StatusCode.FAILED_PRECONDITION, errors.ACTION_FAILED,
+                                    f"could not fetch {url}: {err or type(err).__name__}") from None
+        if len(data) > MAX_FETCHED_UPLOAD:
+            raise errors.invalid("files", f"{url} is over {MAX_FETCHED_UPLOAD >> 20} MiB")
+        return data
 
     async def _wait(self, wait: A.Wait, timeout: int, response: A.ActResponse) -> None:
         timeout = wait.timeout_ms or 30_000

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import http.server
+import os
 import pathlib
 import threading
 import time
@@ -9,6 +10,11 @@ from collections.abc import Iterator
 import pytest
 
 from tests.cluster import Cluster, free_port
+
+# The test site is the one loopback destination the suite's browsers and server-side fetches
+# may reach: every component the tests start inherits this exception to the egress policy.
+SITE_PORT = free_port()
+os.environ["BROWSERPLANE_EGRESS_ALLOW"] = f"127.0.0.1:{SITE_PORT}"
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +37,7 @@ def site() -> Iterator[str]:
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", SITE_PORT), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"

@@ -1,0 +1,294 @@
+"""Each browser in a box of its own: a uid, a filesystem view, a scrubbed environment, limits.
+
+When the node agent runs as root (the supported production set-up), every browser gets:
+- its own uid and gid from the node's range (`UidPool`; machine-wide, so two node agents on
+  one machine never hand out the same one), and Chromium's own sandbox stays on;
+- a bubblewrap view of the machine (`bwrap_command`): /usr and /etc read-only, a private /proc
+  and /dev, its own /tmp (a size-capped tmpfs) and only its own directories from the node's
+  data dir, bound at the same paths (so a path a session is given, an upload's, means the
+  same inside). The node's data dir, secrets, other sessions and profiles are not in the view
+  at all; the root of the view is read-only. Chromium's managed policy dir is replaced by the
+  node's (file:, view-source:, chrome:, devtools: refused however a navigation is asked for);
+- a PID namespace: it sees only its own processes, and when its init goes every one goes;
+- cgroup v1 memory and pids limits of its own (`Cgroups`), so a page that allocates fast or
+  opens tabs in a loop ends its own browser, with a reason, and no neighbour's.
+The environment is built from nothing (`browser_env`): no BROWSERPLANE_*, no keys, no secret.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import logging
+import os
+import pathlib
+import shutil
+
+log = logging.getLogger(__name__)
+
+UID_LOCKS = pathlib.Path("/run/browserplane/uids")
+CGROUP_ROOT = pathlib.Path("/sys/fs/cgroup")
+# Chromium's managed policies: what no session may open, whoever asks (a page, Automation, a
+# raw CDP client). chrome://settings stays open: Chromium 156 crashes when it is blocked.
+POLICY = {
+    "URLBlocklist": ["file://*", "view-source:*", "chrome://*", "chrome-untrusted://*",
+                     "devtools://*", "chrome-search://*", "filesystem:file://*"],
+    "URLAllowlist": ["chrome://settings"],
+    "DownloadRestrictions": 0,
+    "PromptForDownloadLocation": False,
+    "DeveloperToolsAvailability": 1,  # DevTools protocol on; the DevTools UI pages are blocked above
+    "WebRtcIPHandlingPolicy": "default_public_interface_only",
+    "BrowserSignin": 0,
+    "SyncDisabled": True,
+    "PasswordManagerEnabled": False,
+    "MetricsReportingEnabled": False,
+    "SafeBrowsingProtectionLevel": 0,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    memory_bytes: int = 2 << 30
+    pids: int = 1024
+    tmp_bytes: int = 256 << 20
+
+
+def parse_uid_range(text: str) -> tuple[int, int]:
+    low, _, high = text.partition("-")
+    try:
+        lo, hi = int(low), int(high or low)
+    except ValueError:
+        raise SystemExit(f"--browser-uids: expected LOW-HIGH, got {text!r}") from None
+    if not 1000 <= lo <= hi < 2**31:
+        raise SystemExit(f"--browser-uids: {text!r} must be a range of ids from 1000 up")
+    return lo, hi
+
+
+class UidPool:
+    """Unprivileged uids for browsers. A uid is held with an exclusive lock on a file named for
+    it, so it is free again the moment its holder closes it (or dies)."""
+
+    def __init__(self, uids: tuple[int, int], lock_dir: pathlib.Path = UID_LOCKS) -> None:
+        self.low, self.high = uids
+        self.lock_dir = lock_dir
+        self.lock_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._held: dict[int, int] = {}
+
+    def acquire(self) -> int:
+        for uid in range(self.low, self.high + 1):
+            if uid in self._held:
+                continue
+            fd = os.open(self.lock_dir / str(uid), os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            if _uid_has_processes(uid):  # a browser of a crashed agent is still going
+                os.close(fd)
+                continue
+            self._held[uid] = fd
+            return uid
+        raise RuntimeError(f"no free browser uid in {self.low}-{self.high}")
+
+    def release(self, uid: int) -> None:
+        fd = self._held.pop(uid, None)
+        if fd is not None:
+            os.close(fd)
+
+
+def _uid_has_processes(uid: int) -> bool:
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    return True
+            except OSError:
+                continue
+    return False
+
+
+class Cgroups:
+    """A browser's cgroup v1 `memory` and `pids` groups under `browserplane/<node>/<browser>`."""
+
+    def __init__(self, node_key: str, root: pathlib.Path = CGROUP_ROOT) -> None:
+        self.memory = root / "memory" / "browserplane" / node_key
+        self.pids = root / "pids" / "browserplane" / node_key
+
+    @staticmethod
+    def available(root: pathlib.Path = CGROUP_ROOT) -> bool:
+        return all((root / c / "cgroup.procs").exists() and os.access(root / c, os.W_OK)
+                   for c in ("memory", "pids"))
+
+    def create(self, name: str, limits: Limits) -> list[pathlib.Path]:
+        """Makes the browser's groups and sets their limits; returns their `cgroup.procs`."""
+        memory, pids = self.memory / name, self.pids / name
+        memory.mkdir(parents=True, exist_ok=True)
+        pids.mkdir(parents=True, exist_ok=True)
+        (memory / "memory.limit_in_bytes").write_text(str(limits.memory_bytes))
+        swap = memory / "memory.memsw.limit_in_bytes"
+        if swap.exists():  # no swapping past the limit either
+            swap.write_text(str(limits.memory_bytes))
+        (pids / "pids.max").write_text(str(limits.pids))
+        return [memory / "cgroup.procs", pids / "cgroup.procs"]
+
+    def oom_killed(self, name: str) -> bool:
+        """Whether the kernel killed a process of this browser for its memory limit."""
+        try:
+            for line in (self.memory / name / "memory.oom_control").read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill" and int(value) > 0:
+                    return True
+            return int((self.memory / name / "memory.failcnt").read_text()) > 0 and \
+                int((self.memory / name / "memory.max_usage_in_bytes").read_text()) >= \
+                int((self.memory / name / "memory.limit_in_bytes").read_text()) - (4 << 20)
+        except (OSError, ValueError):
+            return False
+
+    def pids_exhausted(self, name: str) -> bool:
+        try:
+            return int((self.pids / name / "pids.events").read_text().split()[-1]) > 0
+        except (OSError, ValueError, IndexError):
+            return False
+
+    def kill(self, name: str, timeout: float = 5.0) -> None:
+        """SIGKILLs every process in the browser's groups (the authoritative list: nothing that
+        forked or called setsid escapes it) until they are empty."""
+        import signal
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pids: set[int] = set()
+            for group in (self.memory / name, self.pids / name):
+                try:
+                    pids |= {int(p) for p in (group / "cgroup.procs").read_text().split()}
+                except (OSError, ValueError):
+                    continue
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.02)
+
+    def remove(self, name: str) -> None:
+        for group in (self.memory / name, self.pids / name):
+            try:
+                group.rmdir()
+            except FileNotFoundError:
+                pass
+            except OSError as err:
+                log.warning("cgroup not removed", extra={"fields": {"group": str(group),
+                                                                    "error": str(err)}})
+
+    def remove_all(self) -> None:
+        """Every group a previous run of this node left (their processes are gone by then)."""
+        for base in (self.memory, self.pids):
+            if base.exists():
+                for group in base.iterdir():
+                    if group.is_dir():
+                        self.remove(group.name)
+
+
+def write_policy(policy_dir: pathlib.Path) -> pathlib.Path:
+    """The node's Chromium policy dir (root-owned, read-only inside every browser's view)."""
+    import json
+
+    managed = policy_dir / "managed"
+    managed.mkdir(parents=True, exist_ok=True)
+    (managed / "browserplane.json").write_text(json.dumps(POLICY, indent=1))
+    for path in (policy_dir, managed):
+        path.chmod(0o755)
+    (managed / "browserplane.json").chmod(0o644)
+    return policy_dir
+
+
+def browser_env(home: pathlib.Path, config: pathlib.Path, cache: pathlib.Path, tmp: str,
+                timezone: str = "", locale: str = "") -> dict[str, str]:
+    """A browser's whole environment: nothing of the agent's (no BROWSERPLANE_*, no keys)."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "TMPDIR": tmp,
+           "XDG_CONFIG_HOME": str(config), "XDG_CACHE_HOME": str(cache),
+           "LANG": "C.UTF-8"}
+    if timezone:
+        env["TZ"] = timezone
+    if locale:
+        env["LANGUAGE"] = locale.replace("-", "_")
+    return env
+
+
+def bwrap_command(root: pathlib.Path, writable: list[pathlib.Path], readable: list[pathlib.Path],
+                  policy_dir: pathlib.Path, limits: Limits) -> list[str]:
+    """bubblewrap's arguments for a browser whose directories are `writable` (under `root`)."""
+    bwrap = shutil.which("bwrap")
+    if not bwrap:
+        raise FileNotFoundError("bubblewrap not found: apt-get install -y bubblewrap")
+    args = [bwrap, "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+            "--unshare-cgroup-try", "--hostname", "browser",
+            "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
+    if pathlib.Path("/etc/chromium").is_dir():
+        args += ["--tmpfs", "/etc/chromium"]
+    args += ["--ro-bind", str(policy_dir), "/etc/chromium/policies"]
+    for link in ("bin", "sbin", "lib", "lib64", "lib32", "libx32"):
+        target = pathlib.Path("/") / link
+        if target.is_symlink():
+            args += ["--symlink", os.readlink(target), str(target)]
+        elif target.is_dir():
+            args += ["--ro-bind", str(target), str(target)]
+    resolv = pathlib.Path("/etc/resolv.conf")
+    if resolv.is_symlink():  # systemd-resolved and friends keep it under /run
+        real = resolv.resolve()
+        args += ["--ro-bind-try", str(real), str(real)]
+    args += ["--proc", "/proc", "--dev", "/dev",
+             "--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu",
+             "--ro-bind-try", "/var/cache/fontconfig", "/var/cache/fontconfig",
+             "--ro-bind-try", "/usr/share/fonts", "/usr/share/fonts",
+             "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
+    made: set[pathlib.Path] = {pathlib.Path("/"), pathlib.Path("/tmp")}
+    for ancestor in reversed([root, *root.parents]):
+        if ancestor not in made:
+            args += ["--perms", "0755", "--dir", str(ancestor)]
+            made.add(ancestor)
+    for path in writable:
+        args += ["--bind", str(path), str(path)]
+    for path in readable:
+        args += ["--ro-bind", str(path), str(path)]
+    args += ["--chdir", str(root), "--remount-ro", "/"]
+    return args
+
+
+class Sandbox:
+    """What a node's browsers are boxed with; `None` parts are what this machine cannot give
+    (the agent is not root: one browser user, no uid per session, no cgroups, no kernel egress
+    rules; see docs/security.md)."""
+
+    def __init__(self, node_key: str, data_dir: pathlib.Path, uids: tuple[int, int],
+                 limits: Limits) -> None:
+        self.limits = limits
+        self.privileged = os.geteuid() == 0
+        self.uids = UidPool(uids) if self.privileged else None
+        self.cgroups = Cgroups(node_key) if self.privileged and Cgroups.available() else None
+        self.policy_dir = write_policy(data_dir / "chromium-policy") if self.privileged else None
+        if self.privileged and self.cgroups is None:
+            log.warning("cgroup v1 memory/pids controllers not writable: browsers run without "
+                        "memory and process limits")
+
+    def cgroup_prefix(self, name: str) -> list[str]:
+        """A shell that joins the browser's cgroups before anything else runs, so no process of
+        the browser starts outside them."""
+        if self.cgroups is None:
+            return []
+        procs = self.cgroups.create(name, self.limits)
+        script = " && ".join(f'echo $$ > "{p}"' for p in procs) + ' && exec "$@"'
+        return ["/bin/sh", "-c", script, "bp-cgroup"]
+
+    def box_prefix(self, uid: int, root: pathlib.Path, writable: list[pathlib.Path],
+                   readable: list[pathlib.Path]) -> list[str]:
+        """bubblewrap, then the drop to the browser's uid (no capabilities, no setuid gains)."""
+        if self.policy_dir is None:
+            return []
+        return [*bwrap_command(root, writable, readable, self.policy_dir, self.limits), "--",
+                shutil.which("setpriv") or "setpriv", f"--reuid={uid}", f"--regid={uid}",
+                "--clear-groups", "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--"]
