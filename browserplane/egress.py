@@ -17,7 +17,6 @@ import asyncio
 import dataclasses
 import ipaddress
 import json
-import os
 import re
 import socket
 import subprocess
@@ -164,8 +163,12 @@ class EgressPolicy:
 
     @classmethod
     def load(cls, values: Iterable[str] = ()) -> EgressPolicy:
-        """The operator's exceptions from `values` plus `BROWSERPLANE_EGRESS_ALLOW`."""
-        return cls(parse_allow([*values, os.environ.get(ENV, "")]), local_addresses())
+        """The policy with the operator's exceptions (a component's `--egress-allow`, which
+        falls back to `BROWSERPLANE_EGRESS_ALLOW`); a bad entry stops the component."""
+        try:
+            return cls(parse_allow(values), local_addresses())
+        except ValueError as err:
+            raise SystemExit(f"--egress-allow ({ENV}): {err}") from None
 
     def allow_text(self) -> str:
         """The exceptions as one `BROWSERPLANE_EGRESS_ALLOW` value, to hand to a child process."""

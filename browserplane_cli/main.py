@@ -140,6 +140,7 @@ def cmd_up(args: argparse.Namespace) -> None:
     logs.setup("up", "info")
     data_dir = pathlib.Path(args.data_dir).expanduser() if args.data_dir else default_data_dir()
     data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.chmod(0o700)  # the cluster secret, the database and every browser live below
     secret = os.environ.get("BROWSERPLANE_CLUSTER_SECRET") or \
         load_or_create_secret(data_dir / "cluster-secret")
     api_key, project = _ensure_api_key(data_dir)
@@ -154,12 +155,14 @@ def cmd_up(args: argparse.Namespace) -> None:
         node_args += ["--grpc-port", str(args.node_grpc_port)]
     if args.relay_port:
         node_args += ["--relay-port", str(args.relay_port)]
+    egress = [a for entry in args.egress_allow or [] for a in ("--egress-allow", entry)]
+    node_args += egress
     plan = [
         ("controlplane", ["controlplane", "--host", host, "--grpc-port", str(args.grpc_port),
                           "--data-dir", str(data_dir)]),
         ("node", ["node", *node_args]),
         ("gateway", ["gateway", "--host", host, "--port", str(args.port),
-                     "--control-plane", cp_addr]),
+                     "--control-plane", cp_addr, *egress]),
     ]
     children: list[tuple[str, subprocess.Popen]] = []
     stopping = False
@@ -263,6 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--capacity", type=int,
                     default=int(os.environ.get("BROWSERPLANE_NODE_CAPACITY", "8")),
                     help="browsers the node runs at once")
+    up.add_argument("--egress-allow", action="append", default=None,
+                    help="destinations sessions may reach although the egress policy refuses them "
+                         "(loopback, private ranges): HOST-or-CIDR[:PORT|:PORT-PORT], repeatable "
+                         "(env BROWSERPLANE_EGRESS_ALLOW)")
     up.set_defaults(func=cmd_up)
 
     for name, cls, func, help_text in (

@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from browserplane import grpc_server
 from browserplane.credentials import cluster_metadata
+from browserplane.egress import EgressPolicy
 from browserplane.settings import flag
 from browserplane.v1 import automation_pb2_grpc, controlplane_pb2, controlplane_pb2_grpc
 from gateway.cdp_endpoint import CdpEndpoint
@@ -40,6 +41,9 @@ class GatewaySettings:
                                     "wildcard DNS record; lets Puppeteer's browserURL work)")
     one_hop_cdp: bool = flag(True, "splice CDP clients straight to Chromium when the session's "
                                    "node runs on this machine (else through the node's relay)")
+    egress_allow: list = flag([], "destinations server-side fetches (/v1/fetch) may reach although "
+                                  "the egress policy refuses them: HOST-or-CIDR[:PORT|:PORT-PORT]",
+                              env="BROWSERPLANE_EGRESS_ALLOW")
     log_level: str = flag("info", "log level")
 
 
@@ -62,7 +66,8 @@ class Gateway:
         app.router.add_get("/metrics", self.metrics)
         limiter = RateLimiter(self.settings.rate_limit)
         automation = automation_pb2_grpc.AutomationStub(self.channel)
-        browserbase = Browserbase(self.control, automation, self.cdp, limiter)
+        browserbase = Browserbase(self.control, automation, self.cdp, limiter,
+                                  EgressPolicy.load(self.settings.egress_allow))
         browserbeam = Browserbeam(self.control, automation, limiter)
         mount(app, "/browserbase/v1", browserbase)
         mount(app, "/browserbeam/v1", browserbeam)

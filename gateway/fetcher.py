@@ -1,4 +1,7 @@
-"""A plain HTTP fetch (Browserbase's /v1/fetch): no browser, the server's own HTTP client."""
+"""A plain HTTP fetch (Browserbase's /v1/fetch): no browser, the server's own HTTP client.
+
+It obeys the egress policy like a page does: each hop's host is resolved and checked, the
+connection goes to the checked address only, and a refused one is 403 `egress_denied`."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import urllib.parse
 
 import aiohttp
 
+from browserplane.egress import EgressDenied, EgressPolicy, TooManyRedirects, guarded_get, guarded_session
 from gateway.http_api import ApiError, bad_request
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -24,29 +28,36 @@ class Fetched:
     content: str
 
 
-async def fetch(url: str, *, follow_redirects: bool, verify_tls: bool, proxy: str | None) -> Fetched:
+async def fetch(url: str, *, follow_redirects: bool, verify_tls: bool, proxy: str | None,
+                policy: EgressPolicy) -> Fetched:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise bad_request("url", "must be an absolute http(s) URL")
     context: ssl.SSLContext | bool = True if verify_tls else False
-    timeout = aiohttp.ClientTimeout(total=TIMEOUT_S)
     try:
-        async with aiohttp.ClientSession(timeout=timeout) as client, client.get(
-                url, allow_redirects=follow_redirects, ssl=context, proxy=proxy,
-                max_redirects=10) as response:
-            body = await response.content.read(MAX_BODY_BYTES + 1)
-            if len(body) > MAX_BODY_BYTES:
-                raise ApiError(413, "response_too_large",
-                               f"the response is larger than {MAX_BODY_BYTES >> 20} MiB")
-            content_type = response.headers.get("Content-Type", "application/octet-stream")
-            headers = {k: v for k, v in response.headers.items()}
-            charset = response.charset
-    except aiohttp.TooManyRedirects:
+        async with guarded_session(policy, TIMEOUT_S) as client:
+            response = await guarded_get(client, policy, url, follow_redirects=follow_redirects,
+                                         ssl=context, proxy=proxy)
+            async with response:
+                body = await response.content.read(MAX_BODY_BYTES + 1)
+                if len(body) > MAX_BODY_BYTES:
+                    raise ApiError(413, "response_too_large",
+                                   f"the response is larger than {MAX_BODY_BYTES >> 20} MiB")
+                content_type = response.headers.get("Content-Type", "application/octet-stream")
+                headers = {k: v for k, v in response.headers.items()}
+                charset = response.charset
+    except EgressDenied as err:
+        raise ApiError(403, "egress_denied", str(err)) from None
+    except TooManyRedirects:
         raise ApiError(502, "too_many_redirects", f"{url} redirected more than 10 times") from None
     except aiohttp.ClientSSLError as err:
         raise ApiError(502, "tls_error", f"TLS failed for {url}: {err}; "
                        "allowInsecureSsl skips verification") from None
-    except (aiohttp.ClientError, OSError) as err:
+    except aiohttp.ClientConnectorError as err:
+        if isinstance(err.os_error, EgressDenied):
+            raise ApiError(403, "egress_denied", str(err.os_error)) from None
+        raise ApiError(502, "fetch_failed", f"could not fetch {url}: {err}") from None
+    except (aiohttp.ClientError, OSError, ValueError) as err:
         raise ApiError(502, "fetch_failed", f"could not fetch {url}: {err}") from None
     except TimeoutError:
         raise ApiError(504, "fetch_timeout", f"{url} did not answer within {TIMEOUT_S:g}s") from None

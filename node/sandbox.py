@@ -33,7 +33,7 @@ CGROUP_ROOT = pathlib.Path("/sys/fs/cgroup")
 POLICY = {
     "URLBlocklist": ["file://*", "view-source:*", "chrome://*", "chrome-untrusted://*",
                      "devtools://*", "chrome-search://*", "filesystem:file://*"],
-    "URLAllowlist": ["chrome://settings"],
+    "URLAllowlist": ["chrome://settings", "chrome://top-chrome"],  # the latter: browser UI
     "DownloadRestrictions": 0,
     "PromptForDownloadLocation": False,
     "DeveloperToolsAvailability": 1,  # DevTools protocol on; the DevTools UI pages are blocked above

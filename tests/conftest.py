@@ -5,6 +5,7 @@ import os
 import pathlib
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 
 import pytest
@@ -28,6 +29,12 @@ def site() -> Iterator[str]:
             super().__init__(*args, directory=str(pages), **kwargs)
 
         def do_GET(self):
+            if self.path.startswith("/redirect?to="):  # /redirect?to=<url>: a 302 to anywhere
+                self.send_response(302)
+                self.send_header("Location", urllib.parse.unquote(self.path.split("=", 1)[1]))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             parts = self.path.split("/", 3)
             if len(parts) == 4 and parts[1] == "slow" and parts[2].isdigit():
                 time.sleep(min(int(parts[2]), 5000) / 1000)

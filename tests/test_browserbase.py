@@ -345,9 +345,9 @@ def test_fetch_is_a_real_http_fetch(bb: Browserbase, site: str):
         bb.fetch_api.create(url="file:///etc/passwd")
     with pytest.raises(BadRequestError):
         bb.fetch_api.create(url=f"{site}/hello.html", format="json")
-    with pytest.raises(Exception) as info:  # nothing listens there: 502 in Browserbase's shape
+    with pytest.raises(Exception) as info:  # a platform address: 403 in Browserbase's shape
         bb.fetch_api.create(url="http://127.0.0.1:9/")
-    assert getattr(info.value, "status_code", None) == 502
+    assert getattr(info.value, "status_code", None) == 403 and "egress_denied" in str(info.value)
 
 
 def test_logs_record_what_the_pages_did(bb: Browserbase, site: str, cluster: Cluster, md):

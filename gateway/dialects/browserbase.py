@@ -17,6 +17,7 @@ from aiohttp import web
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from browserplane import errors
+from browserplane.egress import EgressPolicy
 from browserplane.v1 import automation_pb2 as A
 from browserplane.v1 import automation_pb2_grpc, controlplane_pb2_grpc
 from browserplane.v1 import controlplane_pb2 as cp
@@ -92,8 +93,9 @@ def session_json(s: S.Session) -> dict[str, Any]:
 class Browserbase:
     def __init__(self, control: controlplane_pb2_grpc.ControlPlaneStub,
                  automation: automation_pb2_grpc.AutomationStub, cdp: CdpEndpoint,
-                 limiter: RateLimiter) -> None:
+                 limiter: RateLimiter, egress: EgressPolicy | None = None) -> None:
         self.limiter = limiter
+        self.egress = egress or EgressPolicy()
         self.control = control
         self.automation = automation
         self.cdp = cdp
@@ -438,7 +440,8 @@ class Browserbase:
         await self.control.Authenticate(cp.AuthenticateRequest(), metadata=md, timeout=10)
         result = await fetcher.fetch(
             url, follow_redirects=typed(body, "allowRedirects", bool, False),
-            verify_tls=not typed(body, "allowInsecureSsl", bool, False), proxy=None)
+            verify_tls=not typed(body, "allowInsecureSsl", bool, False), proxy=None,
+            policy=self.egress)
         return web.json_response({
             "id": str(uuid.uuid4()), "statusCode": result.status, "headers": result.headers,
             "contentType": result.content_type, "encoding": result.encoding,
