@@ -350,7 +350,8 @@ def _ensure_api_key(data_dir: pathlib.Path) -> tuple[str, str]:
         wanted = os.environ.get("BROWSERPLANE_API_KEY", "")
         if wanted:
             project = ring.ensure_key(wanted)
-            return "", f"{project.name} ({project.id}); key from BROWSERPLANE_API_KEY"
+            note = "" if ring.project_for_key(wanted) else " (revoked or expired: it will not work)"
+            return "", f"{project.name} ({project.id}); key from BROWSERPLANE_API_KEY{note}"
         if store.db.execute("SELECT COUNT(*) FROM api_keys").fetchone()[0]:
             return "", "keys exist already (browserplane keys create --project NAME for another)"
         key, project, _ = ring.create_key("default")
