@@ -1,9 +1,13 @@
-"""Credentials that cross component boundaries: the cluster secret and per-session CDP tokens.
+"""Credentials that cross component boundaries: the cluster secret and per-session tokens.
 
 A CDP token is `<expiry>x<signature>`: an HMAC-SHA256 over the session id, project and expiry
 under the cluster secret, in lower-case hex so it can also stand in a host name (host names are
 case-insensitive; see the gateway's --cdp-host-suffix). The control plane issues it; a node's
 relay or a gateway verifies it without a round trip. It opens one session only, never the account.
+
+A live-view token is `lv<expiry>x<signature>`, signed over a different message, so neither kind
+of token ever passes for the other: it opens one session's live view (screen and input) for a
+few minutes, and no CDP endpoint takes it.
 """
 
 from __future__ import annotations
@@ -46,6 +50,11 @@ def cluster_metadata(secret: str, project_id: str = "") -> tuple[tuple[str, str]
     return md
 
 
+def is_cluster_secret(token: str, secret: str) -> bool:
+    """Constant-time check of a presented secret (bytes, so any text compares safely)."""
+    return bool(secret) and hmac.compare_digest(token.encode(), secret.encode())
+
+
 def load_or_create_secret(path: pathlib.Path) -> str:
     """The cluster secret kept in the data dir (0600), created on first use."""
     try:
@@ -63,9 +72,18 @@ def _sign(secret: str, payload: str) -> str:
     return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()[:32]
 
 
+LIVE_VIEW_PREFIX = "lv"
+
+
 def issue_cdp_token(secret: str, session_id: str, project_id: str, expires_at: float) -> str:
     expiry = str(int(expires_at))
     return f"{expiry}x{_sign(secret, f'{session_id}|{project_id}|{expiry}')}"
+
+
+def issue_live_view_token(secret: str, session_id: str, project_id: str, expires_at: float) -> str:
+    expiry = str(int(expires_at))
+    payload = f"live-view|{session_id}|{project_id}|{expiry}"
+    return f"{LIVE_VIEW_PREFIX}{expiry}x{_sign(secret, payload)}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,11 +95,28 @@ class TokenCheck:
 def check_cdp_token(secret: str, token: str, session_id: str, project_id: str,
                     now: float | None = None) -> TokenCheck:
     """Checks a token against the session it claims; constant-time on the signature."""
-    expiry, _, signature = token.lower().partition("x")
-    if not expiry.isdigit() or not signature:
+    if token.lower().startswith(LIVE_VIEW_PREFIX):
+        return TokenCheck(False, "a live-view token does not open CDP; use the session's "
+                                 "connect URL")
+    return _check(secret, token.lower(), f"{session_id}|{project_id}|", now)
+
+
+def check_live_view_token(secret: str, token: str, session_id: str, project_id: str,
+                          now: float | None = None) -> TokenCheck:
+    """Checks a live-view token; CDP tokens are refused (the live view has its own)."""
+    if not token.lower().startswith(LIVE_VIEW_PREFIX):
+        return TokenCheck(False, "not a live-view token; use the live-view link the session "
+                                 "API returned")
+    return _check(secret, token.lower()[len(LIVE_VIEW_PREFIX):],
+                  f"live-view|{session_id}|{project_id}|", now)
+
+
+def _check(secret: str, token: str, payload: str, now: float | None) -> TokenCheck:
+    expiry, _, signature = token.partition("x")
+    if not expiry.isdigit() or len(expiry) > 12 or not signature:
         return TokenCheck(False, "malformed token")
-    expected = _sign(secret, f"{session_id}|{project_id}|{expiry}")
-    if not hmac.compare_digest(expected, signature):
+    expected = _sign(secret, payload + expiry)
+    if not hmac.compare_digest(expected.encode(), signature.encode()):
         return TokenCheck(False, "token does not open this session")
     if int(expiry) < (time.time() if now is None else now):
         return TokenCheck(False, "token expired")

@@ -1,4 +1,4 @@
-"""`browserplane up | controlplane | node | gateway | keys create`."""
+"""`browserplane up | controlplane | node | gateway | keys create|list|revoke|rotate | projects limit`."""
 
 from __future__ import annotations
 
@@ -73,31 +73,149 @@ def cmd_gateway(args: argparse.Namespace) -> None:
     _run_component("gateway", cfg.log_level, lambda: Gateway(cfg))
 
 
-def cmd_keys_create(args: argparse.Namespace) -> None:
-    """Creates a key in the local data dir, or through a remote control plane."""
-    if args.control_plane:
+class KeyAdmin:
+    """Key commands against the local data dir's store, or a control plane over gRPC (with the
+    cluster secret). Revoking through gRPC takes effect at once; through the local store the
+    running control plane sees it within a second (it caches key lookups that long)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.remote = args.control_plane
+        if self.remote:
+            import grpc
+
+            from browserplane.v1 import controlplane_pb2_grpc
+
+            secret = os.environ.get("BROWSERPLANE_CLUSTER_SECRET", "")
+            if not secret:
+                raise SystemExit("keys --control-plane needs BROWSERPLANE_CLUSTER_SECRET")
+            self.channel = grpc.insecure_channel(self.remote)
+            self.stub = controlplane_pb2_grpc.ControlPlaneStub(self.channel)
+            self.md = cluster_metadata(secret)
+        else:
+            from controlplane.keys import KeyRing
+            from controlplane.store import Store
+
+            data_dir = pathlib.Path(args.data_dir).expanduser() if args.data_dir else default_data_dir()
+            self.store = Store(data_dir / "controlplane.sqlite3")
+            self.ring = KeyRing(self.store, "")
+
+    def call(self, remote: Callable[[], Any], local: Callable[[], Any]) -> Any:
         import grpc
 
-        from browserplane.v1 import controlplane_pb2, controlplane_pb2_grpc
+        from browserplane import errors
 
-        secret = os.environ.get("BROWSERPLANE_CLUSTER_SECRET", "")
-        if not secret:
-            raise SystemExit("keys create --control-plane needs BROWSERPLANE_CLUSTER_SECRET")
-        with grpc.insecure_channel(args.control_plane) as channel:
-            answer = controlplane_pb2_grpc.ControlPlaneStub(channel).CreateApiKey(
-                controlplane_pb2.CreateApiKeyRequest(project_name=args.project),
-                metadata=cluster_metadata(secret), timeout=10)
-        key, project = answer.key, answer.project
-    else:
-        from controlplane.keys import KeyRing
-        from controlplane.store import Store
+        try:
+            return remote() if self.remote else local()
+        except grpc.RpcError as err:
+            raise SystemExit(f"error: {errors.describe(err).message}") from None
+        except errors.BrowserplaneError as err:
+            raise SystemExit(f"error: {err.message}") from None
 
-        data_dir = pathlib.Path(args.data_dir).expanduser() if args.data_dir else default_data_dir()
-        store = Store(data_dir / "controlplane.sqlite3")
-        key, project = KeyRing(store, "").create_key(args.project)
-        store.close()
+    def close(self) -> None:
+        if self.remote:
+            self.channel.close()
+        else:
+            self.store.close()
+
+
+def _expires_at(text: str) -> float | None:
+    """`--expires-in` as unix seconds: 3600, 90s, 15m, 12h, 30d; empty = never."""
+    if not text:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
+    if not number.isdigit() or int(number) == 0:
+        raise SystemExit(f"--expires-in: expected a duration such as 3600, 15m, 12h or 30d, got {text!r}")
+    return time.time() + int(number) * units[unit]
+
+
+def _stamp(when: float | None) -> Any:
+    from browserplane.times import timestamp
+
+    return timestamp(when) if when is not None else None
+
+
+def _print_new_key(answer: tuple[str, Any, Any]) -> None:
+    key, project, record = answer
     print(key)
-    print(f"project: {project.name} ({project.id})", file=sys.stderr)
+    expires = f", expires {_when(record.expires_at)}" if record.HasField("expires_at") else ""
+    print(f"id: {record.id}; project: {project.name} ({project.id}){expires}", file=sys.stderr)
+
+
+def _when(stamp: Any) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp.seconds)) if stamp.seconds else "-"
+
+
+def cmd_keys_create(args: argparse.Namespace) -> None:
+    """Creates a key in the local data dir, or through a remote control plane."""
+    from browserplane.v1 import controlplane_pb2 as cp
+
+    expires = _expires_at(args.expires_in)
+    admin = KeyAdmin(args)
+    try:
+        def remote() -> tuple[str, Any, Any]:
+            answer = admin.stub.CreateApiKey(cp.CreateApiKeyRequest(
+                project_name=args.project, expires_at=_stamp(expires)), metadata=admin.md, timeout=10)
+            return answer.key, answer.project, answer.api_key
+
+        _print_new_key(admin.call(remote, lambda: admin.ring.create_key(args.project, expires)))
+    finally:
+        admin.close()
+
+
+def cmd_keys_list(args: argparse.Namespace) -> None:
+    from browserplane.v1 import controlplane_pb2 as cp
+
+    admin = KeyAdmin(args)
+    try:
+        keys = admin.call(
+            lambda: admin.stub.ListApiKeys(cp.ListApiKeysRequest(
+                project_name=args.project, include_inactive=args.all), metadata=admin.md,
+                timeout=10).keys,
+            lambda: admin.ring.list_keys(args.project, args.all))
+    finally:
+        admin.close()
+    rows = [("ID", "PREFIX", "PROJECT", "CREATED", "EXPIRES", "STATUS")]
+    for k in keys:
+        state = "active" if k.active else ("revoked" if k.HasField("revoked_at") else "expired")
+        rows.append((k.id, k.prefix + "…", k.project_name, _when(k.created_at), _when(k.expires_at),
+                     state))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> None:
+    from browserplane.v1 import controlplane_pb2 as cp
+
+    admin = KeyAdmin(args)
+    try:
+        key = admin.call(
+            lambda: admin.stub.RevokeApiKey(cp.RevokeApiKeyRequest(id=args.id), metadata=admin.md,
+                                            timeout=10),
+            lambda: admin.ring.revoke(args.id))
+    finally:
+        admin.close()
+    print(f"revoked {key.id} ({key.prefix}…, project {key.project_name})")
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> None:
+    from browserplane.v1 import controlplane_pb2 as cp
+
+    expires = _expires_at(args.expires_in)
+    admin = KeyAdmin(args)
+    try:
+        def remote() -> tuple[str, Any, Any]:
+            answer = admin.stub.RotateApiKey(cp.RotateApiKeyRequest(
+                id=args.id, expires_at=_stamp(expires), grace_seconds=args.grace),
+                metadata=admin.md, timeout=10)
+            return answer.key, answer.project, answer.api_key
+
+        _print_new_key(admin.call(remote, lambda: admin.ring.rotate(args.id, expires, args.grace)))
+    finally:
+        admin.close()
+    print(f"the old key {'stops in ' + str(args.grace) + ' s' if args.grace else 'stopped working'}",
+          file=sys.stderr)
 
 
 def cmd_projects_limit(args: argparse.Namespace) -> None:
@@ -235,10 +353,11 @@ def _ensure_api_key(data_dir: pathlib.Path) -> tuple[str, str]:
         wanted = os.environ.get("BROWSERPLANE_API_KEY", "")
         if wanted:
             project = ring.ensure_key(wanted)
-            return "", f"{project.name} ({project.id}); key from BROWSERPLANE_API_KEY"
+            note = "" if ring.project_for_key(wanted) else " (revoked or expired: it will not work)"
+            return "", f"{project.name} ({project.id}); key from BROWSERPLANE_API_KEY{note}"
         if store.db.execute("SELECT COUNT(*) FROM api_keys").fetchone()[0]:
             return "", "keys exist already (browserplane keys create --project NAME for another)"
-        key, project = ring.create_key("default")
+        key, project, _ = ring.create_key("default")
         return key, f"{project.name} ({project.id})"
     finally:
         store.close()
@@ -281,15 +400,34 @@ def build_parser() -> argparse.ArgumentParser:
         settings.add_arguments(p, cls)
         p.set_defaults(func=func)
 
-    keys = sub.add_parser("keys", help="API keys")
+    keys = sub.add_parser("keys", help="API keys (create, list, revoke, rotate)")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
-    create = keys_sub.add_parser("create", help="create an API key for a project and print it")
+
+    def key_command(name: str, help_text: str, func: Callable[[argparse.Namespace], None],
+                    ) -> argparse.ArgumentParser:
+        p = keys_sub.add_parser(name, help=help_text)
+        p.add_argument("--data-dir", default=os.environ.get("BROWSERPLANE_DATA_DIR", ""),
+                       help="local control plane's data dir")
+        p.add_argument("--control-plane", default="",
+                       help="remote control plane host:port (needs BROWSERPLANE_CLUSTER_SECRET)")
+        p.set_defaults(func=func)
+        return p
+
+    create = key_command("create", "create an API key for a project and print it", cmd_keys_create)
     create.add_argument("--project", default="default", help="project name (created if missing)")
-    create.add_argument("--data-dir", default=os.environ.get("BROWSERPLANE_DATA_DIR", ""),
-                        help="local control plane's data dir")
-    create.add_argument("--control-plane", default="",
-                        help="remote control plane host:port (needs BROWSERPLANE_CLUSTER_SECRET)")
-    create.set_defaults(func=cmd_keys_create)
+    create.add_argument("--expires-in", default="", help="e.g. 3600, 15m, 12h, 30d (default: never)")
+    listing = key_command("list", "list keys (never the keys themselves)", cmd_keys_list)
+    listing.add_argument("--project", default="", help="only this project's keys")
+    listing.add_argument("--all", action="store_true", help="also revoked and expired keys")
+    revoke = key_command("revoke", "revoke a key: it stops working at once", cmd_keys_revoke)
+    revoke.add_argument("id", help="the key's id (key_…, from `keys list`) or the key itself")
+    rotate = key_command("rotate", "replace a key with a new one for the same project",
+                         cmd_keys_rotate)
+    rotate.add_argument("id", help="the key's id (key_…) or the key itself")
+    rotate.add_argument("--expires-in", default="",
+                        help="the new key's lifetime (default: the old key's, or never)")
+    rotate.add_argument("--grace", type=int, default=0,
+                        help="seconds the old key keeps working (default 0: it stops at once)")
 
     projects = sub.add_parser("projects", help="projects")
     projects_sub = projects.add_subparsers(dest="projects_command", required=True)

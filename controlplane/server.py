@@ -12,11 +12,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import ClassVar
 
 import grpc
-from prometheus_client import start_http_server
 
 from browserplane import errors, grpc_server
 from browserplane.credentials import REPLAYED_HEADER, cluster_metadata, load_or_create_secret
 from browserplane.errors import BrowserplaneError, not_found
+from browserplane.metrics_http import start_metrics_server
 from browserplane.settings import default_data_dir, flag
 from browserplane.times import timestamp
 from browserplane.v1 import controlplane_pb2 as cp
@@ -26,6 +26,7 @@ from controlplane.automation_router import AutomationRouter
 from controlplane.extensions import MAX_EXTENSION_BYTES, read_manifest
 from controlplane.keys import KeyRing, Principal
 from controlplane.leases import NodeRegistry
+from controlplane.record_cipher import RecordCipher, WrongKey
 from controlplane.sessions import SessionPolicy, SessionService
 from controlplane.store import Store
 
@@ -40,15 +41,21 @@ class ControlPlaneSettings:
     host: str = flag("127.0.0.1", "address the gRPC server binds to")
     grpc_port: int = flag(50051, "gRPC port")
     metrics_port: int = flag(0, "Prometheus /metrics port (0 = off)")
+    metrics_token: str = flag("", "bearer token /metrics requires (empty = none)")
     data_dir: pathlib.Path = flag(default_data_dir(), "state: SQLite database, cluster secret")
     cluster_secret: str = flag("", "shared secret of nodes and gateways (default: kept in the "
                                    "data dir)", env="BROWSERPLANE_CLUSTER_SECRET")
+    secret_key: str = flag("", "base64 of 32 bytes that encrypt stored session records (proxy "
+                               "passwords, cookies, tokens); default: kept in the data dir")
     lease_seconds: float = flag(5.0, "a node that has not heartbeated this long is down")
     heartbeat_ms: int = flag(1000, "how often nodes heartbeat")
     idle_timeout: int = flag(300, "default idle timeout of a session, seconds")
     max_duration: int = flag(3600, "default maximum duration of a session, seconds")
     queue_timeout: float = flag(30.0, "how long a create waits for room by default, seconds")
     queue_size: int = flag(64, "create requests that may wait at once")
+    project_max_sessions: int = flag(50, "live sessions a project may have at once unless it has "
+                                         "its own limit (0 = unlimited)")
+    live_view_token_seconds: int = flag(600, "how long a live-view link opens the live view")
     downloads_retention_hours: float = flag(168.0, "how long what ended sessions downloaded is kept")
     log_level: str = flag("info", "log level")
 
@@ -63,6 +70,13 @@ def _cluster(service: ControlPlaneServicer, context: grpc.aio.ServicerContext) -
         raise BrowserplaneError(grpc.StatusCode.PERMISSION_DENIED, errors.PERMISSION_DENIED,
                                 "this call is for cluster members (nodes, gateways) only")
     return principal
+
+
+def _expiry(request: cp.CreateApiKeyRequest | cp.RotateApiKeyRequest) -> float | None:
+    """A key request's expiry in unix seconds, None when unset."""
+    if not request.HasField("expires_at"):
+        return None
+    return request.expires_at.ToNanoseconds() / 1e9
 
 
 def _blob_chunks(path: pathlib.Path, first: cp.DataChunk | None) -> Iterator[cp.DataChunk]:
@@ -155,7 +169,8 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
     async def ResolveSession(self, request: cp.ResolveSessionRequest,
                              context: grpc.aio.ServicerContext) -> cp.ResolveSessionResponse:
         _cluster(self, context)
-        s, relay = self.sessions.resolve(request.session_id, request.token)
+        s, relay = self.sessions.resolve(request.session_id, request.token,
+                                         live_view=request.access == cp.ResolveSessionRequest.LIVE_VIEW)
         return cp.ResolveSessionResponse(session=s, node_id=s.node_id, relay_address=relay)
 
     async def TouchSession(self, request: cp.TouchSessionRequest,
@@ -354,8 +369,33 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
         _cluster(self, context)
         if not request.project_name or len(request.project_name) > 128:
             raise errors.invalid("project_name", "1-128 characters")
-        key, project = self.keys.create_key(request.project_name)
-        return cp.CreateApiKeyResponse(key=key, project=project)
+        expires = _expiry(request)
+        key, project, record = self.keys.create_key(request.project_name, expires)
+        return cp.CreateApiKeyResponse(key=key, project=project, api_key=record)
+
+    async def ListApiKeys(self, request: cp.ListApiKeysRequest,
+                          context: grpc.aio.ServicerContext) -> cp.ListApiKeysResponse:
+        _cluster(self, context)
+        return cp.ListApiKeysResponse(keys=self.keys.list_keys(request.project_name,
+                                                               request.include_inactive))
+
+    async def RevokeApiKey(self, request: cp.RevokeApiKeyRequest,
+                           context: grpc.aio.ServicerContext) -> cp.ApiKey:
+        _cluster(self, context)
+        if not request.id:
+            raise errors.invalid("id", "name the key (its id, key_…)")
+        return self.keys.revoke(request.id)
+
+    async def RotateApiKey(self, request: cp.RotateApiKeyRequest,
+                           context: grpc.aio.ServicerContext) -> cp.CreateApiKeyResponse:
+        _cluster(self, context)
+        if not request.id:
+            raise errors.invalid("id", "name the key (its id, key_…)")
+        if request.grace_seconds > 30 * 86400:
+            raise errors.invalid("grace_seconds", "at most 30 days")
+        expires = _expiry(request)
+        key, project, record = self.keys.rotate(request.id, expires, request.grace_seconds)
+        return cp.CreateApiKeyResponse(key=key, project=project, api_key=record)
 
     async def Authenticate(self, request: cp.AuthenticateRequest,
                            context: grpc.aio.ServicerContext) -> cp.AuthenticateResponse:
@@ -433,18 +473,33 @@ class ControlPlane:
     def __init__(self, settings: ControlPlaneSettings) -> None:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.chmod(0o700)  # secrets, the database and tenants' files live here
         if not settings.cluster_secret:
             settings.cluster_secret = load_or_create_secret(settings.data_dir / "cluster-secret")
         self.blob_dir = settings.data_dir / "blobs"
-        self.store = Store(settings.data_dir / "controlplane.sqlite3")
+        cipher = RecordCipher.load(settings.secret_key, settings.data_dir / "secret-key")
+        self.store = Store(settings.data_dir / "controlplane.sqlite3", cipher)
+        try:
+            sealed = self.store.seal_plaintext_sessions()
+        except WrongKey:
+            raise SystemExit("control plane: the stored sessions were encrypted with another "
+                             "secret key; start with the key they were written with "
+                             "(--secret-key / BROWSERPLANE_CONTROLPLANE_SECRET_KEY, or the "
+                             "data dir's secret-key file)") from None
+        if sealed:
+            log.info("sealed session records written before encryption at rest",
+                     extra={"fields": {"sessions": sealed}})
         self.keys = KeyRing(self.store, settings.cluster_secret)
         self.registry = NodeRegistry(settings.lease_seconds)
         self.sessions = SessionService(
             self.store, self.registry,
             SessionPolicy(idle_timeout=settings.idle_timeout, max_duration=settings.max_duration,
-                          queue_timeout=settings.queue_timeout, queue_size=settings.queue_size),
+                          queue_timeout=settings.queue_timeout, queue_size=settings.queue_size,
+                          project_max_sessions=max(0, settings.project_max_sessions),
+                          live_view_token_seconds=max(10, settings.live_view_token_seconds)),
             settings.cluster_secret)
         self.server: grpc.aio.Server | None = None
+        self.metrics_server: object | None = None
         self.port = 0
         self._loop_task: asyncio.Task | None = None
 
@@ -476,7 +531,8 @@ class ControlPlane:
                                        self.settings.cluster_secret), "browserplane.v1.Automation")],
         )
         if self.settings.metrics_port:
-            start_http_server(self.settings.metrics_port, addr=self.settings.host)
+            self.metrics_server = start_metrics_server(self.settings.host, self.settings.metrics_port,
+                                                       self.settings.metrics_token)
         self._swept = 0.0
         self._loop_task = asyncio.get_running_loop().create_task(self._housekeeping())
         log.info("control plane started", extra={"fields": {
@@ -507,4 +563,6 @@ class ControlPlane:
             await self.server.stop(grace=1)
         await self.sessions.close()
         await self.registry.close()
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()  # type: ignore[attr-defined]
         self.store.close()

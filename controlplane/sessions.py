@@ -16,7 +16,13 @@ from collections.abc import AsyncIterator
 import grpc
 
 from browserplane import errors
-from browserplane.credentials import check_cdp_token, cluster_metadata, issue_cdp_token
+from browserplane.credentials import (
+    check_cdp_token,
+    check_live_view_token,
+    cluster_metadata,
+    issue_cdp_token,
+    issue_live_view_token,
+)
 from browserplane.errors import BrowserplaneError, not_found
 from browserplane.times import seconds, timestamp
 from browserplane.v1 import controlplane_pb2, node_pb2, session_pb2
@@ -42,7 +48,8 @@ class SessionPolicy:
     queue_size: int = 64
     start_timeout: float = 60.0
     idempotency_seconds: float = 24 * 3600
-
+    live_view_token_seconds: int = 600
+    project_max_sessions: int = 50  # live sessions per project unless it sets its own; 0 = no cap
 
 
 class SessionService:
@@ -132,6 +139,10 @@ class SessionService:
                 base = f"ws://{entry.info.relay_address}" if entry else ""
             if base:
                 out.cdp_url = f"{base}/session/{s.id}/devtools/browser?token={s.cdp_token}"
+            # Minted per answer, never stored: a link handed out expires on its own.
+            expires = min(time.time() + self.policy.live_view_token_seconds,
+                          seconds(s.expires_at) + 60)
+            out.live_view_token = issue_live_view_token(self.secret, s.id, s.project_id, expires)
         else:
             out.cdp_token = ""
         if s.started_at.seconds:
@@ -215,13 +226,15 @@ class SessionService:
 
     def _check_project_limit(self, project_id: str) -> None:
         project = self.store.project(project_id)
-        limit = project.max_concurrent_sessions if project else 0
+        limit = (project.max_concurrent_sessions if project else 0) or \
+            self.policy.project_max_sessions
         if limit:
             running = sum(1 for s in self.live.values() if s.project_id == project_id)
             if running >= limit:
                 raise BrowserplaneError(
                     grpc.StatusCode.RESOURCE_EXHAUSTED, errors.PROJECT_CONCURRENCY_LIMIT,
-                    f"project allows {limit} concurrent sessions", retry_after=5,
+                    f"project allows {limit} concurrent sessions ({running} are live); end "
+                    "one or ask the operator for a higher limit", retry_after=5,
                     metadata={"limit": str(limit)})
 
     async def _start(self, s: session_pb2.Session, queue_timeout: float) -> None:
@@ -358,7 +371,10 @@ class SessionService:
         s = self._visible(principal, session_id)
         return self.end(s, S.COMPLETED, S.REQUESTED, reason or "terminated on request")
 
-    def resolve(self, session_id: str, token: str) -> tuple[session_pb2.Session, str]:
+    def resolve(self, session_id: str, token: str, live_view: bool = False,
+                ) -> tuple[session_pb2.Session, str]:
+        """The running session a token opens, and its node's relay. `live_view`: the token
+        must be a live-view token (else a CDP token); neither kind passes for the other."""
         s = self.live.get(session_id)
         if s is None or s.state != S.RUNNING:
             ended = s or self.store.session(session_id)
@@ -366,7 +382,8 @@ class SessionService:
                 raise not_found(errors.SESSION_NOT_FOUND, "session", session_id)
             raise BrowserplaneError(grpc.StatusCode.NOT_FOUND, errors.SESSION_ENDED,
                                     f"session {session_id} is not running")
-        check = check_cdp_token(self.secret, token, s.id, s.project_id)
+        check = (check_live_view_token if live_view else check_cdp_token)(
+            self.secret, token, s.id, s.project_id)
         if not check.ok:
             raise BrowserplaneError(grpc.StatusCode.UNAUTHENTICATED, errors.TOKEN_INVALID,
                                     check.reason)

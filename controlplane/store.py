@@ -1,18 +1,24 @@
 """Persistence for the control plane: SQLite in WAL mode under the data dir.
 
-Sessions are stored as their protobuf plus the columns queries need. Writes are small and
-synchronous (a WAL commit with synchronous=NORMAL takes tens of microseconds), so they run on
-the event loop thread without a pool.
+Sessions are stored as their protobuf, sealed (`record_cipher`: they hold proxy passwords,
+cookies and tokens), plus the columns queries need. Writes are small and synchronous (a WAL
+commit with synchronous=NORMAL takes tens of microseconds, sealing a few more), so they run on
+the event loop thread without a pool. The database and its -wal and -shm files are 0600
+(SQLite gives the -wal and -shm files the mode of the database file).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import pathlib
 import sqlite3
 import time
 from collections.abc import Iterable
 
+from browserplane.times import timestamp
 from browserplane.v1 import controlplane_pb2, session_pb2
+from controlplane.record_cipher import RecordCipher, is_sealed
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS projects (
@@ -24,6 +30,7 @@ CREATE TABLE IF NOT EXISTS api_keys (
   key_hash TEXT PRIMARY KEY, project_id TEXT NOT NULL REFERENCES projects(id),
   created_at REAL NOT NULL, prefix TEXT NOT NULL
 );
+-- id, expires_at and revoked_at of api_keys are added by _migrate (older databases lack them).
 CREATE TABLE IF NOT EXISTS sessions (
   id TEXT PRIMARY KEY, project_id TEXT NOT NULL, state INTEGER NOT NULL, node_id TEXT,
   created_at REAL NOT NULL, started_at REAL, ended_at REAL, data BLOB NOT NULL
@@ -46,6 +53,15 @@ CREATE TABLE IF NOT EXISTS idempotency (
 """
 
 LIVE_STATES = (session_pb2.PENDING, session_pb2.RUNNING)
+SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyRecord:
+    id: str
+    project_id: str
+    expires_at: float | None
+    revoked_at: float | None
 
 
 def _seconds(stamp: object) -> float | None:
@@ -55,13 +71,69 @@ def _seconds(stamp: object) -> float | None:
 
 
 class Store:
-    def __init__(self, path: pathlib.Path) -> None:
+    """`cipher` seals session records; without one (the CLI's key commands) the store reads
+    and writes projects and keys only."""
+
+    def __init__(self, path: pathlib.Path, cipher: RecordCipher | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.cipher = cipher
+        if not path.exists():  # created 0600 before SQLite opens it
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.executescript(SCHEMA)
+        self._migrate()
+        self.restrict_files()
+
+    def restrict_files(self) -> None:
+        """0600 on the database files (ones made by older versions may be wider)."""
+        for suffix in SQLITE_SUFFIXES:
+            try:
+                os.chmod(f"{self.path}{suffix}", 0o600)
+            except FileNotFoundError:
+                pass
+
+    def _migrate(self) -> None:
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(api_keys)")}
+        for name, kind in (("id", "TEXT"), ("expires_at", "REAL"), ("revoked_at", "REAL")):
+            if name not in columns:
+                self.db.execute(f"ALTER TABLE api_keys ADD COLUMN {name} {kind}")
+        self.db.execute("UPDATE api_keys SET id = 'key_' || substr(key_hash, 1, 16) WHERE id IS NULL")
+        self.db.execute("CREATE UNIQUE INDEX IF NOT EXISTS api_keys_id ON api_keys(id)")
+
+    def seal_plaintext_sessions(self) -> int:
+        """Seals session records written before sealing existed; checks the key opens the
+        sealed ones (raises record_cipher.WrongKey). Answers how many were sealed."""
+        assert self.cipher is not None
+        sealed = 0
+        checked = False
+        rows = self.db.execute("SELECT id, data FROM sessions").fetchall()
+        for session_id, data in rows:
+            if is_sealed(data):
+                if not checked:
+                    self.cipher.open(data, session_id)
+                    checked = True
+                continue
+            self.db.execute("UPDATE sessions SET data=? WHERE id=?",
+                            (self.cipher.seal(data, session_id), session_id))
+            sealed += 1
+        if sealed:  # the plaintext may linger in free pages and the WAL
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.db.execute("VACUUM")
+        return sealed
+
+    def _seal(self, data: bytes, session_id: str) -> bytes:
+        if self.cipher is None:
+            raise RuntimeError("this store was opened without the secret key")
+        return self.cipher.seal(data, session_id)
+
+    def _session(self, session_id: str, data: bytes) -> session_pb2.Session:
+        if self.cipher is None:
+            raise RuntimeError("this store was opened without the secret key")
+        return session_pb2.Session.FromString(self.cipher.open(data, session_id))
 
     def close(self) -> None:
         self.db.close()
@@ -90,14 +162,33 @@ class Store:
         self.db.execute("UPDATE projects SET max_concurrent_sessions=? WHERE id=?",
                         (max_concurrent, project_id))
 
-    def add_key(self, key_hash: str, project_id: str, prefix: str) -> None:
-        self.db.execute("INSERT INTO api_keys(key_hash, project_id, created_at, prefix) "
-                        "VALUES (?,?,?,?)", (key_hash, project_id, time.time(), prefix))
+    def add_key(self, key_hash: str, key_id: str, project_id: str, prefix: str,
+                expires_at: float | None) -> None:
+        self.db.execute("INSERT INTO api_keys(key_hash, id, project_id, created_at, prefix, "
+                        "expires_at) VALUES (?,?,?,?,?,?)",
+                        (key_hash, key_id, project_id, time.time(), prefix, expires_at))
 
-    def key_project(self, key_hash: str) -> str | None:
-        row = self.db.execute("SELECT project_id FROM api_keys WHERE key_hash=?",
-                              (key_hash,)).fetchone()
-        return row[0] if row else None
+    def key_record(self, key_hash: str) -> KeyRecord | None:
+        row = self.db.execute("SELECT id, project_id, expires_at, revoked_at FROM api_keys "
+                              "WHERE key_hash=?", (key_hash,)).fetchone()
+        return KeyRecord(*row) if row else None
+
+    def api_key(self, key_id: str) -> controlplane_pb2.ApiKey | None:
+        row = self.db.execute(KEY_QUERY + " WHERE k.id=?", (key_id,)).fetchone()
+        return _api_key(row) if row else None
+
+    def api_keys(self, project_id: str | None) -> list[controlplane_pb2.ApiKey]:
+        sql, args = KEY_QUERY, ()
+        if project_id is not None:
+            sql, args = sql + " WHERE k.project_id=?", (project_id,)
+        return [_api_key(r) for r in self.db.execute(sql + " ORDER BY k.created_at", args)]
+
+    def revoke_key(self, key_id: str, at: float) -> None:
+        self.db.execute("UPDATE api_keys SET revoked_at=? WHERE id=? AND revoked_at IS NULL",
+                        (at, key_id))
+
+    def set_key_expiry(self, key_id: str, at: float) -> None:
+        self.db.execute("UPDATE api_keys SET expires_at=? WHERE id=?", (at, key_id))
 
     # -- sessions ------------------------------------------------------------------------
 
@@ -106,28 +197,29 @@ class Store:
             "INSERT OR REPLACE INTO sessions(id, project_id, state, node_id, created_at, "
             "started_at, ended_at, data) VALUES (?,?,?,?,?,?,?,?)",
             (s.id, s.project_id, s.state, s.node_id or None, _seconds(s.created_at),
-             _seconds(s.started_at), _seconds(s.ended_at), s.SerializeToString()),
+             _seconds(s.started_at), _seconds(s.ended_at),
+             self._seal(s.SerializeToString(), s.id)),
         )
 
     def session(self, session_id: str) -> session_pb2.Session | None:
         row = self.db.execute("SELECT data FROM sessions WHERE id=?", (session_id,)).fetchone()
-        return session_pb2.Session.FromString(row[0]) if row else None
+        return self._session(session_id, row[0]) if row else None
 
     def live_sessions(self) -> list[session_pb2.Session]:
-        rows = self.db.execute("SELECT data FROM sessions WHERE state IN (?,?)", LIVE_STATES)
-        return [session_pb2.Session.FromString(r[0]) for r in rows]
+        rows = self.db.execute("SELECT id, data FROM sessions WHERE state IN (?,?)", LIVE_STATES)
+        return [self._session(r[0], r[1]) for r in rows]
 
     def list_sessions(self, project_id: str | None, states: Iterable[int],
                       before: tuple[float, str] | None, limit: int) -> list[session_pb2.Session]:
         """Newest first; `before` is the (created_at, id) of the last row of the previous page."""
         where, args = _session_filter(project_id, states)
-        sql = "SELECT data FROM sessions WHERE " + where
+        sql = "SELECT id, data FROM sessions WHERE " + where
         if before is not None:
             sql += " AND (created_at < ? OR (created_at = ? AND id < ?))"
             args += [before[0], before[0], before[1]]
         sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
         args.append(limit)
-        return [session_pb2.Session.FromString(r[0]) for r in self.db.execute(sql, args)]
+        return [self._session(r[0], r[1]) for r in self.db.execute(sql, args)]
 
     def count_sessions(self, project_id: str | None, states: Iterable[int]) -> int:
         where, args = _session_filter(project_id, states)
@@ -202,6 +294,21 @@ def _session_filter(project_id: str | None, states: Iterable[int]) -> tuple[str,
         where.append(f"state IN ({','.join('?' * len(states))})")
         args += states
     return " AND ".join(where), args
+
+
+KEY_QUERY = ("SELECT k.id, k.prefix, k.project_id, p.name, k.created_at, k.expires_at, "
+             "k.revoked_at FROM api_keys k JOIN projects p ON p.id = k.project_id")
+
+
+def _api_key(row: tuple) -> controlplane_pb2.ApiKey:
+    key = controlplane_pb2.ApiKey(id=row[0], prefix=row[1], project_id=row[2], project_name=row[3],
+                                  created_at=timestamp(row[4]))
+    if row[5] is not None:
+        key.expires_at.CopyFrom(timestamp(row[5]))
+    if row[6] is not None:
+        key.revoked_at.CopyFrom(timestamp(row[6]))
+    key.active = row[6] is None and (row[5] is None or row[5] > time.time())
+    return key
 
 
 def _project(row: tuple) -> controlplane_pb2.Project:

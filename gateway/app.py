@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from browserplane import grpc_server
 from browserplane.credentials import cluster_metadata
 from browserplane.egress import EgressPolicy
+from browserplane.metrics_http import UNAUTHORIZED, authorized
 from browserplane.settings import flag
 from browserplane.v1 import automation_pb2_grpc, controlplane_pb2, controlplane_pb2_grpc
 from gateway.cdp_endpoint import CdpEndpoint
@@ -37,6 +38,7 @@ class GatewaySettings:
     cluster_secret: str = flag("", "shared secret of the cluster",
                                env="BROWSERPLANE_CLUSTER_SECRET")
     rate_limit: int = flag(600, "API requests per key per minute (per gateway)")
+    metrics_token: str = flag("", "bearer token /metrics requires (empty = none)")
     cdp_host_suffix: str = flag("", "serve CDP also at <token>.<session id>.<suffix> (needs a "
                                     "wildcard DNS record; lets Puppeteer's browserURL work)")
     one_hop_cdp: bool = flag(True, "splice CDP clients straight to Chromium when the session's "
@@ -92,6 +94,9 @@ class Gateway:
         return web.json_response(body, status=200 if up else 503)
 
     async def metrics(self, request: web.Request) -> web.Response:
+        if not authorized(request.headers.get("Authorization", ""), self.settings.metrics_token):
+            return web.Response(status=401, body=UNAUTHORIZED, content_type="text/plain",
+                                headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def start(self) -> None:

@@ -17,11 +17,11 @@ import uuid
 from typing import ClassVar
 
 import grpc
-from prometheus_client import start_http_server
 
 from browserplane import errors, grpc_server
-from browserplane.credentials import bearer, cluster_metadata
+from browserplane.credentials import bearer, cluster_metadata, is_cluster_secret
 from browserplane.egress import EgressPolicy
+from browserplane.metrics_http import start_metrics_server
 from browserplane.settings import default_data_dir, flag
 from browserplane.times import timestamp
 from browserplane.v1 import (
@@ -55,6 +55,7 @@ class NodeSettings:
     grpc_port: int = flag(0, "NodeAgent/Automation gRPC port (0 = any free port)")
     relay_port: int = flag(0, "CDP relay port (0 = any free port)")
     metrics_port: int = flag(0, "Prometheus /metrics port (0 = off)")
+    metrics_token: str = flag("", "bearer token /metrics requires (empty = none)")
     data_dir: pathlib.Path = flag(default_data_dir() / "node", "where browsers' directories live")
     node_id: str = flag("", "stable node id (default: kept in the data dir)")
     capacity: int = flag(8, "browsers this node runs at once, pooled ones included")
@@ -89,7 +90,8 @@ class NodeAgentServicer(node_pb2_grpc.NodeAgentServicer):
         self.agent = agent
 
     def _check(self, context: grpc.aio.ServicerContext) -> None:
-        if bearer(context.invocation_metadata()) != self.agent.settings.cluster_secret:
+        if not is_cluster_secret(bearer(context.invocation_metadata()),
+                                 self.agent.settings.cluster_secret):
             raise errors.BrowserplaneError(grpc.StatusCode.UNAUTHENTICATED, errors.UNAUTHENTICATED,
                                            "node calls need the cluster secret")
 
@@ -191,7 +193,8 @@ class NodeAgent:
               "browserplane.v1.Automation")],
         )
         if self.settings.metrics_port:
-            start_http_server(self.settings.metrics_port, addr=self.settings.host)
+            start_metrics_server(self.settings.host, self.settings.metrics_port,
+                                 self.settings.metrics_token)
         self._channel = grpc_server.channel(self.settings.control_plane)
         stub = controlplane_pb2_grpc.ControlPlaneStub(self._channel)
         md = cluster_metadata(self.settings.cluster_secret)

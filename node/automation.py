@@ -24,7 +24,7 @@ from playwright.async_api import TimeoutError as PwTimeout
 
 from browserplane import errors
 from browserplane.cookies import check_cookie, cookie_param
-from browserplane.credentials import PROJECT_HEADER, bearer, metadata_value
+from browserplane.credentials import PROJECT_HEADER, bearer, is_cluster_secret, metadata_value
 from browserplane.egress import EgressDenied, EgressPolicy
 from browserplane.errors import BrowserplaneError
 from browserplane.times import timestamp
@@ -364,7 +364,7 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
 
     def _slot(self, session_id: str, context: grpc.aio.ServicerContext) -> SessionSlot:
         md = context.invocation_metadata()
-        if bearer(md) != self.secret:
+        if not is_cluster_secret(bearer(md), self.secret):
             raise BrowserplaneError(grpc.StatusCode.UNAUTHENTICATED, errors.UNAUTHENTICATED,
                                     "node calls need the cluster secret")
         slot = self.fleet.sessions.get(session_id)

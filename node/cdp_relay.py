@@ -12,14 +12,13 @@ URLs that discovery hands out. After the upgrade the relay only splices bytes.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import re
 import urllib.parse
 from collections.abc import Callable
 
-from browserplane.credentials import check_cdp_token
+from browserplane.credentials import check_cdp_token, is_cluster_secret
 from browserplane.http_head import (
     HeadReader,
     RequestHead,
@@ -132,7 +131,7 @@ class CdpRelay:
         """For a gateway on this host: the browser's local address, so it can splice a client
         to Chromium in one hop. The connection stays open for as long as that client is
         connected, and counts as the client (idle and disconnect rules see it)."""
-        if not hmac.compare_digest(_bearer(head.header("x-browserplane-cluster")), self.secret):
+        if not is_cluster_secret(_bearer(head.header("x-browserplane-cluster")), self.secret):
             return self._reply(client, 403, {"error": "attach is for cluster members"})
         browser = self.fleet.sessions[sid].browser
         client.write(json_response(200, {"host": "127.0.0.1", "port": browser.port,

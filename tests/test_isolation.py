@@ -310,8 +310,8 @@ def test_memory_hog_and_tab_loop_end_only_their_own_session(box: Cluster, site: 
             # The neighbour keeps working the whole time.
             md_b = _md(box.key_b)
             for _ in range(3):
-                nav = automation.Navigate(A.NavigateRequest(session_id=neighbour.id, url=f"{site}/hello.html"),
-                                          metadata=md_b, timeout=60)
+                nav = automation.Navigate(A.NavigateRequest(
+                    session_id=neighbour.id, url=f"{site}/hello.html"), metadata=md_b, timeout=60)
                 assert nav.page.title == "Hello from Browserplane"
             Cluster.wait(lambda: _state(box, box.key_a, hog) != S.RUNNING, 60, "the memory hog still runs")
         ended = box.stub.GetSession(cp.GetSessionRequest(id=hog.id), metadata=_md(box.key_a), timeout=10)

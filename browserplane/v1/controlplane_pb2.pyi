@@ -116,12 +116,20 @@ class SessionEvent(_message.Message):
     def __init__(self, kind: _Optional[_Union[SessionEvent.Kind, str]] = ..., session: _Optional[_Union[_session_pb2.Session, _Mapping]] = ...) -> None: ...
 
 class ResolveSessionRequest(_message.Message):
-    __slots__ = ("session_id", "token")
+    __slots__ = ("session_id", "token", "access")
+    class Access(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        CDP: _ClassVar[ResolveSessionRequest.Access]
+        LIVE_VIEW: _ClassVar[ResolveSessionRequest.Access]
+    CDP: ResolveSessionRequest.Access
+    LIVE_VIEW: ResolveSessionRequest.Access
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     token: str
-    def __init__(self, session_id: _Optional[str] = ..., token: _Optional[str] = ...) -> None: ...
+    access: ResolveSessionRequest.Access
+    def __init__(self, session_id: _Optional[str] = ..., token: _Optional[str] = ..., access: _Optional[_Union[ResolveSessionRequest.Access, str]] = ...) -> None: ...
 
 class ResolveSessionResponse(_message.Message):
     __slots__ = ("session", "node_id", "relay_address")
@@ -322,18 +330,72 @@ class Usage(_message.Message):
     def __init__(self, project_id: _Optional[str] = ..., browser_minutes: _Optional[float] = ..., sessions: _Optional[int] = ..., proxy_bytes: _Optional[int] = ...) -> None: ...
 
 class CreateApiKeyRequest(_message.Message):
-    __slots__ = ("project_name",)
+    __slots__ = ("project_name", "expires_at")
     PROJECT_NAME_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     project_name: str
-    def __init__(self, project_name: _Optional[str] = ...) -> None: ...
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, project_name: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreateApiKeyResponse(_message.Message):
-    __slots__ = ("key", "project")
+    __slots__ = ("key", "project", "api_key")
     KEY_FIELD_NUMBER: _ClassVar[int]
     PROJECT_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_FIELD_NUMBER: _ClassVar[int]
     key: str
     project: Project
-    def __init__(self, key: _Optional[str] = ..., project: _Optional[_Union[Project, _Mapping]] = ...) -> None: ...
+    api_key: ApiKey
+    def __init__(self, key: _Optional[str] = ..., project: _Optional[_Union[Project, _Mapping]] = ..., api_key: _Optional[_Union[ApiKey, _Mapping]] = ...) -> None: ...
+
+class ApiKey(_message.Message):
+    __slots__ = ("id", "prefix", "project_id", "project_name", "created_at", "expires_at", "revoked_at", "active")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    prefix: str
+    project_id: str
+    project_name: str
+    created_at: _timestamp_pb2.Timestamp
+    expires_at: _timestamp_pb2.Timestamp
+    revoked_at: _timestamp_pb2.Timestamp
+    active: bool
+    def __init__(self, id: _Optional[str] = ..., prefix: _Optional[str] = ..., project_id: _Optional[str] = ..., project_name: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., active: _Optional[bool] = ...) -> None: ...
+
+class ListApiKeysRequest(_message.Message):
+    __slots__ = ("project_name", "include_inactive")
+    PROJECT_NAME_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_INACTIVE_FIELD_NUMBER: _ClassVar[int]
+    project_name: str
+    include_inactive: bool
+    def __init__(self, project_name: _Optional[str] = ..., include_inactive: _Optional[bool] = ...) -> None: ...
+
+class ListApiKeysResponse(_message.Message):
+    __slots__ = ("keys",)
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedCompositeFieldContainer[ApiKey]
+    def __init__(self, keys: _Optional[_Iterable[_Union[ApiKey, _Mapping]]] = ...) -> None: ...
+
+class RevokeApiKeyRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class RotateApiKeyRequest(_message.Message):
+    __slots__ = ("id", "expires_at", "grace_seconds")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    GRACE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    expires_at: _timestamp_pb2.Timestamp
+    grace_seconds: int
+    def __init__(self, id: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., grace_seconds: _Optional[int] = ...) -> None: ...
 
 class AuthenticateRequest(_message.Message):
     __slots__ = ()

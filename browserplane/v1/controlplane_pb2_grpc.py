@@ -155,6 +155,21 @@ class ControlPlaneStub:
                 request_serializer=browserplane_dot_v1_dot_controlplane__pb2.CreateApiKeyRequest.SerializeToString,
                 response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.CreateApiKeyResponse.FromString,
                 _registered_method=True)
+        self.ListApiKeys = channel.unary_unary(
+                '/browserplane.v1.ControlPlane/ListApiKeys',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.ListApiKeysRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.ListApiKeysResponse.FromString,
+                _registered_method=True)
+        self.RevokeApiKey = channel.unary_unary(
+                '/browserplane.v1.ControlPlane/RevokeApiKey',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.RevokeApiKeyRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.ApiKey.FromString,
+                _registered_method=True)
+        self.RotateApiKey = channel.unary_unary(
+                '/browserplane.v1.ControlPlane/RotateApiKey',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.RotateApiKeyRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.CreateApiKeyResponse.FromString,
+                _registered_method=True)
         self.Authenticate = channel.unary_unary(
                 '/browserplane.v1.ControlPlane/Authenticate',
                 request_serializer=browserplane_dot_v1_dot_controlplane__pb2.AuthenticateRequest.SerializeToString,
@@ -334,7 +349,26 @@ class ControlPlaneServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateApiKey(self, request, context):
-        """cluster only
+        """Keys (cluster only). Keys are stored hashed; a revoked or expired key is refused at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApiKeys(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeApiKey(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateApiKey(self, request, context):
+        """A new key for the same project; the old one stops (at once, or after grace_seconds).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -492,6 +526,21 @@ def add_ControlPlaneServicer_to_server(servicer, server):
             'CreateApiKey': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateApiKey,
                     request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.CreateApiKeyRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.CreateApiKeyResponse.SerializeToString,
+            ),
+            'ListApiKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApiKeys,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.ListApiKeysRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.ListApiKeysResponse.SerializeToString,
+            ),
+            'RevokeApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeApiKey,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.RevokeApiKeyRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.ApiKey.SerializeToString,
+            ),
+            'RotateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateApiKey,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.RotateApiKeyRequest.FromString,
                     response_serializer=browserplane_dot_v1_dot_controlplane__pb2.CreateApiKeyResponse.SerializeToString,
             ),
             'Authenticate': grpc.unary_unary_rpc_method_handler(
@@ -1167,6 +1216,87 @@ class ControlPlane:
             target,
             '/browserplane.v1.ControlPlane/CreateApiKey',
             browserplane_dot_v1_dot_controlplane__pb2.CreateApiKeyRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.CreateApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApiKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/ListApiKeys',
+            browserplane_dot_v1_dot_controlplane__pb2.ListApiKeysRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.ListApiKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/RevokeApiKey',
+            browserplane_dot_v1_dot_controlplane__pb2.RevokeApiKeyRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.ApiKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/RotateApiKey',
+            browserplane_dot_v1_dot_controlplane__pb2.RotateApiKeyRequest.SerializeToString,
             browserplane_dot_v1_dot_controlplane__pb2.CreateApiKeyResponse.FromString,
             options,
             channel_credentials,

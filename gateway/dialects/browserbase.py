@@ -280,7 +280,8 @@ class Browserbase:
             raise ApiError(409, "session_ended", f"session {session.id} is "
                            f"{STATUS.get(session.state, 'ERROR')}")
         targets = await self.cdp.targets(session.id, session.cdp_token, forwarded(request))
-        base, token = public_base(request), session.cdp_token
+        # The live view has its own token: it opens the screen and input, never CDP.
+        base, token = public_base(request), session.live_view_token
         pages = [{"id": t.get("id"), "url": t.get("url"), "title": t.get("title"),
                   "faviconUrl": t.get("faviconUrl", ""),
                   "debuggerUrl": live_url(base, session.id, token, page=t.get("id", "")),
