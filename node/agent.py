@@ -180,6 +180,7 @@ class NodeAgent:
         if self.kernel_egress is not None:
             # Before the first browser starts: no browser runs outside the egress rules.
             await asyncio.to_thread(self.kernel_egress.install)
+            self.sandbox.kernel_egress = self.kernel_egress
         else:
             log.warning("the node agent is not root: browsers run as its own user, and the egress "
                         "policy is not enforced in the kernel (see docs/security.md)")

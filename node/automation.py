@@ -93,7 +93,7 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
         try:
             await self.egress.check_url(url)
         except EgressDenied as err:
-            raise BrowserplaneError(grpc.StatusCode.PERMISSION_DENIED, errors.NAVIGATION_FAILED,
+            raise BrowserplaneError(grpc.StatusCode.FAILED_PRECONDITION, errors.NAVIGATION_FAILED,
                                     str(err), metadata={"url": url, "egress": "denied"}) from None
 
     def _driver(self, slot: SessionSlot) -> PageDriver:

@@ -251,8 +251,8 @@ class Browser:
         self.prepare()
         boxed = self.sandbox is not None and self.sandbox.uids is not None
         if boxed:
-            assert self.sandbox is not None and self.sandbox.uids is not None
-            self.uid = self.sandbox.uids.acquire()
+            assert self.sandbox is not None
+            self.uid = await asyncio.to_thread(self.sandbox.claim_uid)
             (self.root / "uid").write_text(str(self.uid))
             await asyncio.to_thread(self._hand_over_dirs)
             tmp = "/tmp"  # a private tmpfs inside the box
@@ -374,6 +374,8 @@ class Browser:
             except ProcessLookupError:
                 pass
         await sweep_processes(self.root)
+        if self.sandbox is not None and self.sandbox.cgroups is not None:
+            await asyncio.to_thread(self.sandbox.cgroups.kill, self.id)
 
     async def close(self) -> None:
         """Kills every process of this browser and removes its directories."""
@@ -391,8 +393,8 @@ class Browser:
             if self.sandbox.cgroups is not None:
                 await asyncio.to_thread(self.sandbox.cgroups.kill, self.id)
                 self.sandbox.cgroups.remove(self.id)
-            if self.uid and self.sandbox.uids is not None:
-                self.sandbox.uids.release(self.uid)
+            if self.uid:
+                await asyncio.to_thread(self.sandbox.release_uid, self.uid)
                 self.uid = 0
         await asyncio.to_thread(remove_browser_dir, self.root)
 

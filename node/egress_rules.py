@@ -1,8 +1,8 @@
 """Kernel egress rules for the node's browser users: the one mechanism that holds whatever a
 page or a CDP client does.
 
-Every browser runs as a uid from the node's range (`node/sandbox.py`), so one `OUTPUT` rule
-matching those uids sends all their packets through a chain of this node's that refuses the
+Every browser runs as a uid of its own (`node/sandbox.py`), and an `OUTPUT` rule for that uid,
+made before the browser starts, sends all its packets through a chain of this node's that refuses the
 egress policy's ranges and the machine's own addresses (`browserplane/egress.py`). The kernel
 sees the address actually connected to, after any DNS answer, proxy setting, redirect,
 WebSocket, WebRTC or per-context proxy a CDP client configured (`Target.createBrowserContext`
@@ -88,26 +88,39 @@ class KernelEgress:
         return done.returncode == 0
 
     def install(self) -> None:
-        """Replaces this node's chain (left over from a previous run, or new) and hooks it in."""
+        """Replaces this node's chain (left over from a previous run, or new). Browsers are
+        hooked into it one uid at a time (`attach`), so two nodes on one machine, each with
+        its own exceptions, never judge each other's browsers."""
         if "iptables" not in self.tools:
             raise EgressRulesError("iptables is not installed (apt-get install -y iptables)")
         self.remove()
-        owner = ["-m", "owner", "--uid-owner", f"{self.uids[0]}-{self.uids[1]}"]
         for tool in self.tools:
             version = 6 if tool == "ip6tables" else 4
             self._run(tool, "-N", self.chain)
             for rule in self._rules(version):
                 self._run(tool, "-A", self.chain, *rule)
-            self._run(tool, "-I", "OUTPUT", "1", *owner, "-j", self.chain)
         log.info("egress rules installed", extra={"fields": {
             "chain": self.chain, "uids": f"{self.uids[0]}-{self.uids[1]}",
             "allow": self.policy.allow_text()}})
 
-    def remove(self) -> None:
-        owner = ["-m", "owner", "--uid-owner", f"{self.uids[0]}-{self.uids[1]}"]
+    def attach(self, uid: int) -> None:
+        """Every packet of `uid` goes through this node's chain (before the browser starts)."""
         for tool in self.tools:
-            while self._run(tool, "-D", "OUTPUT", *owner, "-j", self.chain, check=False):
+            self._run(tool, "-I", "OUTPUT", "1", "-m", "owner", "--uid-owner", str(uid), "-j", self.chain)
+
+    def detach(self, uid: int) -> None:
+        for tool in self.tools:
+            while self._run(tool, "-D", "OUTPUT", "-m", "owner", "--uid-owner", str(uid),
+                            "-j", self.chain, check=False):
                 pass
+
+    def remove(self) -> None:
+        for tool in self.tools:
+            listed = subprocess.run([tool, "-w", "5", "-S", "OUTPUT"], capture_output=True, text=True,
+                                    check=False).stdout
+            for line in listed.splitlines():
+                if line.startswith("-A OUTPUT ") and line.endswith(f"-j {self.chain}"):
+                    self._run(tool, "-D", *line.split()[1:], check=False)
             self._run(tool, "-F", self.chain, check=False)
             self._run(tool, "-X", self.chain, check=False)
 

@@ -60,7 +60,7 @@ class SessionSlot:
     total_connections: int = 0
     last_activity: float = dataclasses.field(default_factory=time.time)
     started_at: float = dataclasses.field(default_factory=time.time)
-    disk_watch: asyncio.Task | None = None
+    limits_watch: asyncio.Task | None = None
 
 
 class Fleet:
@@ -199,25 +199,31 @@ class Fleet:
                                  tuple(options.blocked_resource_types),
                                  tuple(ad_hosts.url_patterns()) if options.block_ads else ())
         slot.events.start()
-        if self.disk_quota:
-            slot.disk_watch = asyncio.get_running_loop().create_task(self._watch_disk(slot))
+        if self.disk_quota or self.sandbox is not None:
+            slot.limits_watch = asyncio.get_running_loop().create_task(self._watch_limits(slot))
         self.sessions[session_id] = slot
         self._update_gauges()
         self.changed.set()
         return slot
 
-    async def _watch_disk(self, slot: SessionSlot, interval: float = 1.0) -> None:
-        """Ends a session whose downloads and uploads outgrow its disk quota (the browser is
-        stopped; the session is reported ended with the reason)."""
-        dirs = [slot.browser.downloads_dir, slot.browser.uploads_dir, slot.browser.artifacts_dir]
-        while not slot.browser.exited.is_set():
-            used = await asyncio.to_thread(disk_usage, dirs)
-            if used > self.disk_quota:
-                log.warning("session over its disk quota", extra={
-                    "session_id": slot.session_id, "fields": {"bytes": used, "quota": self.disk_quota}})
-                slot.browser.stop_reason = (f"the session wrote more than its disk quota "
-                                            f"({self.disk_quota >> 20} MiB of downloads and uploads)")
-                await slot.browser.kill()
+    async def _watch_limits(self, slot: SessionSlot, interval: float = 1.0) -> None:
+        """Ends a session that outgrew a limit: its downloads and uploads past the disk quota,
+        or a process of its browser killed for memory, or its process limit reached. The
+        browser is stopped and the session reported ended, with the reason."""
+        browser = slot.browser
+        dirs = [browser.downloads_dir, browser.uploads_dir, browser.artifacts_dir]
+        while not browser.exited.is_set():
+            reason = browser.exit_reason()
+            if not reason and self.disk_quota:
+                used = await asyncio.to_thread(disk_usage, dirs)
+                if used > self.disk_quota:
+                    reason = (f"the session wrote more than its disk quota "
+                              f"({self.disk_quota >> 20} MiB of downloads and uploads)")
+            if reason:
+                log.warning("session over a limit", extra={"session_id": slot.session_id,
+                                                            "fields": {"reason": reason}})
+                browser.stop_reason = reason
+                await browser.kill()
                 self.changed.set()
                 return
             await asyncio.sleep(interval)
@@ -231,8 +237,8 @@ class Fleet:
         if slot is None:
             return -1
         saved = 0
-        if slot.disk_watch is not None:
-            slot.disk_watch.cancel()
+        if slot.limits_watch is not None:
+            slot.limits_watch.cancel()
         if slot.events is not None:
             await slot.events.close()
         if slot.driver is not None:

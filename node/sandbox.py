@@ -23,6 +23,10 @@ import logging
 import os
 import pathlib
 import shutil
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from node.egress_rules import KernelEgress
 
 log = logging.getLogger(__name__)
 
@@ -133,17 +137,16 @@ class Cgroups:
         return [memory / "cgroup.procs", pids / "cgroup.procs"]
 
     def oom_killed(self, name: str) -> bool:
-        """Whether the kernel killed a process of this browser for its memory limit."""
+        """Whether the kernel killed a process of this browser for its memory limit (hitting the
+        limit alone only reclaims cache; that is not a reason to end anything)."""
         try:
             for line in (self.memory / name / "memory.oom_control").read_text().splitlines():
                 key, _, value = line.partition(" ")
                 if key == "oom_kill" and int(value) > 0:
                     return True
-            return int((self.memory / name / "memory.failcnt").read_text()) > 0 and \
-                int((self.memory / name / "memory.max_usage_in_bytes").read_text()) >= \
-                int((self.memory / name / "memory.limit_in_bytes").read_text()) - (4 << 20)
         except (OSError, ValueError):
-            return False
+            pass
+        return False
 
     def pids_exhausted(self, name: str) -> bool:
         try:
@@ -246,11 +249,14 @@ def bwrap_command(root: pathlib.Path, writable: list[pathlib.Path], readable: li
              "--ro-bind-try", "/var/cache/fontconfig", "/var/cache/fontconfig",
              "--ro-bind-try", "/usr/share/fonts", "/usr/share/fonts",
              "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
+    # Parents bubblewrap would make implicitly are 0700 root-owned: the browser's uid could not
+    # pass them. Make each one explicitly, traversable (they are empty but for the binds).
     made: set[pathlib.Path] = {pathlib.Path("/"), pathlib.Path("/tmp")}
-    for ancestor in reversed([root, *root.parents]):
-        if ancestor not in made:
-            args += ["--perms", "0755", "--dir", str(ancestor)]
-            made.add(ancestor)
+    for path in [root, *readable]:
+        for ancestor in reversed([path, *path.parents] if path == root else list(path.parents)):
+            if ancestor not in made:
+                args += ["--perms", "0755", "--dir", str(ancestor)]
+                made.add(ancestor)
     for path in writable:
         args += ["--bind", str(path), str(path)]
     for path in readable:
@@ -271,9 +277,28 @@ class Sandbox:
         self.uids = UidPool(uids) if self.privileged else None
         self.cgroups = Cgroups(node_key) if self.privileged and Cgroups.available() else None
         self.policy_dir = write_policy(data_dir / "chromium-policy") if self.privileged else None
+        self.kernel_egress: KernelEgress | None = None  # set by the agent once its rules are in
         if self.privileged and self.cgroups is None:
             log.warning("cgroup v1 memory/pids controllers not writable: browsers run without "
                         "memory and process limits")
+
+    def claim_uid(self) -> int:
+        """A free uid, its packets already bound to the egress rules (blocking: run in a thread)."""
+        assert self.uids is not None
+        uid = self.uids.acquire()
+        try:
+            if self.kernel_egress is not None:
+                self.kernel_egress.attach(uid)
+        except Exception:
+            self.uids.release(uid)
+            raise
+        return uid
+
+    def release_uid(self, uid: int) -> None:
+        if self.kernel_egress is not None:
+            self.kernel_egress.detach(uid)
+        if self.uids is not None:
+            self.uids.release(uid)
 
     def cgroup_prefix(self, name: str) -> list[str]:
         """A shell that joins the browser's cgroups before anything else runs, so no process of
