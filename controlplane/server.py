@@ -31,6 +31,7 @@ from controlplane.store import Store
 
 log = logging.getLogger(__name__)
 CHUNK_BYTES = 1024 * 1024
+HOUSEKEEPING_S = 0.25
 # What nodes send: a saved profile (.tar.gz of a user-data-dir) and a session's downloads (zip).
 MAX_PROFILE_ARCHIVE_BYTES = 1 << 30
 MAX_DOWNLOADS_ARCHIVE_BYTES = 8 << 30
@@ -507,8 +508,17 @@ class ControlPlane:
 
     async def _housekeeping(self) -> None:
         """Leases and timeouts, checked a few times a second."""
+        last = time.monotonic()
         while True:
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(HOUSEKEEPING_S)
+            now = time.monotonic()
+            late, last = now - last - HOUSEKEEPING_S, now
+            if late > 0.5:
+                # This loop was held up (a busy machine, a pause): nodes' heartbeats waited in
+                # the queue meanwhile, so no node loses its lease for it.
+                self.registry.forgive(late)
+                log.warning("control plane loop was held up", extra={"fields": {
+                    "seconds": round(late, 2)}})
             try:
                 for entry in self.registry.expired():
                     metrics.NODE_UP.labels(entry.info.id).set(0)
