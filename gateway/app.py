@@ -40,6 +40,8 @@ class GatewaySettings:
                                     "wildcard DNS record; lets Puppeteer's browserURL work)")
     one_hop_cdp: bool = flag(True, "splice CDP clients straight to Chromium when the session's "
                                    "node runs on this machine (else through the node's relay)")
+    head_timeout: float = flag(10.0, "seconds to wait for a whole request head, on a new "
+                                     "connection and between requests on a kept-alive one")
     log_level: str = flag("info", "log level")
 
 
@@ -94,12 +96,14 @@ class Gateway:
         self.control = controlplane_pb2_grpc.ControlPlaneStub(self.channel)
         self.cdp = CdpEndpoint(self.control, self.settings.cluster_secret, self.settings.one_hop_cdp,
                                self.settings.cdp_host_suffix)
-        self.runner = web.AppRunner(self.app(), access_log=None)
+        # keepalive_timeout closes a kept-alive connection that sends no whole head in time.
+        self.runner = web.AppRunner(self.app(), access_log=None,
+                                    keepalive_timeout=self.settings.head_timeout)
         await self.runner.setup()
         http = self.runner.server
         assert http is not None
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(lambda: front_door(http, self.cdp),
+        self.server = await loop.create_server(lambda: front_door(http, self.cdp, self.settings.head_timeout),
                                                self.settings.host, self.settings.port, backlog=512)
         self.port = self.server.sockets[0].getsockname()[1]
         log.info("gateway started", extra={"fields": {
