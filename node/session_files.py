@@ -155,8 +155,9 @@ async def zip_stream(files: list[tuple[pathlib.Path, str]]) -> AsyncIterator[byt
         while not isinstance(item := await pipe.items.get(), _End):
             pipe.room.release()
             if isinstance(item, BaseException):
-                if isinstance(item, OSError):
-                    raise errors.not_found(errors.FILE_NOT_FOUND, "file", str(item.filename or ""))
+                if isinstance(item, OSError):  # a file went away while being zipped
+                    name = pathlib.Path(str(item.filename or "")).name
+                    raise errors.not_found(errors.FILE_NOT_FOUND, "file", name)
                 raise item
             yield item
     finally:
