@@ -12,6 +12,7 @@ import contextlib
 import http.client
 import io
 import pathlib
+import signal
 import socket
 import struct
 import tarfile
@@ -444,3 +445,25 @@ def test_leases_forgive_the_control_planes_own_stalls():
     registry.nodes["n"].lease_expires = time.time() - 1  # would lapse now...
     registry.forgive(10)  # ...but the loop was held up for 10 s
     assert registry.expired() == []
+
+
+def test_a_held_up_control_plane_does_not_lapse_leases(limited: Cluster, key: str):
+    """The control plane frozen past a lease (a pause, a starved machine): once it runs again,
+    the heartbeats that waited count, and no node or session is failed for its own stall."""
+    md = (("authorization", f"Bearer {key}"),)
+    session = limited.stub.CreateSession(cp.CreateSessionRequest(options=S.SessionOptions(
+        keep_alive=True)), metadata=md, timeout=60)
+    registered = limited.node("n1").registered_at.ToNanoseconds()
+    plane = limited.controlplane.proc
+    plane.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(4)  # past the 3 s lease
+    finally:
+        plane.send_signal(signal.SIGCONT)
+    with LeaseWatch(limited):
+        time.sleep(2)  # a few heartbeats' worth of watching
+    assert limited.node("n1").registered_at.ToNanoseconds() == registered
+    again = limited.stub.GetSession(cp.GetSessionRequest(id=session.id), metadata=md, timeout=10)
+    assert again.state == S.RUNNING, again.end_reason
+    limited.stub.TerminateSession(cp.TerminateSessionRequest(id=session.id), metadata=md,
+                                  timeout=10)
