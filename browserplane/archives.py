@@ -145,6 +145,8 @@ def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, budget:
                 budget.count(name, size, len(block))
                 if out is not None:
                     out.write(block)
+                elif size > BLOCK:  # kept in memory: small entries only, whatever was declared
+                    raise ArchiveError(f"{name!r} is larger than it says")
                 else:
                     kept.append(block)  # type: ignore[union-attr]
     except ArchiveError:
