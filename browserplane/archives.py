@@ -11,6 +11,7 @@ an event loop.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gzip
 import os
@@ -23,6 +24,7 @@ import tarfile
 import uuid
 import zipfile
 import zlib
+from collections.abc import Iterator
 from typing import IO
 
 BLOCK = 1024 * 1024
@@ -157,17 +159,16 @@ def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, budget:
     return b"".join(kept) if kept is not None else None
 
 
-def open_zip(path: pathlib.Path, limits: Limits) -> zipfile.ZipFile:
-    fh = path.open("rb")
-    try:
+@contextlib.contextmanager
+def open_zip(path: pathlib.Path, limits: Limits) -> Iterator[zipfile.ZipFile]:
+    with path.open("rb") as fh:  # a ZipFile given a file object leaves closing it to us
         _zip_directory_size(fh, limits)
-        return zipfile.ZipFile(fh)
-    except zipfile.BadZipFile:
-        fh.close()
-        raise ArchiveError("not a zip archive") from None
-    except BaseException:
-        fh.close()
-        raise
+        try:
+            archive = zipfile.ZipFile(fh)
+        except (zipfile.BadZipFile, ValueError, EOFError):
+            raise ArchiveError("not a zip archive") from None
+        with archive:
+            yield archive
 
 
 def check_zip(path: pathlib.Path, limits: Limits, keep: str = "") -> dict[str, bytes]:
