@@ -43,6 +43,8 @@ ACTION_FAILED = "ACTION_FAILED"
 PAGE_NOT_FOUND = "PAGE_NOT_FOUND"
 FILE_NOT_FOUND = "FILE_NOT_FOUND"
 NOT_CONFIGURED = "NOT_CONFIGURED"
+# A body or archive past a size or count limit (HTTP 413 in every dialect).
+PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
 
 
 class BrowserplaneError(Exception):
@@ -93,6 +95,14 @@ def invalid(field: str, message: str) -> BrowserplaneError:
     """INVALID_ARGUMENT naming the offending field, in the message and in the metadata."""
     return BrowserplaneError(
         grpc.StatusCode.INVALID_ARGUMENT, INVALID_ARGUMENT, f"{field}: {message}",
+        metadata={"field": field},
+    )
+
+
+def too_large(field: str, message: str) -> BrowserplaneError:
+    """What a client sent is past a limit; INVALID_ARGUMENT (a retry cannot help)."""
+    return BrowserplaneError(
+        grpc.StatusCode.INVALID_ARGUMENT, PAYLOAD_TOO_LARGE, f"{field}: {message}",
         metadata={"field": field},
     )
 

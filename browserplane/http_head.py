@@ -13,10 +13,15 @@ import urllib.parse
 from collections.abc import Callable
 
 MAX_HEAD_BYTES = 64 * 1024
+HEAD_TIMEOUT_S = 10.0  # a client that has not sent a whole head by then is dropped (slowloris)
 
 
 class HeadError(ValueError):
-    pass
+    status = 400
+
+
+class HeadTooLarge(HeadError):
+    status = 431
 
 
 @dataclasses.dataclass
@@ -64,7 +69,7 @@ def split_head(buffer: bytes) -> tuple[RequestHead, bytes] | None:
     end = buffer.find(b"\r\n\r\n")
     if end < 0:
         if len(buffer) > MAX_HEAD_BYTES:
-            raise HeadError("request head too large")
+            raise HeadTooLarge(f"request head larger than {MAX_HEAD_BYTES >> 10} KiB")
         return None
     text = buffer[:end].decode("latin-1")
     lines = text.split("\r\n")
@@ -81,8 +86,8 @@ def split_head(buffer: bytes) -> tuple[RequestHead, bytes] | None:
 
 
 REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-           404: "Not Found", 405: "Method Not Allowed", 431: "Request Header Fields Too Large",
-           502: "Bad Gateway", 503: "Service Unavailable"}
+           404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
+           431: "Request Header Fields Too Large", 502: "Bad Gateway", 503: "Service Unavailable"}
 
 
 def response(status: int, body: bytes, content_type: str = "application/json",
@@ -130,31 +135,57 @@ class HeadReader(asyncio.Protocol):
     `decide(transport, head, rest, reader)` either takes the connection itself (returns None;
     reading stays paused and bytes arriving meanwhile wait in `late()`), or returns the protocol
     that serves the connection from here on, which is given every byte read so far.
-    Malformed heads are answered 400 here.
+    Malformed heads are answered 400 here, heads past MAX_HEAD_BYTES 431, and a head not
+    complete within `timeout` seconds 408 (then the connection is closed): a client that
+    trickles a head must not hold a connection, and its memory, for ever.
     """
 
     def __init__(self, decide: Callable[[asyncio.Transport, RequestHead, bytes, HeadReader],
-                                        asyncio.Protocol | None]) -> None:
+                                        asyncio.Protocol | None],
+                 timeout: float = HEAD_TIMEOUT_S) -> None:
         self.decide = decide
+        self.timeout = timeout
         self.buffer = b""
         self.transport: asyncio.Transport | None = None
         self.decided = False
+        self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        if self.timeout > 0:
+            self._timer = asyncio.get_running_loop().call_later(self.timeout, self._too_slow)
+
+    def _too_slow(self) -> None:
+        self._timer = None
+        if not self.decided and self.transport is not None and not self.transport.is_closing():
+            self._refuse(408, "request head not received in time")
+
+    def _refuse(self, status: int, message: str) -> None:
+        self.decided = True
+        self.buffer = b""
+        assert self.transport is not None
+        self.transport.write(json_response(status, {"error": message}))
+        self.transport.close()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def data_received(self, data: bytes) -> None:
-        self.buffer += data
         if self.decided:
+            self.buffer += data
             return
+        self.buffer += data
         try:
             parsed = split_head(self.buffer)
         except HeadError as err:
-            self.transport.write(json_response(400, {"error": str(err)}))
-            self.transport.close()
+            self._cancel_timer()
+            self._refuse(err.status, str(err))
             return
         if parsed is None:
             return
+        self._cancel_timer()
         self.decided = True
         head, rest = parsed
         raw, self.buffer = self.buffer, b""
@@ -172,4 +203,4 @@ class HeadReader(asyncio.Protocol):
         return late
 
     def connection_lost(self, exc: Exception | None) -> None:
-        pass
+        self._cancel_timer()

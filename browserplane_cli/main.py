@@ -253,9 +253,70 @@ def _wait_http(url: str, timeout: float, alive: Callable[[], bool]) -> bool:
     return False
 
 
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _become_subreaper() -> bool:
+    """Makes the orphans of our children ours (Linux): a browser whose Chromium parent or
+    node died is re-parented here instead of to init, so `up` can wait for every one."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _children() -> list[int]:
+    """This process's children, adopted orphans included."""
+    me, found = os.getpid(), []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                ppid = int(fh.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == me:
+            found.append(int(entry))
+    return found
+
+
+def _reap_orphans(components: set[int]) -> list[int]:
+    """Reaps adopted orphans that have exited (components are left to their Popen); answers
+    the pids of those still running."""
+    running = []
+    for pid in _children():
+        if pid in components:
+            continue
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            continue
+        if not done:
+            running.append(pid)
+    return running
+
+
+def _wait_orphans(components: set[int], grace: float) -> None:
+    """Once the components have exited: waits for what they left (browsers dying with their
+    node), SIGKILLs whatever is still there after `grace`, and reaps it all."""
+    deadline = time.monotonic() + grace
+    while running := _reap_orphans(components):
+        if time.monotonic() > deadline:
+            for pid in running:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        time.sleep(0.02)
+
+
 def cmd_up(args: argparse.Namespace) -> None:
-    """The control plane, one node and the gateway on this machine, as three processes."""
+    """The control plane, one node and the gateway on this machine, as three processes.
+
+    It exits only once every process it started, and every browser they started, is gone."""
     logs.setup("up", "info")
+    _become_subreaper()
     data_dir = pathlib.Path(args.data_dir).expanduser() if args.data_dir else default_data_dir()
     data_dir.mkdir(parents=True, exist_ok=True)
     data_dir.chmod(0o700)  # the cluster secret, the database and every browser live below
@@ -301,6 +362,8 @@ def cmd_up(args: argparse.Namespace) -> None:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        # The node ended its browsers; anything it could not (it was killed) dies with it.
+        _wait_orphans({p.pid for _, p in children}, grace=3)
 
     signal.signal(signal.SIGTERM, lambda *a: stop_all())
     signal.signal(signal.SIGINT, lambda *a: stop_all())
@@ -321,7 +384,12 @@ def cmd_up(args: argparse.Namespace) -> None:
             lines.append(f"  API key (shown once, stored hashed): {api_key}")
         print("\n".join(lines), flush=True)
     exit_code = 0
+    components = {p.pid for _, p in children}
+    tick = 0
     while not stopping:
+        tick += 1
+        if tick % 10 == 0:  # browsers' processes that outlived their parent, reaped here
+            _reap_orphans(components)
         for name, proc in children:
             if proc.poll() is not None and not stopping:
                 log.error("component exited", extra={"fields": {"component": name,

@@ -82,6 +82,14 @@ class NodeRegistry:
         entry.info.warm_browsers = warm
         return entry
 
+    def forgive(self, seconds: float) -> None:
+        """Extends every lease by a time the control plane itself was not running its loop
+        (heartbeats that arrived meanwhile are queued, not missing)."""
+        for entry in self.nodes.values():
+            if entry.info.up:
+                entry.lease_expires += seconds
+                entry.info.lease_expires_at.CopyFrom(timestamp(entry.lease_expires))
+
     def expired(self) -> list[NodeEntry]:
         """Marks nodes whose lease lapsed as down and returns them."""
         now = time.time()

@@ -8,7 +8,7 @@ import logging
 import pathlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import ClassVar
 
 import grpc
@@ -32,6 +32,10 @@ from controlplane.store import Store
 
 log = logging.getLogger(__name__)
 CHUNK_BYTES = 1024 * 1024
+HOUSEKEEPING_S = 0.25
+# What nodes send: a saved profile (.tar.gz of a user-data-dir) and a session's downloads (zip).
+MAX_PROFILE_ARCHIVE_BYTES = 1 << 30
+MAX_DOWNLOADS_ARCHIVE_BYTES = 8 << 30
 
 
 @dataclasses.dataclass
@@ -79,21 +83,28 @@ def _expiry(request: cp.CreateApiKeyRequest | cp.RotateApiKeyRequest) -> float |
     return request.expires_at.ToNanoseconds() / 1e9
 
 
-def _blob_chunks(path: pathlib.Path, first: cp.DataChunk | None) -> Iterator[cp.DataChunk]:
-    """A stored file as a DataChunk stream; the first chunk also carries `first`'s fields."""
-    with path.open("rb") as fh:
-        while data := fh.read(CHUNK_BYTES):
+async def _blob_chunks(path: pathlib.Path, first: cp.DataChunk | None,
+                      ) -> AsyncIterator[cp.DataChunk]:
+    """A stored file as a DataChunk stream; the first chunk also carries `first`'s fields.
+    Reads happen in a thread: a cold disk must not stall heartbeats."""
+    fh = await asyncio.to_thread(path.open, "rb")
+    try:
+        while data := await asyncio.to_thread(fh.read, CHUNK_BYTES):
             chunk = cp.DataChunk(data=data)
             if first is not None:
                 chunk.MergeFrom(first)
                 first = None
             yield chunk
+    finally:
+        fh.close()
 
 
 async def _receive_blob(chunks: AsyncIterator[cp.DataChunk],
-                        target: Callable[[cp.DataChunk], pathlib.Path]) -> tuple[cp.DataChunk, int]:
+                        target: Callable[[cp.DataChunk], pathlib.Path],
+                        max_bytes: int) -> tuple[cp.DataChunk, int]:
     """Stores a DataChunk stream where `target(first chunk)` says, atomically (readers see the
-    old file or the whole new one); answers the first chunk and the size."""
+    old file or the whole new one); answers the first chunk and the size. Writes happen in a
+    thread, and a stream past max_bytes is refused as it arrives."""
     first, tmp, out, size = None, None, None, 0
     try:
         async for chunk in chunks:
@@ -103,8 +114,10 @@ async def _receive_blob(chunks: AsyncIterator[cp.DataChunk],
                 final.parent.mkdir(parents=True, exist_ok=True)
                 tmp = final.with_suffix(f".{uuid.uuid4().hex[:8]}.part")
                 out = tmp.open("wb")
-            out.write(chunk.data)
             size += len(chunk.data)
+            if size > max_bytes:
+                raise errors.too_large("data", f"more than {max_bytes >> 20} MiB")
+            await asyncio.to_thread(out.write, chunk.data)
         if first is None or tmp is None or out is None:
             raise errors.invalid("chunks", "an empty stream")
         out.close()
@@ -225,7 +238,7 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
         path = self.plane.profile_blob(profile.id)
         if not path.exists():
             return  # a profile no session has saved into yet: an empty stream
-        for chunk in _blob_chunks(path, cp.DataChunk(id=profile.id)):
+        async for chunk in _blob_chunks(path, cp.DataChunk(id=profile.id)):
             yield chunk
 
     async def WriteProfileData(self, request_iterator: AsyncIterator[cp.DataChunk],
@@ -240,7 +253,7 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
             found.append(profile)
             return self.plane.profile_blob(profile.id)
 
-        first, size = await _receive_blob(request_iterator, target)
+        first, size = await _receive_blob(request_iterator, target, MAX_PROFILE_ARCHIVE_BYTES)
         profile = found[0]
         profile.size_bytes = size
         profile.last_session_id = first.session_id
@@ -260,7 +273,7 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
                 raise not_found(errors.SESSION_NOT_FOUND, "session", first.session_id)
             return self.plane.downloads_blob(first.session_id)
 
-        _, size = await _receive_blob(request_iterator, target)
+        _, size = await _receive_blob(request_iterator, target, MAX_DOWNLOADS_ARCHIVE_BYTES)
         return cp.WriteSessionFilesResponse(size_bytes=size)
 
     async def ReadSessionFiles(self, request: cp.ReadSessionFilesRequest,
@@ -270,7 +283,7 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
         path = self.plane.downloads_blob(s.id)
         if not path.exists():
             return  # nothing was downloaded (or it is past the retention time)
-        for chunk in _blob_chunks(path, cp.DataChunk(session_id=s.id)):
+        async for chunk in _blob_chunks(path, cp.DataChunk(session_id=s.id)):
             yield chunk
 
     # -- extensions ----------------------------------------------------------------------
@@ -278,24 +291,34 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
     async def CreateExtension(self, request_iterator: AsyncIterator[cp.DataChunk],
                               context: grpc.aio.ServicerContext) -> cp.Extension:
         principal = self._project(context)
-        file_name, parts, size = "", [], 0
-        async for chunk in request_iterator:
-            file_name = file_name or chunk.file_name
-            size += len(chunk.data)
-            if size > MAX_EXTENSION_BYTES:
-                raise errors.invalid("file", f"extensions are limited to {MAX_EXTENSION_BYTES >> 20} MiB")
-            parts.append(chunk.data)
-        data = b"".join(parts)
-        manifest = read_manifest(data)
+        extension_id = str(uuid.uuid4())
+        final = self.plane.extension_blob(extension_id)
+        incoming = final.with_name(f".incoming-{extension_id}.zip")
+        names: list[str] = []
+
+        def target(first: cp.DataChunk) -> pathlib.Path:
+            names.append(first.file_name)
+            return incoming
+
+        try:
+            try:
+                _, size = await _receive_blob(request_iterator, target, MAX_EXTENSION_BYTES)
+            except BrowserplaneError as err:
+                if err.reason == errors.PAYLOAD_TOO_LARGE:
+                    raise errors.too_large("file", f"extensions are limited to "
+                                                   f"{MAX_EXTENSION_BYTES >> 20} MiB") from None
+                raise
+            # Inflating every entry takes CPU time: a thread, so heartbeats keep flowing.
+            manifest = await asyncio.to_thread(read_manifest, incoming)
+            await asyncio.to_thread(incoming.replace, final)
+        finally:
+            incoming.unlink(missing_ok=True)
         now = timestamp(time.time())
         extension = cp.Extension(
-            id=str(uuid.uuid4()), project_id=principal.project_id or "",
-            file_name=file_name or "extension.zip", name=str(manifest.get("name", ""))[:256],
-            version=str(manifest.get("version", ""))[:64], size_bytes=len(data),
+            id=extension_id, project_id=principal.project_id or "",
+            file_name=names[0] or "extension.zip", name=str(manifest.get("name", ""))[:256],
+            version=str(manifest.get("version", ""))[:64], size_bytes=size,
             created_at=now, updated_at=now)
-        path = self.plane.extension_blob(extension.id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
         self.plane.store.save_extension(extension)
         return extension
 
@@ -315,9 +338,9 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
         _cluster(self, context)
         if self.plane.store.extension(request.id) is None:
             raise not_found(errors.EXTENSION_NOT_FOUND, "extension", request.id)
-        with self.plane.extension_blob(request.id).open("rb") as fh:
-            while chunk := fh.read(CHUNK_BYTES):
-                yield cp.DataChunk(id=request.id, data=chunk)
+        async for chunk in _blob_chunks(self.plane.extension_blob(request.id),
+                                        cp.DataChunk(id=request.id)):
+            yield chunk
 
     def _extension(self, principal: Principal, extension_id: str) -> cp.Extension:
         extension = self.plane.store.extension(extension_id)
@@ -541,8 +564,17 @@ class ControlPlane:
 
     async def _housekeeping(self) -> None:
         """Leases and timeouts, checked a few times a second."""
+        last = time.monotonic()
         while True:
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(HOUSEKEEPING_S)
+            now = time.monotonic()
+            late, last = now - last - HOUSEKEEPING_S, now
+            if late > 0.5:
+                # This loop was held up (a busy machine, a pause): nodes' heartbeats waited in
+                # the queue meanwhile, so no node loses its lease for it.
+                self.registry.forgive(late)
+                log.warning("control plane loop was held up", extra={"fields": {
+                    "seconds": round(late, 2)}})
             try:
                 for entry in self.registry.expired():
                     metrics.NODE_UP.labels(entry.info.id).set(0)

@@ -46,6 +46,8 @@ class GatewaySettings:
     egress_allow: list = flag([], "destinations server-side fetches (/v1/fetch) may reach although "
                                   "the egress policy refuses them: HOST-or-CIDR[:PORT|:PORT-PORT]",
                               env="BROWSERPLANE_EGRESS_ALLOW")
+    head_timeout: float = flag(10.0, "seconds to wait for a whole request head, on a new "
+                                     "connection and between requests on a kept-alive one")
     log_level: str = flag("info", "log level")
 
 
@@ -104,12 +106,14 @@ class Gateway:
         self.control = controlplane_pb2_grpc.ControlPlaneStub(self.channel)
         self.cdp = CdpEndpoint(self.control, self.settings.cluster_secret, self.settings.one_hop_cdp,
                                self.settings.cdp_host_suffix)
-        self.runner = web.AppRunner(self.app(), access_log=None)
+        # keepalive_timeout closes a kept-alive connection that sends no whole head in time.
+        self.runner = web.AppRunner(self.app(), access_log=None,
+                                    keepalive_timeout=self.settings.head_timeout)
         await self.runner.setup()
         http = self.runner.server
         assert http is not None
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(lambda: front_door(http, self.cdp),
+        self.server = await loop.create_server(lambda: front_door(http, self.cdp, self.settings.head_timeout),
                                                self.settings.host, self.settings.port, backlog=512)
         self.port = self.server.sockets[0].getsockname()[1]
         log.info("gateway started", extra={"fields": {

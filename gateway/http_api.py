@@ -36,7 +36,8 @@ GRPC_TO_HTTP = {
     grpc.StatusCode.DEADLINE_EXCEEDED: 504,
 }
 # Reasons whose HTTP status differs from their gRPC code's usual one.
-REASON_TO_HTTP = {errors.NO_MATCHING_NODE: 503, errors.SESSION_ENDED: 409}
+REASON_TO_HTTP = {errors.NO_MATCHING_NODE: 503, errors.SESSION_ENDED: 409,
+                  errors.PAYLOAD_TOO_LARGE: 413}
 
 
 @dataclasses.dataclass

@@ -38,6 +38,7 @@ from node.chromium import LaunchConfig, LaunchError, find_chromium
 from node.egress_rules import KernelEgress
 from node.extensions import ExtensionCache
 from node.fleet import CapacityError, Fleet, SessionSlot
+from node.lease import LeaseKeeper
 from node.profiles import ProfileTransfer
 from node.sandbox import Limits, Sandbox, parse_uid_range
 
@@ -74,6 +75,9 @@ class NodeSettings:
     browser_tmp_mb: int = flag(256, "size of one browser's private /tmp (memory, within its limit)")
     session_disk_mb: int = flag(2048, "disk one session may fill with downloads and uploads; past it "
                                       "the session is ended")
+    head_timeout: float = flag(10.0, "seconds the CDP relay waits for a request head")
+    stall_seconds: float = flag(30.0, "an event loop stuck this long stops renewing the lease "
+                                      "(heartbeats run on their own thread)")
     log_level: str = flag("info", "log level")
 
 
@@ -162,13 +166,13 @@ class NodeAgent:
         self.fleet = Fleet(settings.data_dir / "browsers", self.binary, settings.capacity,
                            settings.pool_size, LaunchConfig(), sandbox=self.sandbox,
                            disk_quota=settings.session_disk_mb << 20)
-        self.relay = CdpRelay(self.fleet, settings.cluster_secret)
+        self.relay = CdpRelay(self.fleet, settings.cluster_secret, settings.head_timeout)
         self.automation = AutomationServicer(self.fleet, settings.cluster_secret, self.egress)
         self.grpc_port = 0
         self.relay_port = 0
         self._server: grpc.aio.Server | None = None
         self._channel: grpc.aio.Channel | None = None
-        self._tasks: list[asyncio.Task] = []
+        self.lease: LeaseKeeper | None = None
         self._stopping: set[asyncio.Task] = set()
         self.registered = asyncio.Event()
 
@@ -201,7 +205,10 @@ class NodeAgent:
         md = cluster_metadata(self.settings.cluster_secret)
         self.fleet.profiles = ProfileTransfer(stub, md)
         self.fleet.extensions = ExtensionCache(self.settings.data_dir / "extensions", stub, md)
-        self._tasks.append(asyncio.get_running_loop().create_task(self._lease_loop()))
+        self.lease = LeaseKeeper(self.settings.control_plane, md, self._node_message, self._beat,
+                                 self._reports, self._stop_unknown, self.registered.set,
+                                 self.settings.stall_seconds)
+        self.lease.start(self.fleet.changed)
         log.info("node started", extra={"fields": {
             "node_id": self.node_id, "grpc": f"{self.advertise}:{self.grpc_port}",
             "relay": f"{self.advertise}:{self.relay_port}", "capacity": self.settings.capacity,
@@ -222,7 +229,7 @@ class NodeAgent:
 
     def _reports(self) -> list[controlplane_pb2.NodeSessionReport]:
         reports = []
-        for slot in self.fleet.sessions.values():
+        for slot in list(self.fleet.sessions.values()):  # a copy: the lease thread reads it
             alive = not slot.browser.exited.is_set()
             reports.append(controlplane_pb2.NodeSessionReport(
                 session_id=slot.session_id, connected_clients=slot.clients,
@@ -233,52 +240,14 @@ class NodeAgent:
             ))
         return reports
 
-    async def _lease_loop(self) -> None:
-        """Register, then heartbeat; register again whenever the control plane forgot us."""
-        stub = controlplane_pb2_grpc.ControlPlaneStub(self._channel)
-        md = cluster_metadata(self.settings.cluster_secret)
-        interval = 1.0
-        registered = False
-        while True:
-            try:
-                if not registered:
-                    answer = await stub.RegisterNode(controlplane_pb2.RegisterNodeRequest(
-                        node=self._node_message(), sessions=self._reports()), metadata=md, timeout=5)
-                    interval = max(0.2, answer.heartbeat_interval_ms / 1000)
-                    registered = True
-                    self.registered.set()
-                    await self._stop_unknown(answer.stop_session_ids)
-                    log.info("registered with the control plane",
-                             extra={"fields": {"control_plane": self.settings.control_plane}})
-                self.fleet.changed.clear()
-                beat = await stub.Heartbeat(controlplane_pb2.HeartbeatRequest(
-                    node_id=self.node_id, free_slots=self.fleet.free_slots(),
-                    warm_browsers=len(self.fleet.pool), sessions=self._reports()),
-                    metadata=md, timeout=5)
-                if beat.reregister:
-                    registered = False
-                    continue
-                await self._stop_unknown(beat.stop_session_ids)
-            except grpc.aio.AioRpcError as err:
-                if registered:
-                    log.warning("heartbeat failed", extra={"fields": {"error": err.code().name}})
-                registered = registered and err.code() != grpc.StatusCode.NOT_FOUND
-                await asyncio.sleep(interval)
-                continue
-            except Exception:  # noqa: BLE001 - losing the heartbeat would lose the lease
-                log.exception("heartbeat loop error; carrying on")
-                await asyncio.sleep(interval)
-                continue
-            # Wait for the interval, or less when something worth reporting happened.
-            try:
-                await asyncio.wait_for(self.fleet.changed.wait(), interval)
-                await asyncio.sleep(0.02)  # coalesce bursts
-            except TimeoutError:
-                pass
+    def _beat(self) -> controlplane_pb2.HeartbeatRequest:
+        return controlplane_pb2.HeartbeatRequest(
+            node_id=self.node_id, free_slots=self.fleet.free_slots(),
+            warm_browsers=len(self.fleet.pool), sessions=self._reports())
 
-    async def _stop_unknown(self, session_ids: list[str]) -> None:
+    def _stop_unknown(self, session_ids: list[str]) -> None:
         """Stops browsers the control plane does not know, in the background: the heartbeat
-        must not wait for a kill and sweep (its lease would lapse)."""
+        must not wait for a kill and sweep."""
         for sid in session_ids:
             if sid in self.fleet.sessions:
                 task = asyncio.get_running_loop().create_task(self._stop_one(sid))
@@ -294,17 +263,23 @@ class NodeAgent:
             log.exception("could not stop a browser", extra={"session_id": session_id})
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await self.relay.close()
-        if self._server:
-            await self._server.stop(grace=1)
-        await self.fleet.close()
-        if self.kernel_egress is not None:
-            await asyncio.to_thread(self.kernel_egress.remove)
-        await self.automation.playwright.close()
-        if self._channel:
-            await self._channel.close()
+        """Stops serving, then ends every browser; the browsers go even when a step before
+        fails, and this returns only once they are gone."""
+        try:
+            if self.lease is not None:
+                await self.lease.stop()
+            await self.relay.close()
+            if self._server:
+                await self._server.stop(grace=1)
+        finally:
+            try:
+                await self.fleet.close()
+                if self.kernel_egress is not None:
+                    await asyncio.to_thread(self.kernel_egress.remove)
+            finally:
+                await self.automation.playwright.close()
+                if self._channel:
+                    await self._channel.close()
 
 
 def _stable_node_id(data_dir: pathlib.Path) -> str:

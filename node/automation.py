@@ -437,7 +437,7 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
                        context: grpc.aio.ServicerContext) -> AsyncIterator[A.FileChunk]:
         slot = self._slot(request.session_id, context)
         first = True
-        for data in session_files.read_chunks(slot.browser, request.kind, request.name):
+        async for data in session_files.read_chunks(slot.browser, request.kind, request.name):
             if first:
                 yield A.FileChunk(session_id=request.session_id, kind=request.kind,
                                   name=request.name, data=data)
@@ -457,7 +457,7 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
                     slot = self._slot(chunk.session_id, context)
                     kind = chunk.kind or A.UPLOAD
                     upload = session_files.Upload(slot.browser, kind, chunk.name)
-                upload.write(chunk.data)
+                await asyncio.to_thread(upload.write, chunk.data)
         except BaseException:
             if upload is not None:
                 upload.abort()

@@ -6,7 +6,8 @@ Paths (all need the session's CDP token, as `?token=` or `Authorization: Bearer`
   /session/<id>/json/version | /json/list discovery, URLs rewritten to this relay
 
 Behind a gateway, `X-Forwarded-Proto`, `X-Forwarded-Host` and `X-Forwarded-Prefix` decide the
-URLs that discovery hands out. After the upgrade the relay only splices bytes.
+URLs that discovery hands out. After the upgrade the relay only splices bytes. A request head
+that is not whole within the head timeout is answered 408 and the connection closed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Callable
 
 from browserplane.credentials import check_cdp_token, is_cluster_secret
 from browserplane.http_head import (
+    HEAD_TIMEOUT_S,
     HeadReader,
     RequestHead,
     fetch,
@@ -37,14 +39,16 @@ ROUTE = re.compile(r"^/session/(?P<sid>[A-Za-z0-9_-]{1,64})/(?P<rest>devtools/br
 
 
 class CdpRelay:
-    def __init__(self, fleet: Fleet, secret: str) -> None:
+    def __init__(self, fleet: Fleet, secret: str, head_timeout: float = HEAD_TIMEOUT_S) -> None:
         self.fleet = fleet
         self.secret = secret
+        self.head_timeout = head_timeout
         self.server: asyncio.base_events.Server | None = None
 
     async def start(self, host: str, port: int) -> int:
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(lambda: HeadReader(self._take), host, port, backlog=512)
+        self.server = await loop.create_server(lambda: HeadReader(self._take, self.head_timeout),
+                                              host, port, backlog=512)
         return self.server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:

@@ -1,15 +1,21 @@
-"""Unpacked extensions on the node, fetched from the control plane on first use and reused."""
+"""Unpacked extensions on the node, fetched from the control plane on first use and reused.
+
+The control plane checked the zip on upload; the node checks it again as it unpacks (sizes
+counted while inflating, no unsafe names or links), so a blob it is handed never fills its disk.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import io
 import pathlib
-import shutil
-import uuid
-import zipfile
+import tempfile
 
+from browserplane import archives
 from browserplane.v1 import controlplane_pb2, controlplane_pb2_grpc
+from node.chromium import LaunchError
+
+MAX_ZIP_BYTES = 64 * 1024 * 1024
+LIMITS = archives.Limits(entry_bytes=64 << 20, total_bytes=128 << 20, entries=10_000)
 
 
 class ExtensionCache:
@@ -25,25 +31,23 @@ class ExtensionCache:
         async with self._locks.setdefault(extension_id, asyncio.Lock()):
             target = self.root / extension_id
             if not target.exists():
-                data = b"".join([chunk.data async for chunk in self.stub.ReadExtensionData(
-                    controlplane_pb2.ReadExtensionDataRequest(id=extension_id),
-                    metadata=self.metadata, timeout=60)])
-                await asyncio.to_thread(self._unpack, data, target)
+                self.root.mkdir(parents=True, exist_ok=True)
+                with tempfile.NamedTemporaryFile(dir=self.root, suffix=".zip") as tmp:
+                    size = 0
+                    async for chunk in self.stub.ReadExtensionData(
+                            controlplane_pb2.ReadExtensionDataRequest(id=extension_id),
+                            metadata=self.metadata, timeout=60):
+                        size += len(chunk.data)
+                        if size > MAX_ZIP_BYTES:
+                            raise LaunchError(f"extension {extension_id} is too large")
+                        await asyncio.to_thread(tmp.write, chunk.data)
+                    await asyncio.to_thread(tmp.flush)
+                    try:
+                        await asyncio.to_thread(archives.extract_zip, pathlib.Path(tmp.name),
+                                                target, LIMITS)
+                    except archives.ArchiveError as err:
+                        raise LaunchError(f"extension {extension_id}: {err}") from None
             if (target / "manifest.json").exists():
                 return target
             inner = [p for p in target.iterdir() if (p / "manifest.json").exists()]
             return inner[0] if inner else target
-
-    @staticmethod
-    def _unpack(data: bytes, target: pathlib.Path) -> None:
-        staging = target.with_name(f".{target.name}.{uuid.uuid4().hex[:6]}")
-        try:
-            with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                for member in archive.infolist():
-                    path = (staging / member.filename).resolve()
-                    if not path.is_relative_to(staging.resolve()):
-                        raise ValueError(f"unsafe path in extension: {member.filename!r}")
-                archive.extractall(staging)
-            staging.replace(target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)

@@ -11,7 +11,9 @@ import pathlib
 import tarfile
 import tempfile
 
+from browserplane import archives
 from browserplane.v1 import controlplane_pb2, controlplane_pb2_grpc
+from node.chromium import LaunchError
 
 CHUNK_BYTES = 1024 * 1024
 # Caches and per-run files: large, rebuilt by Chromium, and some would break the next start.
@@ -20,6 +22,8 @@ SKIP_DIRS = {"Cache", "Code Cache", "GPUCache", "GrShaderCache", "ShaderCache", 
              "component_crx_cache", "extensions_crx_cache", "CacheStorage", "ScriptCache"}
 SKIP_FILES = {"SingletonLock", "SingletonSocket", "SingletonCookie", "DevToolsActivePort",
               "BrowserMetrics-spare.pma", "RunningChromeVersion"}
+# A saved profile is bounded when unpacked, whatever its archive's headers say.
+LIMITS = archives.Limits(entry_bytes=512 << 20, total_bytes=2 << 30, entries=100_000)
 
 
 def pack(user_data_dir: pathlib.Path, archive: pathlib.Path) -> int:
@@ -38,9 +42,14 @@ def pack(user_data_dir: pathlib.Path, archive: pathlib.Path) -> int:
     return archive.stat().st_size
 
 
-def unpack(archive: pathlib.Path, user_data_dir: pathlib.Path) -> None:
-    with tarfile.open(archive, "r:gz") as tar:
-        tar.extractall(user_data_dir, filter="data")  # refuses absolute paths, .., links out
+def unpack(archive: pathlib.Path, user_data_dir: pathlib.Path,
+           limits: archives.Limits = LIMITS) -> None:
+    """Fills user_data_dir from a profile archive: files and folders only, sizes counted as
+    they inflate (a tenant's page decides what its profile holds). Blocks: run in a thread."""
+    try:
+        archives.extract_tar_gz(archive, user_data_dir, limits)
+    except archives.ArchiveError as err:
+        raise LaunchError(f"the profile cannot be loaded: {err}") from None
 
 
 class ProfileTransfer:
@@ -57,9 +66,9 @@ class ProfileTransfer:
                 controlplane_pb2.ReadProfileDataRequest(id=profile_id),
                 metadata=self.metadata, timeout=120)
             async for chunk in call:
-                tmp.write(chunk.data)
+                await asyncio.to_thread(tmp.write, chunk.data)
                 size += len(chunk.data)
-            tmp.flush()
+            await asyncio.to_thread(tmp.flush)
             if size:
                 await asyncio.to_thread(unpack, pathlib.Path(tmp.name), user_data_dir)
             return size
@@ -72,7 +81,7 @@ class ProfileTransfer:
             async def chunks():  # noqa: ANN202 - an async generator of DataChunk
                 with archive.open("rb") as fh:
                     first = True
-                    while data := fh.read(CHUNK_BYTES):
+                    while data := await asyncio.to_thread(fh.read, CHUNK_BYTES):
                         if first:
                             yield controlplane_pb2.DataChunk(id=profile_id, session_id=session_id,
                                                              data=data)

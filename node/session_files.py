@@ -5,13 +5,14 @@ the control plane when the session ends."""
 from __future__ import annotations
 
 import asyncio
-import io
+import contextlib
 import mimetypes
 import pathlib
 import re
+import threading
 import time
 import zipfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 from google.protobuf import timestamp_pb2
 
@@ -21,6 +22,8 @@ from browserplane.v1 import controlplane_pb2, controlplane_pb2_grpc
 from node.chromium import Browser
 
 CHUNK_BYTES = 1024 * 1024
+QUEUE_CHUNKS = 4             # chunks of a zip made ahead of its reader
+DEFLATE_UP_TO = 64 << 20     # files past this go into zips uncompressed
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 SAFE_NAME = re.compile(r"^[^/\\\x00]{1,255}$")
 
@@ -62,24 +65,103 @@ def listing(browser: Browser, kind: int) -> list[A.FileInfo]:
     return found
 
 
-def read_chunks(browser: Browser, kind: int, name: str) -> Iterator[bytes]:
-    """One file's bytes, or, with no name, every file of the kind as one zip archive."""
+async def read_chunks(browser: Browser, kind: int, name: str) -> AsyncIterator[bytes]:
+    """One file's bytes, or, with no name, every file of the kind as one zip archive, made
+    from disk as it is sent (never whole in memory; reads and deflating happen in threads)."""
     base = folder(browser, kind)
-    if name:
-        path = base / check_name(name)
-        if not path.is_file():
-            raise errors.not_found(errors.FILE_NOT_FOUND, "file", name)
-        with path.open("rb") as fh:
-            while data := fh.read(CHUNK_BYTES):
-                yield data
+    if not name:
+        files = [(base / entry.name, entry.name) for entry in listing(browser, kind)]
+        async for data in zip_stream(files):
+            yield data
         return
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for entry in listing(browser, kind):
-            archive.write(base / entry.name, arcname=entry.name)
-    data = buffer.getvalue()
-    for i in range(0, len(data), CHUNK_BYTES):
-        yield data[i:i + CHUNK_BYTES]
+    path = base / check_name(name)
+    if not path.is_file():
+        raise errors.not_found(errors.FILE_NOT_FOUND, "file", name)
+    fh = await asyncio.to_thread(path.open, "rb")
+    try:
+        while data := await asyncio.to_thread(fh.read, CHUNK_BYTES):
+            yield data
+    finally:
+        fh.close()
+
+
+class _End:
+    pass
+
+
+class _Abandoned(Exception):
+    """The reader went away; the zipping thread stops."""
+
+
+class _ZipPipe:
+    """A zip written by a thread into a few chunks' worth of queue that the event loop reads.
+
+    zipfile writes to an unseekable stream with data descriptors, so nothing is seeked back
+    and nothing is kept: memory stays at QUEUE_CHUNKS chunks whatever the files' sizes.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.room = threading.Semaphore(QUEUE_CHUNKS)
+        self.items: asyncio.Queue = asyncio.Queue()
+        self.gone = threading.Event()
+        self.buffer = bytearray()
+
+    # The thread's side: zipfile calls write() and flush(); there is no tell() or seek().
+    def write(self, data: bytes) -> int:
+        self.buffer += data
+        if len(self.buffer) >= CHUNK_BYTES:
+            self._send(bytes(self.buffer))
+            self.buffer.clear()
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def _send(self, item: object) -> None:
+        while not self.room.acquire(timeout=0.5):
+            if self.gone.is_set():
+                raise _Abandoned
+        if self.gone.is_set():
+            raise _Abandoned
+        self.loop.call_soon_threadsafe(self.items.put_nowait, item)
+
+    def run(self, files: list[tuple[pathlib.Path, str]]) -> None:
+        try:
+            with zipfile.ZipFile(self, "w", zipfile.ZIP_DEFLATED) as archive:  # type: ignore[arg-type]
+                for path, arcname in files:
+                    big = path.stat().st_size > DEFLATE_UP_TO
+                    # Large files are mostly media or archives already: stored, so a 1.5 GB
+                    # download costs disk reads, not minutes of a core.
+                    archive.write(path, arcname=arcname,
+                                  compress_type=zipfile.ZIP_STORED if big else zipfile.ZIP_DEFLATED,
+                                  compresslevel=None if big else 1)
+            if self.buffer:
+                self._send(bytes(self.buffer))
+            self._send(_End())
+        except _Abandoned:
+            pass
+        except BaseException as err:  # noqa: BLE001 - handed to the reader, raised there
+            with contextlib.suppress(_Abandoned, RuntimeError):
+                self._send(err)
+
+
+async def zip_stream(files: list[tuple[pathlib.Path, str]]) -> AsyncIterator[bytes]:
+    """A zip of `files` ((path, name in the archive)), in chunks of about CHUNK_BYTES."""
+    pipe = _ZipPipe(asyncio.get_running_loop())
+    # Its own thread, not the default executor: a slow reader holds it for the whole transfer.
+    threading.Thread(target=pipe.run, args=(files,), name="zip-stream", daemon=True).start()
+    try:
+        while not isinstance(item := await pipe.items.get(), _End):
+            pipe.room.release()
+            if isinstance(item, BaseException):
+                if isinstance(item, OSError):  # a file went away while being zipped
+                    name = pathlib.Path(str(item.filename or "")).name
+                    raise errors.not_found(errors.FILE_NOT_FOUND, "file", name)
+                raise item
+            yield item
+    finally:
+        pipe.gone.set()
 
 
 class Upload:
@@ -115,14 +197,18 @@ async def archive_downloads(stub: controlplane_pb2_grpc.ControlPlaneStub,
                             browser: Browser) -> int:
     """Sends what the session downloaded, as one zip, to the control plane, which keeps it
     after the session ends (Browserbase users fetch downloads once the browser is closed).
-    Answers the zip's size; 0 when nothing was downloaded."""
+    The zip is made as it is sent. Answers the zip's size; 0 when nothing was downloaded."""
     if not listing(browser, A.DOWNLOAD):
         return 0
-    chunks = await asyncio.to_thread(lambda: list(read_chunks(browser, A.DOWNLOAD, "")))
+    size = 0
 
     async def stream() -> AsyncIterator[controlplane_pb2.DataChunk]:
-        for i, data in enumerate(chunks):
-            yield controlplane_pb2.DataChunk(session_id=session_id if i == 0 else "", data=data)
+        nonlocal size
+        first = True
+        async for data in read_chunks(browser, A.DOWNLOAD, ""):
+            size += len(data)
+            yield controlplane_pb2.DataChunk(session_id=session_id if first else "", data=data)
+            first = False
 
-    await stub.WriteSessionFiles(stream(), metadata=metadata, timeout=120)
-    return sum(len(c) for c in chunks)
+    await stub.WriteSessionFiles(stream(), metadata=metadata, timeout=600)
+    return size

@@ -95,12 +95,12 @@ class Cluster:
             return False
 
     def start_node(self, name: str = "n1", capacity: int = 4, pool: int = 1,
-                   labels: tuple[str, ...] = (), metrics_port: int = 0,
+                   labels: tuple[str, ...] = (), metrics_port: int = 0, *flags: str,
                    extra: tuple[str, ...] = ()) -> Proc:
         argv = ["node", "--control-plane", self.address, "--node-id", name,
                 "--metrics-port", str(metrics_port),
                 "--data-dir", str(self.tmp / name), "--capacity", str(capacity),
-                "--pool-size", str(pool)]
+                "--pool-size", str(pool), *flags]
         for label in labels:
             argv += ["--labels", label]
         argv += list(extra)

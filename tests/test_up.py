@@ -43,8 +43,13 @@ def test_up_serves_sessions_and_stops_cleanly_on_sigterm(tmp_path: pathlib.Path,
                 page.goto(f"{site}/hello.html")
                 assert page.title() == "Hello from Browserplane"
                 assert processes_mentioning(data / "node" / "browsers")
+                browsers = [pid for pid in descendants(proc.pid) if is_chromium(pid)]
+                assert browsers
                 proc.send_signal(signal.SIGTERM)
                 assert proc.wait(40) == 0
+                # At the moment `up` has exited, not a moment later: every browser is gone.
+                assert [pid for pid in browsers if alive(pid)] == []
+                assert processes_mentioning(data) == []
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -52,3 +57,39 @@ def test_up_serves_sessions_and_stops_cleanly_on_sigterm(tmp_path: pathlib.Path,
     assert processes_mentioning(data) == []
     assert list((data / "node" / "browsers").iterdir()) == []
     assert (data / "controlplane.sqlite3").exists()
+
+
+def _stat(pid: int) -> list[bytes]:
+    with open(f"/proc/{pid}/stat", "rb") as fh:
+        return fh.read().rsplit(b")", 1)[1].split()
+
+
+def descendants(root: int) -> list[int]:
+    """Every process under `root` now (children, their children, ...)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parents[int(entry)] = int(_stat(int(entry))[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    found, frontier = [], {root}
+    while frontier:
+        frontier = {pid for pid, ppid in parents.items() if ppid in frontier}
+        found += sorted(frontier)
+    return found
+
+
+def is_chromium(pid: int) -> bool:
+    try:
+        return "chrom" in os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return False
+
+
+def alive(pid: int) -> bool:
+    """Exists and is not a zombie (a zombie has exited; only its parent's bookkeeping is left)."""
+    try:
+        return _stat(pid)[0] != b"Z"
+    except (OSError, IndexError):
+        return False

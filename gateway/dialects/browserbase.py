@@ -45,9 +45,9 @@ REGIONS = ("us-west-2", "us-east-1", "eu-central-1", "ap-southeast-1")
 METADATA_QUERY = re.compile(r"user_metadata\['([^']+)'\]\s*:\s*'([^']*)'")
 EMPTY_ZIP = b"PK\x05\x06" + b"\x00" * 18
 HTTP_REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-                405: "Method Not Allowed", 409: "Conflict", 429: "Too Many Requests",
-                501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
-                504: "Gateway Timeout"}
+                405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large",
+                429: "Too Many Requests", 501: "Not Implemented", 502: "Bad Gateway",
+                503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
 def error_body(err: ApiError, request_id: str) -> dict[str, Any]:
