@@ -68,6 +68,8 @@ class NodeSettings:
     egress_allow: list = flag([], "destinations pages may reach although the egress policy refuses "
                                   "them: HOST-or-CIDR[:PORT|:PORT-PORT], comma-separated or repeated",
                               env="BROWSERPLANE_EGRESS_ALLOW")
+    isolation: bool = flag(True, "box every browser (own uid, bubblewrap, cgroups, kernel egress "
+                                 "rules); off only to measure what the box costs")
     browser_uids: str = flag("61000-61999", "uids (and gids) browsers run as, one per browser, when "
                                             "the agent runs as root")
     browser_memory_mb: int = flag(2048, "memory limit of one browser, all its processes (cgroup)")
@@ -161,7 +163,7 @@ class NodeAgent:
         node_key = hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:12]
         self.sandbox = Sandbox(node_key, settings.data_dir, uids, Limits(
             memory_bytes=settings.browser_memory_mb << 20, pids=settings.browser_pids,
-            tmp_bytes=settings.browser_tmp_mb << 20))
+            tmp_bytes=settings.browser_tmp_mb << 20), enabled=settings.isolation)
         self.kernel_egress = KernelEgress(node_key, uids, self.egress) if self.sandbox.privileged else None
         self.fleet = Fleet(settings.data_dir / "browsers", self.binary, settings.capacity,
                            settings.pool_size, LaunchConfig(), sandbox=self.sandbox,
@@ -186,7 +188,8 @@ class NodeAgent:
             await asyncio.to_thread(self.kernel_egress.install)
             self.sandbox.kernel_egress = self.kernel_egress
         else:
-            log.warning("the node agent is not root: browsers run as its own user, and the egress "
+            log.warning("browsers are not boxed (the agent is not root, or --no-isolation): they run as "
+                        "the agent's user, and the egress "
                         "policy is not enforced in the kernel (see docs/security.md)")
         await self.fleet.start()
         self.relay_port = await self.relay.start(self.settings.host, self.settings.relay_port)

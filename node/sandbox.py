@@ -271,9 +271,9 @@ class Sandbox:
     rules; see docs/security.md)."""
 
     def __init__(self, node_key: str, data_dir: pathlib.Path, uids: tuple[int, int],
-                 limits: Limits) -> None:
+                 limits: Limits, enabled: bool = True) -> None:
         self.limits = limits
-        self.privileged = os.geteuid() == 0
+        self.privileged = enabled and os.geteuid() == 0
         self.uids = UidPool(uids) if self.privileged else None
         self.cgroups = Cgroups(node_key) if self.privileged and Cgroups.available() else None
         self.policy_dir = write_policy(data_dir / "chromium-policy") if self.privileged else None

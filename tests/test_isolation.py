@@ -136,10 +136,13 @@ def test_file_urls_are_refused_on_every_path(box: Cluster, site: str):
             for url in (secret_path.as_uri(), "file:///etc/passwd", "view-source:file:///etc/passwd"):
                 with pytest.raises(Exception, match="ERR_BLOCKED_BY_ADMINISTRATOR"):
                     page.goto(url)
-            cdp = page.context.new_cdp_session(page)
-            cdp.send("Page.navigate", {"url": secret_path.as_uri()})
+            opened = browser.new_browser_cdp_session().send("Target.createTarget",
+                                                            {"url": secret_path.as_uri()})
             time.sleep(0.5)
-            assert CANARY not in page.content()
+            shown = automation.Evaluate(A.EvaluateRequest(
+                session_id=a.id, page_id=opened["targetId"],
+                expression="document.documentElement.innerText"), metadata=md, timeout=30)
+            assert CANARY not in str(shown) and "page is blocked" in str(shown), shown
             # From a web page: fetch() and an iframe of file: URLs.
             page.goto(f"{site}/hello.html")
             got = page.evaluate("""async (u) => {
@@ -169,19 +172,23 @@ def test_pages_reach_no_platform_port_and_no_other_browser(box: Cluster, site: s
         probe = """async ([targets, allowed]) => {
             const out = {};
             const tryFetch = async (u) => {
-                try { const r = await fetch(u, {mode: 'no-cors'}); return 'reached ' + r.type; }
-                catch (e) { return 'refused'; }
+                const abort = new AbortController();
+                const timer = setTimeout(() => abort.abort(), 4000);
+                try { const r = await fetch(u, {mode: 'no-cors', signal: abort.signal});
+                      return 'reached ' + r.type; }
+                catch (e) { return e.name === 'AbortError' ? 'timeout' : 'refused'; }
+                finally { clearTimeout(timer); }
             };
             const tryWs = (u) => new Promise((done) => {
                 let ws; try { ws = new WebSocket(u); } catch (e) { return done('refused'); }
                 ws.onopen = () => { ws.close(); done('reached'); };
                 ws.onerror = () => done('refused');
-                setTimeout(() => done('timeout'), 5000);
+                setTimeout(() => done('timeout'), 4000);
             });
-            for (const [name, hostport] of targets) {
-                out[name] = [await tryFetch('http://' + hostport + '/json/version'),
-                             await tryWs('ws://' + hostport + '/devtools/browser')];
-            }
+            await Promise.all(targets.map(async ([name, hostport]) => {
+                out[name] = await Promise.all([tryFetch('http://' + hostport + '/json/version'),
+                                               tryWs('ws://' + hostport + '/devtools/browser')]);
+            }));
             out['allowed site'] = [await tryFetch(allowed), 'n/a'];
             return out;
         }"""
