@@ -3,7 +3,8 @@
 When the node agent runs as root (the supported production set-up), every browser gets:
 - its own uid and gid from the node's range (`UidPool`; machine-wide, so two node agents on
   one machine never hand out the same one), and Chromium's own sandbox stays on;
-- a bubblewrap view of the machine (`bwrap_command`): /usr and /etc read-only, a private /proc
+- a bubblewrap view of the machine (`bwrap_command`): /usr and what browsers need of /etc,
+  read-only, a private /proc
   and /dev, its own /tmp (a size-capped tmpfs) and only its own directories from the node's
   data dir, bound at the same paths (so a path a session is given, an upload's, means the
   same inside). The node's data dir, secrets, other sessions and profiles are not in the view
@@ -48,6 +49,15 @@ POLICY = {
     "MetricsReportingEnabled": False,
     "SafeBrowsingProtectionLevel": 0,
 }
+
+
+# What of /etc a browser sees: what the C library, fontconfig, TLS and Chromium read, and
+# nothing else (/etc also holds registry tokens in npmrc and pip.conf, ssh keys, shadow files).
+ETC_ENTRIES = ("alternatives", "ca-certificates", "ca-certificates.conf", "ssl", "pki", "fonts",
+               "gai.conf", "group", "host.conf", "hostname", "hosts", "ld.so.cache", "ld.so.conf",
+               "ld.so.conf.d", "localtime", "timezone", "machine-id", "mime.types", "nsswitch.conf",
+               "passwd", "resolv.conf", "services", "protocols", "xdg", "os-release", "debian_version",
+               "glvnd", "locale.alias", "gtk-3.0")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,10 +240,11 @@ def bwrap_command(root: pathlib.Path, writable: list[pathlib.Path], readable: li
         raise FileNotFoundError("bubblewrap not found: apt-get install -y bubblewrap")
     args = [bwrap, "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
             "--unshare-cgroup-try", "--hostname", "browser",
-            "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
-    if pathlib.Path("/etc/chromium").is_dir():
-        args += ["--tmpfs", "/etc/chromium"]
-    args += ["--ro-bind", str(policy_dir), "/etc/chromium/policies"]
+            "--ro-bind", "/usr", "/usr", "--perms", "0755", "--dir", "/etc"]
+    for name in ETC_ENTRIES:
+        args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    args += ["--perms", "0755", "--dir", "/etc/chromium",
+             "--ro-bind", str(policy_dir), "/etc/chromium/policies"]
     for link in ("bin", "sbin", "lib", "lib64", "lib32", "libx32"):
         target = pathlib.Path("/") / link
         if target.is_symlink():

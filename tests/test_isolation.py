@@ -359,6 +359,14 @@ def test_browsers_run_as_their_own_users_with_nothing_of_the_node(box: Cluster):
                 assert b"--no-sandbox" not in cmdline
             assert stat.S_IMODE((d / "user-data").stat().st_mode) == 0o700
             assert (d / "user-data").stat().st_uid == uid
+        # What the browser sees of the machine: its own directories, no node files, no secrets.
+        view = pathlib.Path(f"/proc/{min(_pids_of_uid(uids[0]))}/root")
+        assert (view / "usr" / "bin").is_dir() and (view / "etc" / "resolv.conf").exists()
+        for hidden in ("etc/shadow", "etc/npmrc", "etc/pip.conf", "etc/ssh", "root",
+                       str(box.tmp / "n1" / "cluster-secret")[1:], str(box.tmp / "cp")[1:],
+                       str(dirs[1])[1:]):
+            assert not (view / hidden).exists(), hidden
+        assert (view / str(dirs[0] / "user-data")[1:]).is_dir()
         # One browser's user cannot read the other's profile, nor the node's files.
         other_profile = dirs[1] / "user-data" / "Local State"
         Cluster.wait(other_profile.exists, 10, "profile not written")
