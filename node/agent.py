@@ -163,7 +163,8 @@ class NodeAgent:
         node_key = hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:12]
         self.sandbox = Sandbox(node_key, settings.data_dir, uids, Limits(
             memory_bytes=settings.browser_memory_mb << 20, pids=settings.browser_pids,
-            tmp_bytes=settings.browser_tmp_mb << 20), enabled=settings.isolation)
+            tmp_bytes=settings.browser_tmp_mb << 20), enabled=settings.isolation,
+            browsers=settings.capacity)
         self.kernel_egress = KernelEgress(node_key, uids, self.egress) if self.sandbox.privileged else None
         self.fleet = Fleet(settings.data_dir / "browsers", self.binary, settings.capacity,
                            settings.pool_size, LaunchConfig(), sandbox=self.sandbox,
@@ -186,7 +187,9 @@ class NodeAgent:
         if self.kernel_egress is not None:
             # Before the first browser starts: no browser runs outside the egress rules.
             await asyncio.to_thread(self.kernel_egress.install)
-            self.sandbox.kernel_egress = self.kernel_egress
+            assert self.sandbox.uids is not None
+            block = (self.sandbox.uids.low, self.sandbox.uids.high)
+            await asyncio.to_thread(self.kernel_egress.attach, block)
         else:
             log.warning("browsers are not boxed (the agent is not root, or --no-isolation): they run as "
                         "the agent's user, and the egress "

@@ -252,7 +252,7 @@ class Browser:
         boxed = self.sandbox is not None and self.sandbox.uids is not None
         if boxed:
             assert self.sandbox is not None
-            self.uid = await asyncio.to_thread(self.sandbox.claim_uid)
+            self.uid = self.sandbox.claim_uid()
             (self.root / "uid").write_text(str(self.uid))
             await asyncio.to_thread(self._hand_over_dirs)
             tmp = "/tmp"  # a private tmpfs inside the box
@@ -394,7 +394,7 @@ class Browser:
                 await asyncio.to_thread(self.sandbox.cgroups.kill, self.id)
                 self.sandbox.cgroups.remove(self.id)
             if self.uid:
-                await asyncio.to_thread(self.sandbox.release_uid, self.uid)
+                self.sandbox.release_uid(self.uid)
                 self.uid = 0
         await asyncio.to_thread(remove_browser_dir, self.root)
 

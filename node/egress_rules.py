@@ -1,8 +1,9 @@
 """Kernel egress rules for the node's browser users: the one mechanism that holds whatever a
 page or a CDP client does.
 
-Every browser runs as a uid of its own (`node/sandbox.py`), and an `OUTPUT` rule for that uid,
-made before the browser starts, sends all its packets through a chain of this node's that refuses the
+Every browser runs as a uid of its own from the node's block (`node/sandbox.py`), and one
+`OUTPUT` rule for that block, made before any browser starts, sends all their packets through
+a chain of this node's that refuses the
 egress policy's ranges and the machine's own addresses (`browserplane/egress.py`). The kernel
 sees the address actually connected to, after any DNS answer, proxy setting, redirect,
 WebSocket, WebRTC or per-context proxy a CDP client configured (`Target.createBrowserContext`
@@ -88,9 +89,9 @@ class KernelEgress:
         return done.returncode == 0
 
     def install(self) -> None:
-        """Replaces this node's chain (left over from a previous run, or new). Browsers are
-        hooked into it one uid at a time (`attach`), so two nodes on one machine, each with
-        its own exceptions, never judge each other's browsers."""
+        """Replaces this node's chain (left over from a previous run, or new). The node's uid
+        block is hooked into it (`attach`), so two nodes on one machine, each with its own
+        exceptions, never judge each other's browsers."""
         if "iptables" not in self.tools:
             raise EgressRulesError("iptables is not installed (apt-get install -y iptables)")
         self.remove()
@@ -103,16 +104,11 @@ class KernelEgress:
             "chain": self.chain, "uids": f"{self.uids[0]}-{self.uids[1]}",
             "allow": self.policy.allow_text()}})
 
-    def attach(self, uid: int) -> None:
-        """Every packet of `uid` goes through this node's chain (before the browser starts)."""
+    def attach(self, uids: tuple[int, int]) -> None:
+        """Every packet of the node's browser uids goes through its chain (before any starts)."""
+        owner = f"{uids[0]}-{uids[1]}"
         for tool in self.tools:
-            self._run(tool, "-I", "OUTPUT", "1", "-m", "owner", "--uid-owner", str(uid), "-j", self.chain)
-
-    def detach(self, uid: int) -> None:
-        for tool in self.tools:
-            while self._run(tool, "-D", "OUTPUT", "-m", "owner", "--uid-owner", str(uid),
-                            "-j", self.chain, check=False):
-                pass
+            self._run(tool, "-I", "OUTPUT", "1", "-m", "owner", "--uid-owner", owner, "-j", self.chain)
 
     def remove(self) -> None:
         for tool in self.tools:

@@ -1,8 +1,9 @@
 """Each browser in a box of its own: a uid, a filesystem view, a scrubbed environment, limits.
 
 When the node agent runs as root (the supported production set-up), every browser gets:
-- its own uid and gid from the node's range (`UidPool`; machine-wide, so two node agents on
-  one machine never hand out the same one), and Chromium's own sandbox stays on;
+- its own uid and gid from a block of the node's range (`UidPool`; a block is held machine-wide,
+  so two node agents on one machine never hand out the same uid), and Chromium's own sandbox
+  stays on;
 - a bubblewrap view of the machine (`bwrap_command`): /usr and what browsers need of /etc,
   read-only, a private /proc
   and /dev, its own /tmp (a size-capped tmpfs) and only its own directories from the node's
@@ -24,10 +25,6 @@ import logging
 import os
 import pathlib
 import shutil
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from node.egress_rules import KernelEgress
 
 log = logging.getLogger(__name__)
 
@@ -79,36 +76,43 @@ def parse_uid_range(text: str) -> tuple[int, int]:
 
 
 class UidPool:
-    """Unprivileged uids for browsers. A uid is held with an exclusive lock on a file named for
-    it, so it is free again the moment its holder closes it (or dies)."""
+    """Unprivileged uids for this node's browsers: a block of the configured range that no other
+    agent on the machine holds (an exclusive lock on a file named for the block, released the
+    moment the agent exits or dies), handed out one uid per browser. One block means one
+    kernel egress rule for all of this node's browsers, made once at start."""
 
-    def __init__(self, uids: tuple[int, int], lock_dir: pathlib.Path = UID_LOCKS) -> None:
-        self.low, self.high = uids
-        self.lock_dir = lock_dir
-        self.lock_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._held: dict[int, int] = {}
-
-    def acquire(self) -> int:
-        for uid in range(self.low, self.high + 1):
-            if uid in self._held:
-                continue
-            fd = os.open(self.lock_dir / str(uid), os.O_RDWR | os.O_CREAT, 0o600)
+    def __init__(self, uids: tuple[int, int], block: int, lock_dir: pathlib.Path = UID_LOCKS) -> None:
+        lock_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        first, last = uids
+        for start in range(first, last + 1, block):
+            fd = os.open(lock_dir / f"block-{start}-{block}", os.O_RDWR | os.O_CREAT, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(fd)
                 continue
+            self._lock = fd
+            self.low, self.high = start, min(start + block - 1, last)
+            break
+        else:
+            raise SystemExit(f"--browser-uids {first}-{last}: every block of {block} uids is held by "
+                             "another node agent on this machine; give this one another range")
+        self._free = list(range(self.low, self.high + 1))
+        self._held: set[int] = set()
+
+    def acquire(self) -> int:
+        for uid in list(self._free):
             if _uid_has_processes(uid):  # a browser of a crashed agent is still going
-                os.close(fd)
                 continue
-            self._held[uid] = fd
+            self._free.remove(uid)
+            self._held.add(uid)
             return uid
         raise RuntimeError(f"no free browser uid in {self.low}-{self.high}")
 
     def release(self, uid: int) -> None:
-        fd = self._held.pop(uid, None)
-        if fd is not None:
-            os.close(fd)
+        if uid in self._held:
+            self._held.discard(uid)
+            self._free.append(uid)
 
 
 def _uid_has_processes(uid: int) -> bool:
@@ -282,32 +286,25 @@ class Sandbox:
     rules; see docs/security.md)."""
 
     def __init__(self, node_key: str, data_dir: pathlib.Path, uids: tuple[int, int],
-                 limits: Limits, enabled: bool = True) -> None:
+                 limits: Limits, enabled: bool = True, browsers: int = 8) -> None:
         self.limits = limits
         self.privileged = enabled and os.geteuid() == 0
-        self.uids = UidPool(uids) if self.privileged else None
+        # A block with room for every browser the node may hold, twice over (uids are reused
+        # only once nothing of a previous browser runs as them).
+        block = max(32, 2 * browsers)
+        self.uids = UidPool(uids, block) if self.privileged else None
         self.cgroups = Cgroups(node_key) if self.privileged and Cgroups.available() else None
         self.policy_dir = write_policy(data_dir / "chromium-policy") if self.privileged else None
-        self.kernel_egress: KernelEgress | None = None  # set by the agent once its rules are in
         if self.privileged and self.cgroups is None:
             log.warning("cgroup v1 memory/pids controllers not writable: browsers run without "
                         "memory and process limits")
 
     def claim_uid(self) -> int:
-        """A free uid, its packets already bound to the egress rules (blocking: run in a thread)."""
+        """A free uid of the node's block (its packets meet the egress rules from the start)."""
         assert self.uids is not None
-        uid = self.uids.acquire()
-        try:
-            if self.kernel_egress is not None:
-                self.kernel_egress.attach(uid)
-        except Exception:
-            self.uids.release(uid)
-            raise
-        return uid
+        return self.uids.acquire()
 
     def release_uid(self, uid: int) -> None:
-        if self.kernel_egress is not None:
-            self.kernel_egress.detach(uid)
         if self.uids is not None:
             self.uids.release(uid)
 
