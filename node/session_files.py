@@ -23,6 +23,7 @@ from node.chromium import Browser
 CHUNK_BYTES = 1024 * 1024
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 SAFE_NAME = re.compile(r"^[^/\\\x00]{1,255}$")
+MAX_NAME_BYTES = 200
 
 
 def folder(browser: Browser, kind: int) -> pathlib.Path:
@@ -38,6 +39,9 @@ def folder(browser: Browser, kind: int) -> pathlib.Path:
 def check_name(name: str) -> str:
     if not SAFE_NAME.match(name) or name in (".", "..") or name.startswith(".com.google.Chrome"):
         raise errors.invalid("name", "must be a plain file name (no path separators)")
+    # File systems count bytes, and an upload is first written as ".<name>.<ns>.part".
+    if len(name.encode()) > MAX_NAME_BYTES:
+        raise errors.invalid("name", f"must be at most {MAX_NAME_BYTES} bytes in UTF-8")
     return name
 
 
