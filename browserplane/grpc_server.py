@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
@@ -25,6 +26,7 @@ CHANNEL_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
 ]
+DRAIN_SECONDS = 5.0
 SERVER_OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -77,6 +79,21 @@ async def _abort(context: grpc.aio.ServicerContext, err: Exception) -> None:
     await context.abort_with_status(errors.internal(type(err).__name__).to_status())
 
 
+async def _drain(requests: AsyncIterator[Any]) -> None:
+    """Reads what a client is still streaming before the error goes out (for a while at most).
+
+    A grpc.aio client that is still writing when the server ends the call replaces the server's
+    status with INTERNAL "Internal error from Core"; a name refused on the first chunk of an
+    upload would reach the caller as that instead of INVALID_ARGUMENT.
+    """
+    try:
+        async with asyncio.timeout(DRAIN_SECONDS):
+            async for _ in requests:
+                pass
+    except Exception:  # noqa: BLE001 - a timeout or a broken stream: the error goes out anyway
+        pass
+
+
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
     """Turns what a servicer raises into a status with ErrorInfo details (see `_abort`)."""
 
@@ -122,8 +139,10 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
                 try:
                     return await inner_su(_checked_stream(request_iter), context)
                 except grpc.aio.AbortError:
+                    await _drain(request_iter)
                     raise
                 except Exception as err:  # noqa: BLE001 - see _abort
+                    await _drain(request_iter)
                     await _abort(context, err)
 
             return grpc.stream_unary_rpc_method_handler(stream_unary, decode,
