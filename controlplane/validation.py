@@ -122,9 +122,7 @@ def _check_proxy(field: str, rule: session_pb2.ProxyRule) -> None:
         raise invalid(f"{field}.server", f"{rule.server!r} is not host:port ({err})") from None
     if parsed.scheme not in PROXY_SCHEMES:
         raise invalid(f"{field}.server", f"scheme must be one of {sorted(PROXY_SCHEMES)}")
-    if not parsed.hostname or (port is not None and not 0 < port < 65536) \
-            or not parsed.hostname.isascii() or parsed.path not in ("", "/") \
-            or parsed.query or parsed.fragment or parsed.username or parsed.password:
+    if not parsed.hostname or (port is not None and not 0 < port < 65536):
         raise invalid(f"{field}.server", f"{rule.server!r} is not host:port")
     if (rule.username or rule.password) and parsed.scheme.startswith("socks"):
         raise invalid(f"{field}.username", "Chromium cannot authenticate to SOCKS proxies")
