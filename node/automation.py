@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import decimal
 import functools
 import json
 import math
@@ -485,15 +486,15 @@ def _image_size(data: bytes) -> tuple[int, int]:
 
 
 MAX_RESULT_DEPTH = 32  # protobuf refuses messages nested ~100 deep; each JSON level is two
-EXACT_INT = 2**53      # beyond it a JavaScript BigInt is not a double any more
+EXACT_INT = 2**53      # up to it every integer is a double
 
 
 def _to_value(result: Any) -> struct_pb2.Value:
     """What page.evaluate answered, as a JSON value every client can parse.
 
     Playwright hands back what JSON has no word for: NaN and ±Infinity (written as the strings
-    "NaN", "Infinity", "-Infinity", as the proto3 JSON mapping writes doubles), BigInts beyond a
-    double (their digits), Dates (ISO 8601), RegExps, URLs, Errors, cyclic objects and
+    "NaN", "Infinity", "-Infinity", as the proto3 JSON mapping writes doubles), BigInts no double
+    holds (their digits), Dates (ISO 8601), RegExps, URLs, Errors, cyclic objects and
     lone UTF-16 surrogates. None of these may fail the call or yield invalid JSON further on.
     """
     return _json_value(result, 0, set())
@@ -506,9 +507,9 @@ def _json_value(item: Any, depth: int, seen: set[int]) -> struct_pb2.Value:
     elif isinstance(item, bool):
         out.bool_value = item
     elif isinstance(item, int):
-        if abs(item) <= EXACT_INT or (abs(item) < 2**1024 and int(float(item)) == item):
+        if abs(item) <= EXACT_INT or _is_double(item):
             out.number_value = float(item)
-        else:
+        else:  # a BigInt: its digits, exactly
             out.string_value = str(item)
     elif isinstance(item, float):
         if math.isfinite(item):
@@ -543,6 +544,14 @@ def _json_value(item: Any, depth: int, seen: set[int]) -> struct_pb2.Value:
     else:  # an Error, and whatever else Playwright learns to hand back
         out.string_value = _text(str(item))
     return out
+
+
+def _is_double(value: int) -> bool:
+    """A JavaScript number reaches Python as the integer its shortest decimal spells (2**64 as
+    18446744073709552000); a BigInt as its exact value."""
+    if abs(value) >= 2**1024:
+        return False
+    return int(decimal.Decimal(repr(float(value)))) == value
 
 
 def _text(text: str) -> str:

@@ -372,7 +372,7 @@ JS_RESULTS = [
     ("NaN", "NaN"), ("Infinity", "Infinity"), ("-Infinity", "-Infinity"), ("1/0", "Infinity"),
     ("[NaN, Infinity, 1]", ["NaN", "Infinity", 1]),
     ("({a: -Infinity, b: {c: NaN}})", {"a": "-Infinity", "b": {"c": "NaN"}}),
-    ("10n ** 40n", "10000000000000000000000000000000000000000"),
+    ("10n ** 40n + 1n", "10000000000000000000000000000000000000001"),
     ("new Date(Date.UTC(2020, 0, 2))", "2020-01-02T00:00:00.000Z"),  # as JSON.stringify has it
     ("(() => { const o = {}; o.self = o; return o })()", {"self": "[Circular]"}),
     ("'a\\ud800b'", "a\ufffdb"),
@@ -543,8 +543,9 @@ def test_evaluate_answers_json_for_what_json_cannot_say(automation, user_md, ses
 
     assert evaluate("NaN") == "NaN"
     assert evaluate("-1/0") == "-Infinity"
-    assert evaluate("2n ** 64n") == 2.0**64      # still a double
-    assert evaluate("2n ** 64n + 1n") == "18446744073709551617"
+    assert evaluate("2 ** 64") == 2.0**64  # a number stays a number
+    assert evaluate("2n ** 64n") == "18446744073709551616"  # a BigInt beyond 2**53: its digits
+    assert evaluate("2n ** 53n") == 2.0**53
     assert evaluate("'\\ud800'") == "\ufffd"
     assert evaluate("1 + 1") == 2
 
