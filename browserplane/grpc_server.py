@@ -26,7 +26,6 @@ CHANNEL_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
 ]
-DRAIN_SECONDS = 5.0
 SERVER_OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -77,6 +76,9 @@ async def _abort(context: grpc.aio.ServicerContext, err: Exception) -> None:
         await context.abort_with_status(errors.undecodable(str(err)).to_status())
     log.error("call failed", exc_info=err)
     await context.abort_with_status(errors.internal(type(err).__name__).to_status())
+
+
+DRAIN_SECONDS = 5.0
 
 
 async def _drain(requests: AsyncIterator[Any]) -> None:

@@ -142,7 +142,6 @@ def validate_labels(field: str, labels: dict[str, str]) -> None:
 def validate_update(request: controlplane_pb2.UpdateSessionRequest,
                     current: session_pb2.SessionOptions) -> None:
     """What UpdateSession changes is checked as CreateSession would check it."""
-    _line("id", request.id, 256)
     validate_labels("labels", {**current.labels, **request.labels})
 
 

@@ -104,7 +104,8 @@ class Gateway:
         http = self.runner.server
         assert http is not None
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(lambda: front_door(json_protocol_errors(http), self.cdp),
+        http_factory = json_protocol_errors(http)
+        self.server = await loop.create_server(lambda: front_door(http_factory, self.cdp),
                                                self.settings.host, self.settings.port, backlog=512)
         self.port = self.server.sockets[0].getsockname()[1]
         log.info("gateway started", extra={"fields": {

@@ -156,21 +156,26 @@ def _check_tree(value: Any) -> None:
             stack.extend((child, depth + 1) for child in children)
 
 
-def _check_text(text: str) -> None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate escape such as "\ud800"
-        raise ApiError(400, "invalid_json",
-                       "body is not valid JSON: a string holds a lone UTF-16 surrogate") from None
-
-
-def check_text(field: str, text: str) -> str:
-    """Text that protobuf can carry: aiohttp hands over header and multipart bytes that are not
-    UTF-8 as surrogates, and a message with one fails to serialize."""
+def _unicode(text: str) -> bool:
+    """False for text with lone surrogates, which protobuf refuses to serialize: JSON's "\ud800"
+    escapes, and the bytes aiohttp could not decode in headers and multipart names."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise bad_request(field, "is not valid UTF-8") from None
+        return False
+    return True
+
+
+def _check_text(text: str) -> None:
+    if not _unicode(text):
+        raise ApiError(400, "invalid_json",
+                       "body is not valid JSON: a string holds a lone UTF-16 surrogate")
+
+
+def check_text(field: str, text: str) -> str:
+    """Text that can travel on in a gRPC message, else 400 naming the field."""
+    if not _unicode(text):
+        raise bad_request(field, "is not valid UTF-8")
     return text
 
 

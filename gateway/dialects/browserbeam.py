@@ -602,11 +602,11 @@ class Browserbeam:
                 port = parts.port
             except ValueError:  # an invalid IPv6 literal, a port that is no number
                 parts, port = None, None
+            # urlsplit drops CR, LF and tabs silently, so look for them in what was sent
             if parts is None or parts.scheme not in ("http", "https", "socks5", "socks4") \
                     or not parts.hostname or any(ord(c) <= 0x20 for c in proxy):
                 raise ApiError(400, "invalid_request", "proxy must be a URL such as "
                                "http://user:pass@host:8080", field="proxy")
-            # urlsplit drops CR, LF and tabs, hence the check above before it loses them
             host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
             server = f"{parts.scheme}://{host}" + (f":{port}" if port else "")
             o.proxies.add(kind=S.ProxyRule.EXTERNAL, server=server,
