@@ -76,7 +76,6 @@ def validate_options(o: session_pb2.SessionOptions) -> None:
     if o.max_duration_seconds > MAX_SECONDS:
         raise invalid("options.max_duration_seconds", f"must be at most {MAX_SECONDS}")
     for i, c in enumerate(o.cookies):
-        _check_cookie_text(f"options.cookies[{i}]", c)
         check_cookie(f"options.cookies[{i}]", c)
     validate_labels("options.labels", dict(o.labels))
     for key, value in o.node_selector.items():
@@ -143,22 +142,6 @@ def validate_update(request: controlplane_pb2.UpdateSessionRequest,
                     current: session_pb2.SessionOptions) -> None:
     """What UpdateSession changes is checked as CreateSession would check it."""
     validate_labels("labels", {**current.labels, **request.labels})
-
-
-def _check_cookie_text(field: str, c: session_pb2.Cookie) -> None:
-    # Chromium refuses control characters in every cookie field, and ';' ends a name or value.
-    for name in ("name", "value", "domain", "path", "url", "same_site"):
-        text = getattr(c, name)
-        if len(text) > 4096 or _control(text) or (name in ("name", "value") and ";" in text):
-            raise invalid(f"{field}.{name}", "must be at most 4096 characters, without control "
-                          "characters" + (" or ';'" if name in ("name", "value") else ""))
-    if c.url:
-        try:
-            _ = urllib.parse.urlsplit(c.url).port
-        except ValueError as err:
-            raise invalid(f"{field}.url", f"is not a URL ({err})") from None
-    if not math.isfinite(c.expires):
-        raise invalid(f"{field}.expires", "must be unix seconds")
 
 
 def _check_json_value(field: str, struct: struct_pb2.Struct) -> None:

@@ -334,6 +334,12 @@ BROWSERBEAM_CREATES = [
     ("proxy user with CRLF", {"proxy": "http://u%0d%0aX:p@h:8080"}, "options.proxies[0].username"),
     ("cookie with NUL", {"cookies": [{"name": "a", "value": "b\u0000c", "url": "http://x/"}]},
      "options.cookies[0].value"),
+    ("cookie name with '='", {"cookies": [{"name": "a=b", "value": "v", "url": "http://x/"}]},
+     "options.cookies[0].name"),
+    ("cookie domain '..'", {"cookies": [{"name": "a", "value": "v", "domain": ".."}]},
+     "options.cookies[0].domain"),
+    ("cookie with a relative path", {"cookies": [{"name": "a", "value": "v", "domain": "x.test",
+                                                  "path": "nope"}]}, "options.cookies[0].path"),
     ("url with an open IPv6 bracket", {"url": "http://[::1"}, "url"),
     ("user agent with a newline", {"user_agent": "ua\nX: 1"}, "options.user_agent"),
     ("locale with a trailing newline", {"locale": "en-US\n"}, "options.locale"),
@@ -548,6 +554,16 @@ def test_evaluate_answers_json_for_what_json_cannot_say(automation, user_md, ses
     assert evaluate("2n ** 53n") == 2.0**53
     assert evaluate("'\\ud800'") == "\ufffd"
     assert evaluate("1 + 1") == 2
+
+
+def test_set_cookies_refuses_what_chromium_refuses(automation, user_md, session_id):
+    for cookie, field in [(S.Cookie(name="a=b", value="v", url="http://x.test/"), "cookies[0].name"),
+                          (S.Cookie(name="a", value="v\r\n", url="http://x.test/"), "cookies[0].value"),
+                          (S.Cookie(name="a", value="v", url="http://[::1"), "cookies[0].url"),
+                          (S.Cookie(name="a", value="v", domain="x", expires=math.inf),
+                           "cookies[0].expires")]:
+        invalid_argument(automation.SetCookies, A.SetCookiesRequest(session_id=session_id, cookies=[cookie]),
+                         metadata=user_md, timeout=30, field=field)
 
 
 def test_write_file_names_the_file_system_cannot_hold(automation, user_md, session_id):
