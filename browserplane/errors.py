@@ -45,6 +45,7 @@ FILE_NOT_FOUND = "FILE_NOT_FOUND"
 NOT_CONFIGURED = "NOT_CONFIGURED"
 # A body or archive past a size or count limit (HTTP 413 in every dialect).
 PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+INTERNAL = "INTERNAL"
 
 
 class BrowserplaneError(Exception):
@@ -105,6 +106,19 @@ def too_large(field: str, message: str) -> BrowserplaneError:
         grpc.StatusCode.INVALID_ARGUMENT, PAYLOAD_TOO_LARGE, f"{field}: {message}",
         metadata={"field": field},
     )
+
+
+def undecodable(detail: str) -> BrowserplaneError:
+    """The request's bytes are not the message the method takes (garbage on the gRPC port)."""
+    return BrowserplaneError(grpc.StatusCode.INVALID_ARGUMENT, INVALID_ARGUMENT,
+                             f"request: not a valid message for this method ({detail})",
+                             metadata={"field": "request"})
+
+
+def internal(kind: str) -> BrowserplaneError:
+    """A bug on the server's side; the details are in its log, not in the answer."""
+    return BrowserplaneError(grpc.StatusCode.INTERNAL, INTERNAL,
+                             f"internal error ({kind}); the server logged the details")
 
 
 def not_found(reason: str, what: str, ident: str) -> BrowserplaneError:

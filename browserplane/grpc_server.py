@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from browserplane import errors
 from browserplane.errors import BrowserplaneError
 
 log = logging.getLogger(__name__)
@@ -32,8 +35,69 @@ SERVER_OPTIONS = [
 ]
 
 
+class _Undecodable:
+    """Stands in for a request whose bytes are not the message the method takes."""
+
+    def __init__(self, error: DecodeError) -> None:
+        self.error = error
+
+
+def _lenient(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    # grpc answers a deserializer's exception with UNKNOWN; keep it, and answer it ourselves.
+    if deserializer is None:
+        return None
+
+    def decode(raw: bytes) -> Any:
+        try:
+            return deserializer(raw)
+        except DecodeError as err:
+            return _Undecodable(err)
+
+    return decode
+
+
+def _checked(request: Any) -> Any:
+    if isinstance(request, _Undecodable):
+        raise request.error
+    return request
+
+
+async def _checked_stream(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async for request in requests:
+        yield _checked(request)
+
+
+async def _abort(context: grpc.aio.ServicerContext, err: Exception) -> None:
+    """Every failure as a status with ErrorInfo: ours as they are, bytes that do not decode as
+    INVALID_ARGUMENT, and anything else (a bug) as INTERNAL, logged, never UNKNOWN."""
+    if isinstance(err, BrowserplaneError):
+        await context.abort_with_status(err.to_status())
+    if isinstance(err, DecodeError):
+        await context.abort_with_status(errors.undecodable(str(err)).to_status())
+    log.error("call failed", exc_info=err)
+    await context.abort_with_status(errors.internal(type(err).__name__).to_status())
+
+
+DRAIN_SECONDS = 5.0
+
+
+async def _drain(requests: AsyncIterator[Any]) -> None:
+    """Reads what a client is still streaming before the error goes out (for a while at most).
+
+    A grpc.aio client that is still writing when the server ends the call replaces the server's
+    status with INTERNAL "Internal error from Core"; a name refused on the first chunk of an
+    upload would reach the caller as that instead of INVALID_ARGUMENT.
+    """
+    try:
+        async with asyncio.timeout(DRAIN_SECONDS):
+            async for _ in requests:
+                pass
+    except Exception:  # noqa: BLE001 - a timeout or a broken stream: the error goes out anyway
+        pass
+
+
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
-    """Turns a `BrowserplaneError` raised by a servicer into a status with ErrorInfo details."""
+    """Turns what a servicer raises into a status with ErrorInfo details (see `_abort`)."""
 
     async def intercept_service(
         self,
@@ -43,40 +107,48 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(details)
         if handler is None:
             return handler
+        decode = _lenient(handler.request_deserializer)
         if handler.unary_unary is not None:
             inner = handler.unary_unary
 
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 try:
-                    return await inner(request, context)
-                except BrowserplaneError as err:
-                    await context.abort_with_status(err.to_status())
+                    return await inner(_checked(request), context)
+                except grpc.aio.AbortError:
+                    raise
+                except Exception as err:  # noqa: BLE001 - see _abort
+                    await _abort(context, err)
 
-            return grpc.unary_unary_rpc_method_handler(
-                unary, handler.request_deserializer, handler.response_serializer)
+            return grpc.unary_unary_rpc_method_handler(unary, decode, handler.response_serializer)
         if handler.unary_stream is not None:
             inner_stream = handler.unary_stream
 
             async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 try:
-                    async for item in inner_stream(request, context):
+                    async for item in inner_stream(_checked(request), context):
                         yield item
-                except BrowserplaneError as err:
-                    await context.abort_with_status(err.to_status())
+                except grpc.aio.AbortError:
+                    raise
+                except Exception as err:  # noqa: BLE001 - see _abort
+                    await _abort(context, err)
 
-            return grpc.unary_stream_rpc_method_handler(
-                unary_stream, handler.request_deserializer, handler.response_serializer)
+            return grpc.unary_stream_rpc_method_handler(unary_stream, decode,
+                                                        handler.response_serializer)
         if handler.stream_unary is not None:
             inner_su = handler.stream_unary
 
             async def stream_unary(request_iter: Any, context: grpc.aio.ServicerContext) -> Any:
                 try:
-                    return await inner_su(request_iter, context)
-                except BrowserplaneError as err:
-                    await context.abort_with_status(err.to_status())
+                    return await inner_su(_checked_stream(request_iter), context)
+                except grpc.aio.AbortError:
+                    await _drain(request_iter)
+                    raise
+                except Exception as err:  # noqa: BLE001 - see _abort
+                    await _drain(request_iter)
+                    await _abort(context, err)
 
-            return grpc.stream_unary_rpc_method_handler(
-                stream_unary, handler.request_deserializer, handler.response_serializer)
+            return grpc.stream_unary_rpc_method_handler(stream_unary, decode,
+                                                        handler.response_serializer)
         return handler
 
 

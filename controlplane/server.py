@@ -21,7 +21,7 @@ from browserplane.settings import default_data_dir, flag
 from browserplane.times import timestamp
 from browserplane.v1 import controlplane_pb2 as cp
 from browserplane.v1 import controlplane_pb2_grpc, node_pb2, session_pb2
-from controlplane import metrics
+from controlplane import metrics, validation
 from controlplane.automation_router import AutomationRouter
 from controlplane.extensions import MAX_EXTENSION_BYTES, read_manifest
 from controlplane.keys import KeyRing, Principal
@@ -157,14 +157,19 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
 
     async def ListSessions(self, request: cp.ListSessionsRequest,
                            context: grpc.aio.ServicerContext) -> cp.ListSessionsResponse:
-        found, token, total = self.sessions.list(_auth(self, context), request)
+        principal = _auth(self, context)
+        validation.session_cursor(request.page_token)
+        found, token, total = self.sessions.list(principal, request)
         return cp.ListSessionsResponse(
             sessions=[self.sessions.with_url(s, request.cdp_base_url) for s in found],
             next_page_token=token, total_size=total)
 
     async def UpdateSession(self, request: cp.UpdateSessionRequest,
                             context: grpc.aio.ServicerContext) -> session_pb2.Session:
-        return self.sessions.with_url(self.sessions.update(_auth(self, context), request))
+        principal = _auth(self, context)
+        if not request.request_release:
+            validation.validate_update(request, self.sessions.get(principal, request.id).options)
+        return self.sessions.with_url(self.sessions.update(principal, request))
 
     async def TerminateSession(self, request: cp.TerminateSessionRequest,
                                context: grpc.aio.ServicerContext) -> session_pb2.Session:
@@ -210,10 +215,7 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
         size = request.page_size or 100
         if size > 1000:
             raise errors.invalid("page_size", "must be at most 1000")
-        try:
-            offset = int(request.page_token or 0)
-        except ValueError:
-            raise errors.invalid("page_token", "not a token this server issued") from None
+        offset = validation.profile_offset(request.page_token)
         found = self.plane.store.profiles(principal.project_id or "", offset, size)
         token = str(offset + size) if len(found) == size else ""
         return cp.ListProfilesResponse(profiles=found, next_page_token=token)

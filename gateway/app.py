@@ -21,7 +21,7 @@ from gateway.cdp_endpoint import CdpEndpoint
 from gateway.dialects.browserbase import Browserbase
 from gateway.dialects.browserbeam import Browserbeam
 from gateway.front import front_door
-from gateway.http_api import RateLimiter
+from gateway.http_api import RateLimiter, json_protocol_errors, neutral_error
 from gateway.live_view import LiveView
 from gateway.routing import mount, mount_shared
 
@@ -78,7 +78,12 @@ class Gateway:
         mount_shared(app, "/v1", [browserbase, browserbeam])
         LiveView(self.control, self.settings.cluster_secret).routes(app)
         self.cdp.routes(app)
+        app.router.add_route("*", "/{tail:.*}", self.not_found)  # last: only what nothing else serves
         return app
+
+    async def not_found(self, request: web.Request) -> web.Response:
+        return web.json_response(neutral_error(404, "not_found", f"no route {request.method} "
+                                               f"{request.path}"), status=404)
 
     async def healthz(self, request: web.Request) -> web.Response:
         """Ready when the control plane answers and at least one node is up."""
@@ -113,7 +118,9 @@ class Gateway:
         http = self.runner.server
         assert http is not None
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(lambda: front_door(http, self.cdp, self.settings.head_timeout),
+        http_factory = json_protocol_errors(http)
+        self.server = await loop.create_server(
+            lambda: front_door(http_factory, self.cdp, self.settings.head_timeout),
                                                self.settings.host, self.settings.port, backlog=512)
         self.port = self.server.sockets[0].getsockname()[1]
         log.info("gateway started", extra={"fields": {

@@ -8,8 +8,12 @@ node/page_actions.py; this module checks requests and answers in the contract's 
 from __future__ import annotations
 
 import asyncio
+import datetime
+import decimal
 import functools
 import json
+import math
+import re
 import struct
 import time
 import urllib.parse
@@ -492,10 +496,82 @@ def _image_size(data: bytes) -> tuple[int, int]:
     return 0, 0
 
 
+MAX_RESULT_DEPTH = 32  # protobuf refuses messages nested ~100 deep; each JSON level is two
+EXACT_INT = 2**53      # up to it every integer is a double
+
+
 def _to_value(result: Any) -> struct_pb2.Value:
-    holder = struct_pb2.Struct()
-    holder.update({"v": result})
-    return holder.fields["v"]
+    """What page.evaluate answered, as a JSON value every client can parse.
+
+    Playwright hands back what JSON has no word for: NaN and ±Infinity (written as the strings
+    "NaN", "Infinity", "-Infinity", as the proto3 JSON mapping writes doubles), BigInts no double
+    holds (their digits), Dates (ISO 8601), RegExps, URLs, Errors, cyclic objects and
+    lone UTF-16 surrogates. None of these may fail the call or yield invalid JSON further on.
+    """
+    return _json_value(result, 0, set())
+
+
+def _json_value(item: Any, depth: int, seen: set[int]) -> struct_pb2.Value:
+    out = struct_pb2.Value()
+    if item is None:
+        out.null_value = struct_pb2.NULL_VALUE
+    elif isinstance(item, bool):
+        out.bool_value = item
+    elif isinstance(item, int):
+        if abs(item) <= EXACT_INT or _is_double(item):
+            out.number_value = float(item)
+        else:  # a BigInt: its digits, exactly
+            out.string_value = str(item)
+    elif isinstance(item, float):
+        if math.isfinite(item):
+            out.number_value = item
+        else:
+            out.string_value = "NaN" if math.isnan(item) else ("Infinity" if item > 0 else "-Infinity")
+    elif isinstance(item, str):
+        out.string_value = _text(item)
+    elif isinstance(item, urllib.parse.ParseResult):  # a URL (a tuple, so before lists)
+        out.string_value = _text(item.geturl())
+    elif isinstance(item, (dict, list, tuple)):
+        if depth >= MAX_RESULT_DEPTH:
+            out.string_value = f"[nested deeper than {MAX_RESULT_DEPTH} levels]"
+        elif id(item) in seen:
+            out.string_value = "[Circular]"
+        else:
+            seen.add(id(item))
+            if isinstance(item, dict):
+                out.struct_value.SetInParent()
+                for key, value in item.items():
+                    out.struct_value.fields[_text(str(key))].CopyFrom(
+                        _json_value(value, depth + 1, seen))
+            else:
+                out.list_value.SetInParent()
+                for value in item:
+                    out.list_value.values.add().CopyFrom(_json_value(value, depth + 1, seen))
+            seen.discard(id(item))
+    elif isinstance(item, datetime.datetime):
+        out.string_value = item.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    elif isinstance(item, re.Pattern):
+        out.string_value = f"/{_text(item.pattern)}/"
+    else:  # an Error, and whatever else Playwright learns to hand back
+        out.string_value = _text(str(item))
+    return out
+
+
+def _is_double(value: int) -> bool:
+    """A JavaScript number reaches Python as the integer its shortest decimal spells (2**64 as
+    18446744073709552000); a BigInt as its exact value."""
+    if abs(value) >= 2**1024:
+        return False
+    return int(decimal.Decimal(repr(float(value)))) == value
+
+
+def _text(text: str) -> str:
+    """Lone surrogates (JavaScript strings may hold them; UTF-8 cannot) become U+FFFD."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
 
 
 def _cookie(c: dict) -> Any:

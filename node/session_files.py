@@ -26,6 +26,7 @@ QUEUE_CHUNKS = 4             # chunks of a zip made ahead of its reader
 DEFLATE_UP_TO = 64 << 20     # files past this go into zips uncompressed
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 SAFE_NAME = re.compile(r"^[^/\\\x00]{1,255}$")
+MAX_NAME_BYTES = 200
 
 
 def folder(browser: Browser, kind: int) -> pathlib.Path:
@@ -41,6 +42,9 @@ def folder(browser: Browser, kind: int) -> pathlib.Path:
 def check_name(name: str) -> str:
     if not SAFE_NAME.match(name) or name in (".", "..") or name.startswith(".com.google.Chrome"):
         raise errors.invalid("name", "must be a plain file name (no path separators)")
+    # File systems count bytes, and an upload is first written as ".<name>.<ns>.part".
+    if len(name.encode()) > MAX_NAME_BYTES:
+        raise errors.invalid("name", f"must be at most {MAX_NAME_BYTES} bytes in UTF-8")
     return name
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import grpc
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from browserplane import errors
@@ -28,12 +29,15 @@ from gateway.http_api import (
     ApiError,
     RateLimiter,
     bad_request,
+    check_http_url,
+    check_text,
     endpoint,
     forwarded,
     grpc_metadata,
     json_body,
     public_base,
     typed,
+    whole_number,
 )
 from gateway.live_view import live_url
 
@@ -46,8 +50,9 @@ METADATA_QUERY = re.compile(r"user_metadata\['([^']+)'\]\s*:\s*'([^']*)'")
 EMPTY_ZIP = b"PK\x05\x06" + b"\x00" * 18
 HTTP_REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
                 405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large",
-                429: "Too Many Requests", 501: "Not Implemented", 502: "Bad Gateway",
-                503: "Service Unavailable", 504: "Gateway Timeout"}
+                429: "Too Many Requests", 500: "Internal Server Error", 501: "Not Implemented",
+                502: "Bad Gateway", 503: "Service Unavailable",
+                504: "Gateway Timeout"}
 
 
 def error_body(err: ApiError, request_id: str) -> dict[str, Any]:
@@ -162,8 +167,8 @@ class Browserbase:
         settings = typed(body, "browserSettings", dict, {})
         viewport = typed(settings, "viewport", dict, None, "browserSettings.viewport")
         if viewport is not None:
-            o.viewport.width = typed(viewport, "width", int, 0, "browserSettings.viewport.width")
-            o.viewport.height = typed(viewport, "height", int, 0, "browserSettings.viewport.height")
+            o.viewport.width = whole_number(viewport, "width", 0, "browserSettings.viewport.width")
+            o.viewport.height = whole_number(viewport, "height", 0, "browserSettings.viewport.height")
         context = typed(settings, "context", dict, None, "browserSettings.context")
         if context is not None:
             context_id = typed(context, "id", str, "", "browserSettings.context.id")
@@ -425,6 +430,7 @@ class Browserbase:
         url = typed(body, "url", str, "")
         if not url:
             raise bad_request("url", "is required")
+        check_http_url("url", url)
         fmt = typed(body, "format", str, "raw")
         if fmt not in ("raw", "json", "markdown"):
             raise bad_request("format", "must be raw, json or markdown")
@@ -465,10 +471,11 @@ async def _file_part(request: web.Request) -> Any:
         part = await reader.next()
         while part is not None and getattr(part, "name", None) != "file":
             part = await reader.next()
-    except (ValueError, AssertionError) as err:
+    except (ValueError, AssertionError, HttpProcessingError) as err:
         raise bad_request("file", f"malformed multipart body: {err}") from None
     if part is None or not getattr(part, "filename", None):
         raise bad_request("file", "a multipart part named 'file' with a filename is required")
+    check_text("file", part.filename)  # bytes that are not UTF-8 reach here as surrogates
     return part
 
 

@@ -35,8 +35,10 @@ from gateway.http_api import (
     RateLimiter,
     endpoint,
     grpc_metadata,
+    header_text,
     json_body,
     typed,
+    url_scheme,
 )
 
 DIALECT = "browserbeam"
@@ -51,10 +53,11 @@ TARGET_KEYS = ("ref", "text", "label", "selector")
 STEP_TIMEOUT_S = 120
 
 # Browserplane reasons (lower case) -> Browserbeam error codes.
+# Every 429 is rate_limited (this gateway's per-key limit) or quota_exceeded (no room: the
+# queue, a concurrency limit, any RESOURCE_EXHAUSTED), the two the SDK tells apart.
 HTTP_CODES = {"unauthenticated": "unauthorized", "session_not_found": "session_not_found",
-              "session_ended": "session_not_found", "queue_full": "rate_limited",
-              "queue_timeout": "engine_unavailable", "project_concurrency_limit": "quota_exceeded",
-              "no_matching_node": "engine_unavailable", "node_unavailable": "engine_unavailable",
+              "session_ended": "session_not_found", "no_matching_node": "engine_unavailable",
+              "node_unavailable": "engine_unavailable",
               "browser_launch_failed": "engine_unavailable", "invalid_argument": "invalid_request",
               "invalid_json": "invalid_request"}
 STEP_CODES = {errors.ELEMENT_NOT_FOUND: "element_not_found", errors.NAVIGATION_FAILED: "navigation_failed",
@@ -68,6 +71,10 @@ def error_body(err: ApiError, request_id: str) -> dict[str, Any]:
         code = "session_not_found" if "session" in err.message else "not_found"
     if err.status == 503:
         code = "engine_unavailable"
+    if err.status == 429:
+        code = "rate_limited" if err.code == "rate_limited" else "quota_exceeded"
+    if err.status == 413:
+        code = "invalid_request"
     body: dict[str, Any] = {"code": code, "message": err.message}
     context = dict(err.context or {}) if isinstance(err, StepInputError) else {}
     if err.field:
@@ -175,7 +182,7 @@ def _act(session_id: str, **action: Any) -> A.ActRequest:
 def _goto(p: Params, sid: str) -> A.NavigateRequest:
     p.known("url", "wait_for", "wait_until", "wait_timeout")
     url = p.get("url", str, "")
-    if urllib.parse.urlsplit(url).scheme not in ("http", "https", "about", "data", "file"):
+    if url_scheme(url) not in ("http", "https", "about", "data", "file"):
         raise p.fail("url must be an absolute http(s) URL")
     until = p.get("wait_until", str, "load")
     if until not in WAIT_UNTIL:
@@ -534,14 +541,12 @@ class Browserbeam:
         url = body.get("url")
         if url is not None:
             schemes = ("http", "https", "about", "data", "file")
-            if not isinstance(url, str) or urllib.parse.urlsplit(url).scheme not in schemes:
+            if not isinstance(url, str) or url_scheme(url) not in schemes:
                 raise ApiError(400, "invalid_request", "url must be an absolute http(s) URL",
                                field="url")
         raw_steps = body.get("steps")
         steps = parse_steps(raw_steps, "") if raw_steps not in (None, []) else []
-        key = request.headers.get("Idempotency-Key", "").strip()
-        if len(key) > 255:
-            raise ApiError(400, "invalid_request", "Idempotency-Key is at most 255 characters")
+        key = header_text(request, "Idempotency-Key", 255)
         call = self.control.CreateSession(cp.CreateSessionRequest(options=options, idempotency_key=key),
                                           metadata=md, timeout=90)
         session = await call
@@ -592,17 +597,24 @@ class Browserbeam:
                            "in a self-hosted Browserplane; pass your proxy's URL as a string",
                            field="proxy")
         if isinstance(proxy, str):
-            parts = urllib.parse.urlsplit(proxy)
-            if parts.scheme not in ("http", "https", "socks5", "socks4") or not parts.hostname:
+            try:
+                parts = urllib.parse.urlsplit(proxy)
+                port = parts.port
+            except ValueError:  # an invalid IPv6 literal, a port that is no number
+                parts, port = None, None
+            # urlsplit drops CR, LF and tabs silently, so look for them in what was sent
+            if parts is None or parts.scheme not in ("http", "https", "socks5", "socks4") \
+                    or not parts.hostname or any(ord(c) <= 0x20 for c in proxy):
                 raise ApiError(400, "invalid_request", "proxy must be a URL such as "
                                "http://user:pass@host:8080", field="proxy")
-            server = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+            host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+            server = f"{parts.scheme}://{host}" + (f":{port}" if port else "")
             o.proxies.add(kind=S.ProxyRule.EXTERNAL, server=server,
                           username=urllib.parse.unquote(parts.username or ""),
                           password=urllib.parse.unquote(parts.password or ""))
         blocked = typed(body, "block_resources", list, ["image", "font"])
         for i, name in enumerate(blocked):
-            if name not in RESOURCES:
+            if not isinstance(name, str) or name not in RESOURCES:
                 raise ApiError(400, "invalid_request", f"block_resources[{i}] must be one of "
                                + ", ".join(RESOURCES), field=f"block_resources[{i}]")
             o.blocked_resource_types.append(RESOURCES[name])
