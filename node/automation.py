@@ -62,7 +62,17 @@ def recorded(kind: str | None, details: Any = lambda request: {}) -> Any:
             started = time.monotonic()
             reason = ""
             try:
-                return await method(self, request, context)
+                try:
+                    return await method(self, request, context)
+                except ValueError as err:  # a URL or value the standard library cannot parse
+                    raise errors.invalid("request", str(err)[:300] or "a value could not be read") from None
+                except PwError as err:  # what no branch above expected: the page's answer, not ours
+                    message = str(err).split("\n", 1)[0][:300]
+                    if any(m in message for m in ("not a valid selector", "SyntaxError", "Unexpected token",
+                                                  "Invalid URL", "Cannot navigate to invalid URL")):
+                        raise errors.invalid("request", message) from None
+                    raise BrowserplaneError(grpc.StatusCode.FAILED_PRECONDITION, errors.ACTION_FAILED,
+                                            message) from None
             except BrowserplaneError as err:
                 reason = err.reason
                 raise
@@ -90,7 +100,10 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
         a bare ERR_CONNECTION_REFUSED or ERR_BLOCKED_BY_ADMINISTRATOR)."""
         if not url and allow_empty:
             return
-        scheme = urllib.parse.urlsplit(url).scheme.lower()
+        try:
+            scheme = urllib.parse.urlsplit(url).scheme.lower()
+        except ValueError:
+            raise errors.invalid("url", "is not a URL that can be parsed") from None
         if scheme not in ("http", "https", "about", "data"):
             raise errors.invalid("url", "must be an absolute http(s), about: or data: URL "
                                  "(file:, chrome: and other local schemes are refused)")
@@ -190,6 +203,9 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
         timeout = request.timeout_ms or 30_000
         status = 0
         kind = request.kind or A.NavigateRequest.GOTO
+        if kind not in (A.NavigateRequest.GOTO, A.NavigateRequest.BACK, A.NavigateRequest.FORWARD,
+                        A.NavigateRequest.RELOAD):
+            raise errors.invalid("kind", "must be GOTO, BACK, FORWARD or RELOAD")
         try:
             if kind == A.NavigateRequest.GOTO:
                 await self._check_url(request.url)

@@ -147,6 +147,28 @@ async def _quiet(coro: Awaitable[Any]) -> None:
         pass
 
 
+# Bounds on what one action may ask of the node's shared Playwright driver: an unbounded count
+# (a click_count of 2**32-1) grows the driver's heap until it dies, with every session on the
+# node. Values past these are refused before anything runs.
+BOUNDS: dict[tuple[str, str], int] = {
+    ("click", "click_count"): 3, ("type", "delay_ms"): 1_000, ("scroll", "times"): 100,
+    ("scroll_collect", "max_scrolls"): 500, ("scroll_collect", "wait_ms"): 10_000,
+    ("wait", "time_ms"): 60_000,
+}
+MAX_TEXT = 100_000  # characters typed or filled by one action
+
+
+def _check_bounds(kind: str, action: Any) -> None:
+    for (name, field), limit in BOUNDS.items():
+        if name == kind and getattr(action, field) > limit:
+            raise errors.invalid(field, f"at most {limit}")
+    for field in ("text", "value"):
+        if kind in ("type", "fill") and len(getattr(action, field, "")) > MAX_TEXT:
+            raise errors.invalid(field, f"at most {MAX_TEXT} characters")
+    if kind == "fill_form" and sum(len(v) for v in action.fields.values()) > MAX_TEXT:
+        raise errors.invalid("fields", f"at most {MAX_TEXT} characters in all")
+
+
 def _egress_denied(url: str, err: EgressDenied) -> BrowserplaneError:
     return BrowserplaneError(grpc.StatusCode.PERMISSION_DENIED, errors.PERMISSION_DENIED, str(err),
                              metadata={"file": url, "egress": "denied"})
@@ -171,6 +193,7 @@ class Actor:
         if kind is None:
             raise errors.invalid("action", "name one action: click, fill, type, select, check, "
                                  "hover, press, scroll, scroll_collect, upload, wait or fill_form")
+        _check_bounds(kind, getattr(action, kind))
         timeout = action.timeout_ms or DEFAULT_TIMEOUT_MS
         handler: Callable[[Any, int, A.ActResponse], Awaitable[None]] = getattr(self, "_" + kind)
         response = A.ActResponse(success=True)

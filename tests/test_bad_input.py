@@ -585,3 +585,19 @@ def test_every_component_still_answers(gateway_url, cluster, automation, user_md
     assert code == 200 and json.loads(data)["status"] == "RUNNING"
     assert not [p.name for p in (cluster.controlplane, cluster.gateway, *cluster.nodes.values())
                 if p and p.proc and p.proc.poll() is not None]
+
+
+@pytest.mark.parametrize("action", [
+    A.Action(click=A.Click(target=A.ElementTarget(selector="body"), click_count=4294967295)),
+    A.Action(scroll=A.Scroll(times=4294967295)),
+    A.Action(type=A.TypeText(target=A.ElementTarget(selector="body"), text="x", delay_ms=4294967295)),
+    A.Action(fill=A.Fill(target=A.ElementTarget(selector="body"), value="x" * 100_001)),
+], ids=["click_count", "scroll_times", "type_delay", "fill_length"])
+def test_unbounded_counts_are_refused_before_they_reach_the_driver(automation, session_id, user_md,
+                                                                    action):
+    """A click_count of 2**32-1 once grew the node's shared Playwright driver until it died,
+    taking every session on the node with it."""
+    invalid_argument(automation.Act, A.ActRequest(session_id=session_id, action=action),
+                     metadata=user_md, timeout=30)
+    assert automation.Evaluate(A.EvaluateRequest(session_id=session_id, expression="6 * 7"),
+                               metadata=user_md, timeout=30).result.number_value == 42
