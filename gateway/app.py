@@ -21,7 +21,7 @@ from gateway.cdp_endpoint import CdpEndpoint
 from gateway.dialects.browserbase import Browserbase
 from gateway.dialects.browserbeam import Browserbeam
 from gateway.front import front_door
-from gateway.http_api import RateLimiter, json_protocol_errors, neutral_error
+from gateway.http_api import RateLimiter, body_stall_guard, json_protocol_errors, neutral_error
 from gateway.live_view import LiveView
 from gateway.routing import mount, mount_shared
 
@@ -46,6 +46,8 @@ class GatewaySettings:
     egress_allow: list = flag([], "destinations server-side fetches (/v1/fetch) may reach although "
                                   "the egress policy refuses them: HOST-or-CIDR[:PORT|:PORT-PORT]",
                               env="BROWSERPLANE_EGRESS_ALLOW")
+    body_timeout: float = flag(30.0, "seconds a request body may stop arriving before its "
+                                     "connection is closed (slow-body slowloris)")
     head_timeout: float = flag(10.0, "seconds to wait for a whole request head, on a new "
                                      "connection and between requests on a kept-alive one")
     log_level: str = flag("info", "log level")
@@ -65,7 +67,8 @@ class Gateway:
 
     def app(self) -> web.Application:
         assert self.control is not None and self.cdp is not None
-        app = web.Application(client_max_size=512 * 1024 * 1024)
+        app = web.Application(client_max_size=512 * 1024 * 1024,
+                              middlewares=[body_stall_guard(self.settings.body_timeout)])
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.metrics)
         limiter = RateLimiter(self.settings.rate_limit)

@@ -6,6 +6,7 @@ HTTP statuses once, so all dialects agree on what a status means.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import json
@@ -365,6 +366,9 @@ def endpoint(dialect: str, route: str, error_body: ErrorBody,
                         raise
                     raise ApiError(err.status, err.reason.lower().replace(" ", "_"),
                                    err.text or err.reason) from None
+                except ConnectionResetError:  # the client left, or its body stalled and was cut
+                    log.info("client went away mid-request", extra={"fields": {"route": route}})
+                    raise ApiError(400, "connection_lost", "the request body did not arrive") from None
                 except Exception:  # noqa: BLE001 - a bug, but still answered in the dialect's shape
                     log.exception("request failed", extra={"fields": {"route": route}})
                     raise ApiError(500, "internal_error",
@@ -390,3 +394,43 @@ def endpoint(dialect: str, route: str, error_body: ErrorBody,
         return run
 
     return wrap
+
+
+def body_stall_guard(idle_seconds: float) -> Any:
+    """aiohttp middleware: a request whose body stops arriving for `idle_seconds` (a slow-body
+    slowloris: a big Content-Length, then a trickle or nothing) has its connection closed, so
+    no client can hold a handler and its buffers open for free. Time spent by the handler
+    itself (a long Browserbeam step) is not counted: only a body still on its way."""
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
+        if not request.body_exists:
+            return await handler(request)
+        content = request.content
+
+        async def watch() -> None:
+            seen, idle = -1, 0.0
+            while not content.at_eof():
+                await asyncio.sleep(0.5)
+                if content.total_bytes != seen or content.is_eof():
+                    seen, idle = content.total_bytes, 0.0
+                    continue
+                if content._buffer:  # noqa: SLF001 - bytes waiting for the handler: not a stall
+                    idle = 0.0
+                    continue
+                idle += 0.5
+                if idle >= idle_seconds:
+                    log.warning("request body stalled; closing the connection",
+                                extra={"fields": {"path": request.path, "bytes": seen}})
+                    if request.transport is not None:
+                        request.transport.close()
+                    content.set_exception(ConnectionResetError("request body stalled"))
+                    return
+
+        watcher = asyncio.get_running_loop().create_task(watch())
+        try:
+            return await handler(request)
+        finally:
+            watcher.cancel()
+
+    return guard

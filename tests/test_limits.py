@@ -45,7 +45,7 @@ def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     try:
         c.start_controlplane()
         c.start_node("n1", 3, 1, (), 0, "--head-timeout", HEAD_TIMEOUT)
-        c.start_gateway("--head-timeout", HEAD_TIMEOUT)
+        c.start_gateway("--head-timeout", HEAD_TIMEOUT, "--body-timeout", "2")
         yield c
     finally:
         c.stop()
@@ -338,6 +338,20 @@ def test_a_kept_alive_connection_that_stalls_mid_head_is_closed(limited: Cluster
         assert _read_all(sock) == b""  # closed, no answer to a head never finished
     finally:
         sock.close()
+
+
+def test_a_body_that_stops_arriving_is_dropped_while_others_are_served(limited: Cluster, key: str):
+    port = limited.gateway_port
+    slow = socket.create_connection(("127.0.0.1", port))
+    slow.sendall(b"POST /v1/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nX-BB-API-Key: " + key.encode()
+                 + b"\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"a\": ")
+    try:
+        assert all(_healthy(port) for _ in range(5))  # others are served meanwhile
+        answer = _read_all(slow)
+    finally:
+        slow.close()
+    assert b"201" not in answer[:20]  # closed (or refused), never served
+    assert _healthy(port)
 
 
 def test_a_head_past_the_cap_is_431(limited: Cluster):
