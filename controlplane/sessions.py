@@ -274,6 +274,11 @@ class SessionService:
                     log.warning("node refused a session", extra={"session_id": s.id, "fields": {
                         "node": node.id, "code": err.code().name}})
                     continue
+                if err.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.PERMISSION_DENIED):
+                    # The session asks for something no node will do (a proxy the egress policy
+                    # refuses): the caller's error, with the node's reason, not an outage.
+                    raise BrowserplaneError(err.code(), described.reason, described.message,
+                                            metadata=dict(described.metadata)) from None
                 metrics.LAUNCH_FAILURES.labels(node.id).inc()
                 raise BrowserplaneError(
                     grpc.StatusCode.UNAVAILABLE, errors.BROWSER_LAUNCH_FAILED,

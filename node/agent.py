@@ -13,6 +13,7 @@ import logging
 import pathlib
 import socket
 import time
+import urllib.parse
 import uuid
 from typing import ClassVar
 
@@ -20,7 +21,7 @@ import grpc
 
 from browserplane import errors, grpc_server
 from browserplane.credentials import bearer, cluster_metadata, is_cluster_secret
-from browserplane.egress import EgressPolicy
+from browserplane.egress import EgressDenied, EgressPolicy
 from browserplane.metrics_http import start_metrics_server
 from browserplane.settings import default_data_dir, flag
 from browserplane.times import timestamp
@@ -30,6 +31,7 @@ from browserplane.v1 import (
     controlplane_pb2_grpc,
     node_pb2,
     node_pb2_grpc,
+    session_pb2,
 )
 from node import metrics
 from node.automation import AutomationServicer
@@ -105,6 +107,7 @@ class NodeAgentServicer(node_pb2_grpc.NodeAgentServicer):
                            context: grpc.aio.ServicerContext) -> node_pb2.StartBrowserResponse:
         self._check(context)
         started = time.monotonic()
+        await self._check_proxies(request.options)
         try:
             slot = await self.agent.fleet.start_browser(request.session_id, request.project_id,
                                                         request.options)
@@ -122,6 +125,27 @@ class NodeAgentServicer(node_pb2_grpc.NodeAgentServicer):
         metrics.START_SECONDS.labels("warm" if slot.warm else "cold").observe(
             time.monotonic() - started)
         return node_pb2.StartBrowserResponse(browser=_browser_info(slot, self.agent.version))
+
+    async def _check_proxies(self, options: session_pb2.SessionOptions) -> None:
+        """A session's own proxy must be one its browser may reach: the kernel rules would refuse
+        the connection anyway, and every page would fail with ERR_PROXY_CONNECTION_FAILED."""
+        for rule in options.proxies:
+            if not rule.server:
+                continue
+            server = rule.server if "://" in rule.server else "http://" + rule.server
+            try:
+                parts = urllib.parse.urlsplit(server)
+                host, port = parts.hostname or "", parts.port or 80
+            except ValueError:
+                continue  # validated by the control plane; Chromium reports the rest
+            try:
+                await self.agent.egress.resolve(host, port)
+            except EgressDenied as err:
+                raise errors.BrowserplaneError(
+                    grpc.StatusCode.PERMISSION_DENIED, errors.PERMISSION_DENIED,
+                    f"proxy {host}:{port}: {err}", metadata={"field": "proxies"}) from None
+            except OSError:
+                continue  # a name that does not resolve here: the browser says so
 
     async def StopBrowser(self, request: node_pb2.StopBrowserRequest,
                           context: grpc.aio.ServicerContext) -> node_pb2.StopBrowserResponse:

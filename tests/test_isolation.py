@@ -453,3 +453,26 @@ def test_archive_bombs_and_slips_hurt_no_one(box: Cluster, site: str):
         assert nav.page.title == "Hello from Browserplane" and box.node("n1").up
     finally:
         _end(box, box.key_b, neighbour)
+
+
+def test_a_proxy_on_a_platform_address_is_refused_at_create(box: Cluster, site: str):
+    md = _md(box.key_a)
+    for server in (f"http://127.0.0.1:{box.grpc_port}", f"http://user:pw@localhost:{box.gateway_port}",
+                   "socks5://169.254.169.254:1080"):
+        with pytest.raises(grpc.RpcError) as err:
+            box.stub.CreateSession(cp.CreateSessionRequest(options=S.SessionOptions(
+                proxies=[S.ProxyRule(server=server)])), metadata=md, timeout=60)
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED, err.value.details()
+        assert "egress_denied" in err.value.details() and "pw" not in err.value.details()
+    status, body = _http(box, "POST", "/browserbeam/v1/sessions", box.key_a,
+                         {"proxy": f"http://127.0.0.1:{box.gateway_port}"})
+    assert 400 <= status < 500 and "egress_denied" in json.dumps(body), (status, body)
+    # Positive control: a proxy on an address the operator allowed is accepted.
+    allowed = _session_with_proxy(box, box.key_a, site)
+    assert allowed.state == S.RUNNING
+    _end(box, box.key_a, allowed)
+
+
+def _session_with_proxy(c: Cluster, key: str, server: str) -> S.Session:
+    return c.stub.CreateSession(cp.CreateSessionRequest(options=S.SessionOptions(
+        keep_alive=True, proxies=[S.ProxyRule(server=server)])), metadata=_md(key), timeout=60)
