@@ -39,6 +39,7 @@ from controlplane.record_cipher import RecordCipher, WrongKey
 from controlplane.store import Store
 from node.chromium import BASE_FLAGS, find_chromium
 from tests.cluster import ROOT, Cluster
+from tests.conftest import SITE_PORT  # the proxy must be a destination sessions may reach
 
 # ---- sans-I/O: the tokens, the cipher, the key ring on a real SQLite file --------------------
 
@@ -345,9 +346,9 @@ def test_proxy_passwords_are_encrypted_at_rest_and_the_data_dir_is_private(fresh
     md = (("authorization", f"Bearer {c.create_key('rest')}"),)
     password = "pw-" + os.urandom(8).hex()
     cookie = "ck-" + os.urandom(8).hex()
-    # 203.0.113.0/24 is a documentation range: nothing is sent there, nothing is navigated.
+    # The allowed test site stands in for a proxy: nothing is navigated, so nothing is sent.
     s = c.stub.CreateSession(cp.CreateSessionRequest(options=S.SessionOptions(
-        keep_alive=True, proxies=[S.ProxyRule(server="http://203.0.113.7:3128", username="user",
+        keep_alive=True, proxies=[S.ProxyRule(server=f"http://127.0.0.1:{SITE_PORT}", username="user",
                                               password=password)],
         cookies=[S.Cookie(name="sid", value=cookie, domain="example.com", path="/")])),
         metadata=md, timeout=60)
