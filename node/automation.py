@@ -52,6 +52,34 @@ def _act_details(request: A.ActRequest) -> dict[str, Any]:
     return {"action": kind, **(_target(target) if target is not None else {})}
 
 
+def translated(method: Any) -> Any:
+    """Errors no branch of the method expected, in the contract's terms: a value the standard
+    library cannot parse is INVALID_ARGUMENT, a Playwright error is the page's answer
+    (ACTION_FAILED, or INVALID_ARGUMENT for a selector or URL it cannot read), never INTERNAL."""
+    @functools.wraps(method)
+    async def run(self: AutomationServicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await method(self, request, context)
+        except ValueError as err:
+            raise errors.invalid("request", str(err)[:300] or "a value could not be read") from None
+        except PwError as err:
+            message = str(err).split("\n", 1)[0][:300]
+            if any(m in message for m in ("not a valid selector", "SyntaxError", "Unexpected token",
+                                          "Invalid URL", "Cannot navigate to invalid URL", "Invalid url")):
+                raise errors.invalid("request", message) from None
+            raise BrowserplaneError(grpc.StatusCode.FAILED_PRECONDITION, errors.ACTION_FAILED,
+                                    message) from None
+    return run
+
+
+def _kind_name(kind: int) -> str:
+    """A NavigateRequest kind for the action log (an unknown number as itself)."""
+    try:
+        return A.NavigateRequest.Kind.Name(kind or 1).lower()
+    except ValueError:
+        return str(kind)
+
+
 def recorded(kind: str | None, details: Any = lambda request: {}) -> Any:
     """Adds each call of the method to the session's action log (GetActionLog), with how long
     it took and, when it failed, the reason. Calls refused for the session itself (unknown
@@ -62,17 +90,7 @@ def recorded(kind: str | None, details: Any = lambda request: {}) -> Any:
             started = time.monotonic()
             reason = ""
             try:
-                try:
-                    return await method(self, request, context)
-                except ValueError as err:  # a URL or value the standard library cannot parse
-                    raise errors.invalid("request", str(err)[:300] or "a value could not be read") from None
-                except PwError as err:  # what no branch above expected: the page's answer, not ours
-                    message = str(err).split("\n", 1)[0][:300]
-                    if any(m in message for m in ("not a valid selector", "SyntaxError", "Unexpected token",
-                                                  "Invalid URL", "Cannot navigate to invalid URL")):
-                        raise errors.invalid("request", message) from None
-                    raise BrowserplaneError(grpc.StatusCode.FAILED_PRECONDITION, errors.ACTION_FAILED,
-                                            message) from None
+                return await translated(method)(self, request, context)
             except BrowserplaneError as err:
                 reason = err.reason
                 raise
@@ -196,7 +214,7 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
         await page.bring_to_front()
         return await self._info(driver, tid, page)
 
-    @recorded("navigate", lambda r: {"kind": A.NavigateRequest.Kind.Name(r.kind or 1).lower(), "url": r.url})
+    @recorded("navigate", lambda r: {"kind": _kind_name(r.kind), "url": r.url})
     async def Navigate(self, request: A.NavigateRequest,
                        context: grpc.aio.ServicerContext) -> A.NavigateResponse:
         slot, driver, tid, page = await self._page(request.session_id, request.page_id, context)
@@ -341,6 +359,7 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
 
     # -- cookies -------------------------------------------------------------------------------
 
+    @translated
     async def GetCookies(self, request: A.GetCookiesRequest,
                          context: grpc.aio.ServicerContext) -> A.GetCookiesResponse:
         driver = self._driver(self._slot(request.session_id, context))
@@ -350,6 +369,7 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
             cookies += await ctx.cookies(list(request.urls) or None)
         return A.GetCookiesResponse(cookies=[_cookie(c) for c in cookies])
 
+    @translated
     async def SetCookies(self, request: A.SetCookiesRequest,
                          context: grpc.aio.ServicerContext) -> A.SetCookiesResponse:
         driver = self._driver(self._slot(request.session_id, context))

@@ -155,16 +155,19 @@ BOUNDS: dict[tuple[str, str], int] = {
     ("scroll_collect", "max_scrolls"): 500, ("scroll_collect", "wait_ms"): 10_000,
     ("wait", "time_ms"): 60_000,
 }
-MAX_TEXT = 100_000  # characters typed or filled by one action
+MAX_TEXT = 100_000  # characters filled by one action
+MAX_TYPED = 10_000  # characters typed key by key (each is a key event: 10,000 take seconds)
 
 
 def _check_bounds(kind: str, action: Any) -> None:
     for (name, field), limit in BOUNDS.items():
         if name == kind and getattr(action, field) > limit:
             raise errors.invalid(field, f"at most {limit}")
-    for field in ("text", "value"):
-        if kind in ("type", "fill") and len(getattr(action, field, "")) > MAX_TEXT:
-            raise errors.invalid(field, f"at most {MAX_TEXT} characters")
+    if kind == "type" and len(action.text) > MAX_TYPED:
+        raise errors.invalid("text", f"at most {MAX_TYPED} characters are typed key by key; "
+                             "fill sets longer text at once")
+    if kind == "fill" and len(action.value) > MAX_TEXT:
+        raise errors.invalid("value", f"at most {MAX_TEXT} characters")
     if kind == "fill_form" and sum(len(v) for v in action.fields.values()) > MAX_TEXT:
         raise errors.invalid("fields", f"at most {MAX_TEXT} characters in all")
 

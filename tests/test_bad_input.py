@@ -601,3 +601,16 @@ def test_unbounded_counts_are_refused_before_they_reach_the_driver(automation, s
                      metadata=user_md, timeout=30)
     assert automation.Evaluate(A.EvaluateRequest(session_id=session_id, expression="6 * 7"),
                                metadata=user_md, timeout=30).result.number_value == 42
+
+
+def test_values_the_node_cannot_read_are_invalid_argument(automation, session_id, user_md):
+    for call, request in (
+        (automation.GetCookies, A.GetCookiesRequest(session_id=session_id, urls=["not a url"])),
+        (automation.Navigate, A.NavigateRequest(session_id=session_id, url="http://[::1/")),
+        (automation.Navigate, A.NavigateRequest(session_id=session_id, kind=99)),
+        (automation.Navigate, A.NavigateRequest(session_id=session_id, url="about:blank",
+                                                wait_for_selector="[[[")),
+        (automation.Act, A.ActRequest(session_id=session_id, action=A.Action(type=A.TypeText(
+            target=A.ElementTarget(selector="body"), text="x" * 10_001)))),
+    ):
+        invalid_argument(call, request, metadata=user_md, timeout=30)
