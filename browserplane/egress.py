@@ -277,15 +277,26 @@ class TooManyRedirects(Exception):
 async def guarded_get(client: aiohttp.ClientSession, policy: EgressPolicy, url: str, *,
                       follow_redirects: bool = True, max_redirects: int = 10,
                       **kwargs: object) -> aiohttp.ClientResponse:
-    """GET `url`, following redirects by hand so every hop's host is checked before it is
-    contacted (IP literals skip aiohttp's resolver, so they are checked here). The caller
-    reads and releases the answer."""
+    """GET `url` through a `guarded_session`, following redirects by hand so every hop meets the
+    policy: names through the session's resolver, IP literals (which aiohttp does not resolve)
+    here. A refusal is raised as EgressDenied, however aiohttp wrapped it. The caller reads and
+    releases the answer."""
     for _ in range(max_redirects + 1):
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{url}: only absolute http(s) URLs are fetched")
-        await policy.resolve(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
-        response = await client.get(url, allow_redirects=False, **kwargs)  # type: ignore[arg-type]
+        try:
+            literal = str(_normalize(parts.hostname))
+        except ValueError:
+            literal = ""
+        if literal:
+            policy.check(literal, parts.port or (443 if parts.scheme == "https" else 80), parts.hostname)
+        try:
+            response = await client.get(url, allow_redirects=False, **kwargs)  # type: ignore[arg-type]
+        except aiohttp.ClientConnectorError as err:
+            if isinstance(err.os_error, EgressDenied):
+                raise err.os_error from None
+            raise
         location = response.headers.get("Location")
         if not follow_redirects or response.status not in (301, 302, 303, 307, 308) or not location:
             return response

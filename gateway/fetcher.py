@@ -28,8 +28,7 @@ class Fetched:
     content: str
 
 
-async def fetch(url: str, *, follow_redirects: bool, verify_tls: bool, proxy: str | None,
-                policy: EgressPolicy) -> Fetched:
+async def fetch(url: str, *, follow_redirects: bool, verify_tls: bool, policy: EgressPolicy) -> Fetched:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise bad_request("url", "must be an absolute http(s) URL")
@@ -37,7 +36,7 @@ async def fetch(url: str, *, follow_redirects: bool, verify_tls: bool, proxy: st
     try:
         async with guarded_session(policy, TIMEOUT_S) as client:
             response = await guarded_get(client, policy, url, follow_redirects=follow_redirects,
-                                         ssl=context, proxy=proxy)
+                                         ssl=context)
             async with response:
                 body = await response.content.read(MAX_BODY_BYTES + 1)
                 if len(body) > MAX_BODY_BYTES:
@@ -53,10 +52,6 @@ async def fetch(url: str, *, follow_redirects: bool, verify_tls: bool, proxy: st
     except aiohttp.ClientSSLError as err:
         raise ApiError(502, "tls_error", f"TLS failed for {url}: {err}; "
                        "allowInsecureSsl skips verification") from None
-    except aiohttp.ClientConnectorError as err:
-        if isinstance(err.os_error, EgressDenied):
-            raise ApiError(403, "egress_denied", str(err.os_error)) from None
-        raise ApiError(502, "fetch_failed", f"could not fetch {url}: {err}") from None
     except (aiohttp.ClientError, OSError, ValueError) as err:
         raise ApiError(502, "fetch_failed", f"could not fetch {url}: {err}") from None
     except TimeoutError:

@@ -251,8 +251,8 @@ class Browser:
         self.prepare()
         boxed = self.sandbox is not None and self.sandbox.uids is not None
         if boxed:
-            assert self.sandbox is not None
-            self.uid = self.sandbox.claim_uid()
+            assert self.sandbox is not None and self.sandbox.uids is not None
+            self.uid = self.sandbox.uids.acquire()
             (self.root / "uid").write_text(str(self.uid))
             await asyncio.to_thread(self._hand_over_dirs)
             tmp = "/tmp"  # a private tmpfs inside the box
@@ -367,18 +367,9 @@ class Browser:
             return ""
 
     async def kill(self) -> None:
-        """Kills every process of this browser (its directories stay, for the session's end)."""
-        if self.process is not None and self.process.returncode is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        await sweep_processes(self.root)
-        if self.sandbox is not None and self.sandbox.cgroups is not None:
-            await asyncio.to_thread(self.sandbox.cgroups.kill, self.id)
-
-    async def close(self) -> None:
-        """Kills every process of this browser and removes its directories."""
+        """Kills every process of this browser (its directories stay, for the session's end):
+        its process group, whatever left the group but names its directory, and whatever is
+        still in its cgroups."""
         if self.process is not None and self.process.returncode is None:
             try:
                 os.killpg(self.process.pid, signal.SIGKILL)
@@ -389,12 +380,17 @@ class Browser:
             except TimeoutError:
                 log.warning("chromium did not exit after SIGKILL", extra={"session_id": self.session_id})
         await sweep_processes(self.root)
+        if self.sandbox is not None and self.sandbox.cgroups is not None:
+            await asyncio.to_thread(self.sandbox.cgroups.kill, self.id)
+
+    async def close(self) -> None:
+        """Kills every process of this browser and removes its directories."""
+        await self.kill()
         if self.sandbox is not None:
             if self.sandbox.cgroups is not None:
-                await asyncio.to_thread(self.sandbox.cgroups.kill, self.id)
                 self.sandbox.cgroups.remove(self.id)
-            if self.uid:
-                self.sandbox.release_uid(self.uid)
+            if self.uid and self.sandbox.uids is not None:
+                self.sandbox.uids.release(self.uid)
                 self.uid = 0
         await asyncio.to_thread(remove_browser_dir, self.root)
 

@@ -19,6 +19,7 @@ import ipaddress
 import logging
 import pathlib
 import shutil
+import socket
 import subprocess
 
 from browserplane.egress import BLOCKED_NETWORKS, EgressPolicy
@@ -123,8 +124,6 @@ class KernelEgress:
 
 def _resolve_host(host: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     """A host name in the allow list, as the addresses it has when the rules are made."""
-    import socket
-
     if host.startswith("*."):
         log.warning("wildcard egress exceptions only apply to server-side fetches",
                     extra={"fields": {"host": host}})

@@ -199,7 +199,7 @@ class Fleet:
                                  tuple(options.blocked_resource_types),
                                  tuple(ad_hosts.url_patterns()) if options.block_ads else ())
         slot.events.start()
-        if self.disk_quota or self.sandbox is not None:
+        if self.disk_quota or (self.sandbox is not None and self.sandbox.cgroups is not None):
             slot.limits_watch = asyncio.get_running_loop().create_task(self._watch_limits(slot))
         self.sessions[session_id] = slot
         self._update_gauges()

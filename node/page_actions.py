@@ -172,11 +172,6 @@ def _check_bounds(kind: str, action: Any) -> None:
         raise errors.invalid("fields", f"at most {MAX_TEXT} characters in all")
 
 
-def _egress_denied(url: str, err: EgressDenied) -> BrowserplaneError:
-    return BrowserplaneError(grpc.StatusCode.PERMISSION_DENIED, errors.PERMISSION_DENIED, str(err),
-                             metadata={"file": url, "egress": "denied"})
-
-
 class Actor:
     """Runs one Action on a page. `uploads` is the session's upload folder; `allowed_domains`,
     when set, limits the hosts an upload may be fetched from, as it limits the browser.
@@ -410,12 +405,8 @@ class Actor:
                                                 f"could not fetch {url}: HTTP {response.status}")
                     data = await response.content.read(MAX_FETCHED_UPLOAD + 1)
         except EgressDenied as err:
-            raise _egress_denied(url, err) from None
-        except aiohttp.ClientConnectorError as err:
-            if isinstance(err.os_error, EgressDenied):
-                raise _egress_denied(url, err.os_error) from None
-            raise BrowserplaneError(grpc.StatusCode.FAILED_PRECONDITION, errors.ACTION_FAILED,
-                                    f"could not fetch {url}: {err}") from None
+            raise BrowserplaneError(grpc.StatusCode.PERMISSION_DENIED, errors.PERMISSION_DENIED,
+                                    str(err), metadata={"file": url, "egress": "denied"}) from None
         except (aiohttp.ClientError, OSError, TimeoutError, ValueError, TooManyRedirects) as err:
             raise BrowserplaneError(grpc.StatusCode.FAILED_PRECONDITION, errors.ACTION_FAILED,
                                     f"could not fetch {url}: {err or type(err).__name__}") from None

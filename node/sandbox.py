@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import json
 import logging
 import os
 import pathlib
 import shutil
+import signal
+import time
 
 log = logging.getLogger(__name__)
 
@@ -97,33 +100,31 @@ class UidPool:
         else:
             raise SystemExit(f"--browser-uids {first}-{last}: every block of {block} uids is held by "
                              "another node agent on this machine; give this one another range")
-        self._free = list(range(self.low, self.high + 1))
-        self._held: set[int] = set()
+        self._free = list(range(self.low, self.high + 1))  # least recently used first
 
     def acquire(self) -> int:
-        for uid in list(self._free):
-            if _uid_has_processes(uid):  # a browser of a crashed agent is still going
-                continue
-            self._free.remove(uid)
-            self._held.add(uid)
-            return uid
+        for uid in self._free:
+            if not pids_of_uid(uid):  # else a browser of a crashed agent still runs as it
+                self._free.remove(uid)
+                return uid
         raise RuntimeError(f"no free browser uid in {self.low}-{self.high}")
 
     def release(self, uid: int) -> None:
-        if uid in self._held:
-            self._held.discard(uid)
+        if self.low <= uid <= self.high and uid not in self._free:
             self._free.append(uid)
 
 
-def _uid_has_processes(uid: int) -> bool:
+def pids_of_uid(uid: int) -> list[int]:
+    """The processes running as `uid`."""
+    found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 if os.stat(f"/proc/{entry}").st_uid == uid:
-                    return True
+                    found.append(int(entry))
             except OSError:
                 continue
-    return False
+    return found
 
 
 class Cgroups:
@@ -171,9 +172,6 @@ class Cgroups:
     def kill(self, name: str, timeout: float = 5.0) -> None:
         """SIGKILLs every process in the browser's groups (the authoritative list: nothing that
         forked or called setsid escapes it) until they are empty."""
-        import signal
-        import time
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             pids: set[int] = set()
@@ -212,8 +210,6 @@ class Cgroups:
 
 def write_policy(policy_dir: pathlib.Path) -> pathlib.Path:
     """The node's Chromium policy dir (root-owned, read-only inside every browser's view)."""
-    import json
-
     managed = policy_dir / "managed"
     managed.mkdir(parents=True, exist_ok=True)
     (managed / "browserplane.json").write_text(json.dumps(POLICY, indent=1))
@@ -298,15 +294,6 @@ class Sandbox:
         if self.privileged and self.cgroups is None:
             log.warning("cgroup v1 memory/pids controllers not writable: browsers run without "
                         "memory and process limits")
-
-    def claim_uid(self) -> int:
-        """A free uid of the node's block (its packets meet the egress rules from the start)."""
-        assert self.uids is not None
-        return self.uids.acquire()
-
-    def release_uid(self, uid: int) -> None:
-        if self.uids is not None:
-            self.uids.release(uid)
 
     def cgroup_prefix(self, name: str) -> list[str]:
         """A shell that joins the browser's cgroups before anything else runs, so no process of

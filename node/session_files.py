@@ -35,7 +35,7 @@ def folder(browser: Browser, kind: int) -> pathlib.Path:
     if kind == A.UPLOAD:
         return browser.uploads_dir
     if kind == A.ARTIFACT:
-        return browser.root / "artifacts"
+        return browser.artifacts_dir
     raise errors.invalid("kind", "must be DOWNLOAD, UPLOAD or ARTIFACT")
 
 

@@ -28,6 +28,7 @@ from browserplane.v1 import automation_pb2 as A
 from browserplane.v1 import automation_pb2_grpc
 from browserplane.v1 import controlplane_pb2 as cp
 from browserplane.v1 import session_pb2 as S
+from node.sandbox import pids_of_uid
 from tests.cluster import Cluster, free_port, session_dir
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the browser box needs a root node agent")
@@ -350,7 +351,7 @@ def test_browsers_run_as_their_own_users_with_nothing_of_the_node(box: Cluster):
         uids = [int((d / "uid").read_text()) for d in dirs]
         assert uids[0] != uids[1] and min(uids) >= 1000
         for d, uid in zip(dirs, uids, strict=True):
-            pids = _pids_of_uid(uid)
+            pids = pids_of_uid(uid)
             assert pids, "the browser runs as its own uid"
             for pid in pids:
                 env = pathlib.Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
@@ -360,7 +361,7 @@ def test_browsers_run_as_their_own_users_with_nothing_of_the_node(box: Cluster):
             assert stat.S_IMODE((d / "user-data").stat().st_mode) == 0o700
             assert (d / "user-data").stat().st_uid == uid
         # What the browser sees of the machine: its own directories, no node files, no secrets.
-        view = pathlib.Path(f"/proc/{min(_pids_of_uid(uids[0]))}/root")
+        view = pathlib.Path(f"/proc/{min(pids_of_uid(uids[0]))}/root")
         assert (view / "usr" / "bin").is_dir() and (view / "etc" / "resolv.conf").exists()
         for hidden in ("etc/shadow", "etc/npmrc", "etc/pip.conf", "etc/ssh", "root",
                        str(box.tmp / "n1" / "cluster-secret")[1:], str(box.tmp / "cp")[1:],
@@ -385,18 +386,6 @@ def _state(c: Cluster, key: str, s: S.Session) -> int:
     return c.stub.GetSession(cp.GetSessionRequest(id=s.id), metadata=_md(key), timeout=10).state
 
 
-def _pids_of_uid(uid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.stat(f"/proc/{entry}").st_uid == uid:
-                    found.append(int(entry))
-            except OSError:
-                continue
-    return found
-
-
 def _cgroup_memory(browser_dir: pathlib.Path) -> int:
     for group in pathlib.Path("/sys/fs/cgroup/memory/browserplane").rglob(browser_dir.name):
         return int((group / "memory.max_usage_in_bytes").read_text())
@@ -404,6 +393,8 @@ def _cgroup_memory(browser_dir: pathlib.Path) -> int:
 
 
 def _own_addresses() -> list[str]:
+    """The machine's addresses, found here independently of the product's own list (a test
+    built on `egress.local_addresses` would miss what that function misses)."""
     found = []
     try:
         out = subprocess.run(["ip", "-j", "addr", "show"], capture_output=True, timeout=5).stdout

@@ -447,8 +447,7 @@ class Browserbase:
         await self.control.Authenticate(cp.AuthenticateRequest(), metadata=md, timeout=10)
         result = await fetcher.fetch(
             url, follow_redirects=typed(body, "allowRedirects", bool, False),
-            verify_tls=not typed(body, "allowInsecureSsl", bool, False), proxy=None,
-            policy=self.egress)
+            verify_tls=not typed(body, "allowInsecureSsl", bool, False), policy=self.egress)
         return web.json_response({
             "id": str(uuid.uuid4()), "statusCode": result.status, "headers": result.headers,
             "contentType": result.content_type, "encoding": result.encoding,
