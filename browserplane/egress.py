@@ -278,19 +278,16 @@ async def guarded_get(client: aiohttp.ClientSession, policy: EgressPolicy, url: 
                       follow_redirects: bool = True, max_redirects: int = 10,
                       **kwargs: object) -> aiohttp.ClientResponse:
     """GET `url` through a `guarded_session`, following redirects by hand so every hop meets the
-    policy: names through the session's resolver, IP literals (which aiohttp does not resolve)
-    here. A refusal is raised as EgressDenied, however aiohttp wrapped it. The caller reads and
+    policy before it is contacted, and again at connect time through the session's resolver.
+    A refusal is raised as EgressDenied, however aiohttp wrapped it. The caller reads and
     releases the answer."""
     for _ in range(max_redirects + 1):
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{url}: only absolute http(s) URLs are fetched")
-        try:
-            literal = str(_normalize(parts.hostname))
-        except ValueError:
-            literal = ""
-        if literal:
-            policy.check(literal, parts.port or (443 if parts.scheme == "https" else 80), parts.hostname)
+        # Resolved here too, not only by the session's resolver: aiohttp skips the resolver for
+        # IP literals and refuses obfuscated ones (2130706433) before it, with no egress reason.
+        await policy.resolve(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
         try:
             response = await client.get(url, allow_redirects=False, **kwargs)  # type: ignore[arg-type]
         except aiohttp.ClientConnectorError as err:
