@@ -486,7 +486,9 @@ class SessionService:
         for r in reports:
             s = self.live.get(r.session_id)
             if s is None or s.node_id != node_id:
-                if s is None or s.state != S.PENDING:
+                # A browser whose StopBrowser is on its way is not the node's to stop on its own:
+                # that stop saves the profile and hands the downloads over, a heartbeat's does not.
+                if (s is None or s.state != S.PENDING) and r.session_id not in self._stops:
                     stop.append(r.session_id)
                 continue
             if s.state != S.RUNNING:
