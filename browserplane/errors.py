@@ -43,6 +43,11 @@ ACTION_FAILED = "ACTION_FAILED"
 PAGE_NOT_FOUND = "PAGE_NOT_FOUND"
 FILE_NOT_FOUND = "FILE_NOT_FOUND"
 NOT_CONFIGURED = "NOT_CONFIGURED"
+# page intelligence
+MODEL_NOT_CONFIGURED = "MODEL_NOT_CONFIGURED"
+MODEL_FAILED = "MODEL_FAILED"        # the model service failed or answered nothing usable
+BUDGET_EXCEEDED = "BUDGET_EXCEEDED"  # a credit or time limit stopped a model-backed call
+CALL_NOT_FOUND = "CALL_NOT_FOUND"
 # A body or archive past a size or count limit (HTTP 413 in every dialect).
 PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
 INTERNAL = "INTERNAL"

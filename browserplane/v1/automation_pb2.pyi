@@ -27,6 +27,16 @@ class FileKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DOWNLOAD: _ClassVar[FileKind]
     UPLOAD: _ClassVar[FileKind]
     ARTIFACT: _ClassVar[FileKind]
+
+class Intent(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    INTENT_UNSPECIFIED: _ClassVar[Intent]
+    CLICK: _ClassVar[Intent]
+    TYPE: _ClassVar[Intent]
+    SELECT: _ClassVar[Intent]
+    HOVER: _ClassVar[Intent]
+    SCROLL: _ClassVar[Intent]
+    CHECK: _ClassVar[Intent]
 WAIT_UNTIL_UNSPECIFIED: WaitUntil
 LOAD: WaitUntil
 DOM_CONTENT_LOADED: WaitUntil
@@ -37,6 +47,13 @@ FILE_KIND_UNSPECIFIED: FileKind
 DOWNLOAD: FileKind
 UPLOAD: FileKind
 ARTIFACT: FileKind
+INTENT_UNSPECIFIED: Intent
+CLICK: Intent
+TYPE: Intent
+SELECT: Intent
+HOVER: Intent
+SCROLL: Intent
+CHECK: Intent
 
 class PageInfo(_message.Message):
     __slots__ = ("id", "url", "title", "active", "favicon_url", "index")
@@ -307,16 +324,18 @@ class Observation(_message.Message):
     def __init__(self, page: _Optional[_Union[PageInfo, _Mapping]] = ..., stable: _Optional[bool] = ..., markdown: _Optional[str] = ..., markdown_shown: _Optional[int] = ..., markdown_total: _Optional[int] = ..., elements: _Optional[_Iterable[_Union[Element, _Mapping]]] = ..., forms: _Optional[_Iterable[_Union[Form, _Mapping]]] = ..., map: _Optional[_Iterable[_Union[PageSection, _Mapping]]] = ..., scroll: _Optional[_Union[ScrollState, _Mapping]] = ..., changes: _Optional[_Union[Changes, _Mapping]] = ..., links: _Optional[_Iterable[_Union[Link, _Mapping]]] = ..., screenshot: _Optional[bytes] = ..., pages: _Optional[_Iterable[_Union[PageInfo, _Mapping]]] = ...) -> None: ...
 
 class ElementTarget(_message.Message):
-    __slots__ = ("ref", "selector", "text", "label")
+    __slots__ = ("ref", "selector", "text", "label", "description")
     REF_FIELD_NUMBER: _ClassVar[int]
     SELECTOR_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     ref: str
     selector: str
     text: str
     label: str
-    def __init__(self, ref: _Optional[str] = ..., selector: _Optional[str] = ..., text: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
+    description: str
+    def __init__(self, ref: _Optional[str] = ..., selector: _Optional[str] = ..., text: _Optional[str] = ..., label: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
 
 class Click(_message.Message):
     __slots__ = ("target", "button", "click_count", "wait_for_navigation")
@@ -518,7 +537,7 @@ class ActRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., page_id: _Optional[str] = ..., action: _Optional[_Union[Action, _Mapping]] = ...) -> None: ...
 
 class ActResponse(_message.Message):
-    __slots__ = ("success", "message", "page", "navigated", "collected_markdown", "collected_total", "fields_filled", "submitted")
+    __slots__ = ("success", "message", "page", "navigated", "collected_markdown", "collected_total", "fields_filled", "submitted", "resolved")
     SUCCESS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     PAGE_FIELD_NUMBER: _ClassVar[int]
@@ -527,6 +546,7 @@ class ActResponse(_message.Message):
     COLLECTED_TOTAL_FIELD_NUMBER: _ClassVar[int]
     FIELDS_FILLED_FIELD_NUMBER: _ClassVar[int]
     SUBMITTED_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_FIELD_NUMBER: _ClassVar[int]
     success: bool
     message: str
     page: PageInfo
@@ -535,7 +555,8 @@ class ActResponse(_message.Message):
     collected_total: int
     fields_filled: _containers.RepeatedScalarFieldContainer[str]
     submitted: bool
-    def __init__(self, success: _Optional[bool] = ..., message: _Optional[str] = ..., page: _Optional[_Union[PageInfo, _Mapping]] = ..., navigated: _Optional[bool] = ..., collected_markdown: _Optional[str] = ..., collected_total: _Optional[int] = ..., fields_filled: _Optional[_Iterable[str]] = ..., submitted: _Optional[bool] = ...) -> None: ...
+    resolved: Resolution
+    def __init__(self, success: _Optional[bool] = ..., message: _Optional[str] = ..., page: _Optional[_Union[PageInfo, _Mapping]] = ..., navigated: _Optional[bool] = ..., collected_markdown: _Optional[str] = ..., collected_total: _Optional[int] = ..., fields_filled: _Optional[_Iterable[str]] = ..., submitted: _Optional[bool] = ..., resolved: _Optional[_Union[Resolution, _Mapping]] = ...) -> None: ...
 
 class ExtractRequest(_message.Message):
     __slots__ = ("session_id", "page_id", "schema")
@@ -906,3 +927,289 @@ class BrowserHealth(_message.Message):
     uptime_ms: float
     pages: int
     def __init__(self, responsive: _Optional[bool] = ..., current_url: _Optional[str] = ..., title: _Optional[str] = ..., uptime_ms: _Optional[float] = ..., pages: _Optional[int] = ...) -> None: ...
+
+class Resolution(_message.Message):
+    __slots__ = ("description", "ref", "label", "role", "score", "why", "ambiguous", "chosen_by", "selector", "duration_ms")
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    REF_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    WHY_FIELD_NUMBER: _ClassVar[int]
+    AMBIGUOUS_FIELD_NUMBER: _ClassVar[int]
+    CHOSEN_BY_FIELD_NUMBER: _ClassVar[int]
+    SELECTOR_FIELD_NUMBER: _ClassVar[int]
+    DURATION_MS_FIELD_NUMBER: _ClassVar[int]
+    description: str
+    ref: str
+    label: str
+    role: str
+    score: float
+    why: str
+    ambiguous: bool
+    chosen_by: str
+    selector: str
+    duration_ms: float
+    def __init__(self, description: _Optional[str] = ..., ref: _Optional[str] = ..., label: _Optional[str] = ..., role: _Optional[str] = ..., score: _Optional[float] = ..., why: _Optional[str] = ..., ambiguous: _Optional[bool] = ..., chosen_by: _Optional[str] = ..., selector: _Optional[str] = ..., duration_ms: _Optional[float] = ...) -> None: ...
+
+class LocateRequest(_message.Message):
+    __slots__ = ("session_id", "page_id", "description", "intent", "max_candidates", "offline", "no_cache")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    INTENT_FIELD_NUMBER: _ClassVar[int]
+    MAX_CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    OFFLINE_FIELD_NUMBER: _ClassVar[int]
+    NO_CACHE_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    page_id: str
+    description: str
+    intent: Intent
+    max_candidates: int
+    offline: bool
+    no_cache: bool
+    def __init__(self, session_id: _Optional[str] = ..., page_id: _Optional[str] = ..., description: _Optional[str] = ..., intent: _Optional[_Union[Intent, str]] = ..., max_candidates: _Optional[int] = ..., offline: _Optional[bool] = ..., no_cache: _Optional[bool] = ...) -> None: ...
+
+class Candidate(_message.Message):
+    __slots__ = ("element", "score", "why", "context")
+    ELEMENT_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    WHY_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    element: Element
+    score: float
+    why: str
+    context: str
+    def __init__(self, element: _Optional[_Union[Element, _Mapping]] = ..., score: _Optional[float] = ..., why: _Optional[str] = ..., context: _Optional[str] = ...) -> None: ...
+
+class LocateResponse(_message.Message):
+    __slots__ = ("candidates", "best", "usage")
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    BEST_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    candidates: _containers.RepeatedCompositeFieldContainer[Candidate]
+    best: Resolution
+    usage: ModelUsage
+    def __init__(self, candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., best: _Optional[_Union[Resolution, _Mapping]] = ..., usage: _Optional[_Union[ModelUsage, _Mapping]] = ...) -> None: ...
+
+class ModelUsage(_message.Message):
+    __slots__ = ("model", "calls", "prompt_tokens", "completion_tokens", "credits", "duration_ms")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CREDITS_FIELD_NUMBER: _ClassVar[int]
+    DURATION_MS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    credits: int
+    duration_ms: float
+    def __init__(self, model: _Optional[str] = ..., calls: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., credits: _Optional[int] = ..., duration_ms: _Optional[float] = ...) -> None: ...
+
+class Budget(_message.Message):
+    __slots__ = ("time_limit_ms", "credit_limit")
+    TIME_LIMIT_MS_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    time_limit_ms: int
+    credit_limit: int
+    def __init__(self, time_limit_ms: _Optional[int] = ..., credit_limit: _Optional[int] = ...) -> None: ...
+
+class AskRequest(_message.Message):
+    __slots__ = ("session_id", "page_id", "prompt", "json_schema", "follow_pagination", "max_pages", "budget")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    JSON_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_PAGINATION_FIELD_NUMBER: _ClassVar[int]
+    MAX_PAGES_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    page_id: str
+    prompt: str
+    json_schema: str
+    follow_pagination: bool
+    max_pages: int
+    budget: Budget
+    def __init__(self, session_id: _Optional[str] = ..., page_id: _Optional[str] = ..., prompt: _Optional[str] = ..., json_schema: _Optional[str] = ..., follow_pagination: _Optional[bool] = ..., max_pages: _Optional[int] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ...) -> None: ...
+
+class SummarizeRequest(_message.Message):
+    __slots__ = ("session_id", "page_id", "prompt", "json_schema", "budget")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    JSON_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    page_id: str
+    prompt: str
+    json_schema: str
+    budget: Budget
+    def __init__(self, session_id: _Optional[str] = ..., page_id: _Optional[str] = ..., prompt: _Optional[str] = ..., json_schema: _Optional[str] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ...) -> None: ...
+
+class ModelAnswer(_message.Message):
+    __slots__ = ("text", "data", "status", "usage", "urls_read", "message")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    URLS_READ_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    data: _struct_pb2.Value
+    status: str
+    usage: ModelUsage
+    urls_read: _containers.RepeatedScalarFieldContainer[str]
+    message: str
+    def __init__(self, text: _Optional[str] = ..., data: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., status: _Optional[str] = ..., usage: _Optional[_Union[ModelUsage, _Mapping]] = ..., urls_read: _Optional[_Iterable[str]] = ..., message: _Optional[str] = ...) -> None: ...
+
+class MonitorRequest(_message.Message):
+    __slots__ = ("session_id", "page_id", "condition", "interval_ms", "timeout_ms", "budget", "reload")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    CONDITION_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_FIELD_NUMBER: _ClassVar[int]
+    RELOAD_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    page_id: str
+    condition: str
+    interval_ms: int
+    timeout_ms: int
+    budget: Budget
+    reload: bool
+    def __init__(self, session_id: _Optional[str] = ..., page_id: _Optional[str] = ..., condition: _Optional[str] = ..., interval_ms: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., reload: _Optional[bool] = ...) -> None: ...
+
+class MonitorResponse(_message.Message):
+    __slots__ = ("met", "explanation", "checks", "status", "usage")
+    MET_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    CHECKS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    met: bool
+    explanation: str
+    checks: int
+    status: str
+    usage: ModelUsage
+    def __init__(self, met: _Optional[bool] = ..., explanation: _Optional[str] = ..., checks: _Optional[int] = ..., status: _Optional[str] = ..., usage: _Optional[_Union[ModelUsage, _Mapping]] = ...) -> None: ...
+
+class PaginatedExtractRequest(_message.Message):
+    __slots__ = ("session_id", "page_id", "prompt", "json_schema", "max_pages", "next_description", "budget")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    JSON_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    MAX_PAGES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    page_id: str
+    prompt: str
+    json_schema: str
+    max_pages: int
+    next_description: str
+    budget: Budget
+    def __init__(self, session_id: _Optional[str] = ..., page_id: _Optional[str] = ..., prompt: _Optional[str] = ..., json_schema: _Optional[str] = ..., max_pages: _Optional[int] = ..., next_description: _Optional[str] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ...) -> None: ...
+
+class PaginatedExtractResponse(_message.Message):
+    __slots__ = ("items", "pages", "stopped_because", "status", "usage", "urls_read")
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    PAGES_FIELD_NUMBER: _ClassVar[int]
+    STOPPED_BECAUSE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    URLS_READ_FIELD_NUMBER: _ClassVar[int]
+    items: _struct_pb2.ListValue
+    pages: int
+    stopped_because: str
+    status: str
+    usage: ModelUsage
+    urls_read: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, items: _Optional[_Union[_struct_pb2.ListValue, _Mapping]] = ..., pages: _Optional[int] = ..., stopped_because: _Optional[str] = ..., status: _Optional[str] = ..., usage: _Optional[_Union[ModelUsage, _Mapping]] = ..., urls_read: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RunAgentRequest(_message.Message):
+    __slots__ = ("session_id", "page_id", "task", "max_steps", "max_failures", "budget", "start_url", "json_schema")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    MAX_STEPS_FIELD_NUMBER: _ClassVar[int]
+    MAX_FAILURES_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_FIELD_NUMBER: _ClassVar[int]
+    START_URL_FIELD_NUMBER: _ClassVar[int]
+    JSON_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    page_id: str
+    task: str
+    max_steps: int
+    max_failures: int
+    budget: Budget
+    start_url: str
+    json_schema: str
+    def __init__(self, session_id: _Optional[str] = ..., page_id: _Optional[str] = ..., task: _Optional[str] = ..., max_steps: _Optional[int] = ..., max_failures: _Optional[int] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., start_url: _Optional[str] = ..., json_schema: _Optional[str] = ...) -> None: ...
+
+class AgentStep(_message.Message):
+    __slots__ = ("index", "thought", "action", "ref", "text", "success", "message", "url", "duration_ms", "usage", "timestamp")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    THOUGHT_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    REF_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    DURATION_MS_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    thought: str
+    action: str
+    ref: str
+    text: str
+    success: bool
+    message: str
+    url: str
+    duration_ms: float
+    usage: ModelUsage
+    timestamp: _timestamp_pb2.Timestamp
+    def __init__(self, index: _Optional[int] = ..., thought: _Optional[str] = ..., action: _Optional[str] = ..., ref: _Optional[str] = ..., text: _Optional[str] = ..., success: _Optional[bool] = ..., message: _Optional[str] = ..., url: _Optional[str] = ..., duration_ms: _Optional[float] = ..., usage: _Optional[_Union[ModelUsage, _Mapping]] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class AgentResult(_message.Message):
+    __slots__ = ("status", "answer", "data", "steps", "usage", "message")
+    class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        STATUS_UNSPECIFIED: _ClassVar[AgentResult.Status]
+        DONE: _ClassVar[AgentResult.Status]
+        FAILED: _ClassVar[AgentResult.Status]
+        STEP_LIMIT: _ClassVar[AgentResult.Status]
+        NEEDS_HUMAN: _ClassVar[AgentResult.Status]
+        BUDGET: _ClassVar[AgentResult.Status]
+    STATUS_UNSPECIFIED: AgentResult.Status
+    DONE: AgentResult.Status
+    FAILED: AgentResult.Status
+    STEP_LIMIT: AgentResult.Status
+    NEEDS_HUMAN: AgentResult.Status
+    BUDGET: AgentResult.Status
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    status: AgentResult.Status
+    answer: str
+    data: _struct_pb2.Value
+    steps: int
+    usage: ModelUsage
+    message: str
+    def __init__(self, status: _Optional[_Union[AgentResult.Status, str]] = ..., answer: _Optional[str] = ..., data: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., steps: _Optional[int] = ..., usage: _Optional[_Union[ModelUsage, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
+
+class AgentEvent(_message.Message):
+    __slots__ = ("step", "result")
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    step: AgentStep
+    result: AgentResult
+    def __init__(self, step: _Optional[_Union[AgentStep, _Mapping]] = ..., result: _Optional[_Union[AgentResult, _Mapping]] = ...) -> None: ...

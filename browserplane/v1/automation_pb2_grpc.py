@@ -154,6 +154,36 @@ class AutomationStub:
                 request_serializer=browserplane_dot_v1_dot_automation__pb2.CheckHealthRequest.SerializeToString,
                 response_deserializer=browserplane_dot_v1_dot_automation__pb2.BrowserHealth.FromString,
                 _registered_method=True)
+        self.Locate = channel.unary_unary(
+                '/browserplane.v1.Automation/Locate',
+                request_serializer=browserplane_dot_v1_dot_automation__pb2.LocateRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_automation__pb2.LocateResponse.FromString,
+                _registered_method=True)
+        self.Ask = channel.unary_unary(
+                '/browserplane.v1.Automation/Ask',
+                request_serializer=browserplane_dot_v1_dot_automation__pb2.AskRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_automation__pb2.ModelAnswer.FromString,
+                _registered_method=True)
+        self.Summarize = channel.unary_unary(
+                '/browserplane.v1.Automation/Summarize',
+                request_serializer=browserplane_dot_v1_dot_automation__pb2.SummarizeRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_automation__pb2.ModelAnswer.FromString,
+                _registered_method=True)
+        self.Monitor = channel.unary_unary(
+                '/browserplane.v1.Automation/Monitor',
+                request_serializer=browserplane_dot_v1_dot_automation__pb2.MonitorRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_automation__pb2.MonitorResponse.FromString,
+                _registered_method=True)
+        self.PaginatedExtract = channel.unary_unary(
+                '/browserplane.v1.Automation/PaginatedExtract',
+                request_serializer=browserplane_dot_v1_dot_automation__pb2.PaginatedExtractRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_automation__pb2.PaginatedExtractResponse.FromString,
+                _registered_method=True)
+        self.RunAgent = channel.unary_stream(
+                '/browserplane.v1.Automation/RunAgent',
+                request_serializer=browserplane_dot_v1_dot_automation__pb2.RunAgentRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_automation__pb2.AgentEvent.FromString,
+                _registered_method=True)
 
 
 class AutomationServicer:
@@ -305,6 +335,47 @@ class AutomationServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Locate(self, request, context):
+        """Page intelligence. Locate resolves a description offline ("the Sign up button"); a model,
+        when the node has one, only breaks close ties among the candidates it is shown.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Ask(self, request, context):
+        """Model-backed: FAILED_PRECONDITION / MODEL_NOT_CONFIGURED when the node has no model.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Summarize(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Monitor(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PaginatedExtract(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RunAgent(self, request, context):
+        """A task for an agent: observe, the model picks one action among the observed refs, act,
+        repeat. Every step is streamed as it ends; the last event is the result.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AutomationServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -427,6 +498,36 @@ def add_AutomationServicer_to_server(servicer, server):
                     servicer.CheckHealth,
                     request_deserializer=browserplane_dot_v1_dot_automation__pb2.CheckHealthRequest.FromString,
                     response_serializer=browserplane_dot_v1_dot_automation__pb2.BrowserHealth.SerializeToString,
+            ),
+            'Locate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Locate,
+                    request_deserializer=browserplane_dot_v1_dot_automation__pb2.LocateRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_automation__pb2.LocateResponse.SerializeToString,
+            ),
+            'Ask': grpc.unary_unary_rpc_method_handler(
+                    servicer.Ask,
+                    request_deserializer=browserplane_dot_v1_dot_automation__pb2.AskRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_automation__pb2.ModelAnswer.SerializeToString,
+            ),
+            'Summarize': grpc.unary_unary_rpc_method_handler(
+                    servicer.Summarize,
+                    request_deserializer=browserplane_dot_v1_dot_automation__pb2.SummarizeRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_automation__pb2.ModelAnswer.SerializeToString,
+            ),
+            'Monitor': grpc.unary_unary_rpc_method_handler(
+                    servicer.Monitor,
+                    request_deserializer=browserplane_dot_v1_dot_automation__pb2.MonitorRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_automation__pb2.MonitorResponse.SerializeToString,
+            ),
+            'PaginatedExtract': grpc.unary_unary_rpc_method_handler(
+                    servicer.PaginatedExtract,
+                    request_deserializer=browserplane_dot_v1_dot_automation__pb2.PaginatedExtractRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_automation__pb2.PaginatedExtractResponse.SerializeToString,
+            ),
+            'RunAgent': grpc.unary_stream_rpc_method_handler(
+                    servicer.RunAgent,
+                    request_deserializer=browserplane_dot_v1_dot_automation__pb2.RunAgentRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_automation__pb2.AgentEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1077,6 +1178,168 @@ class Automation:
             '/browserplane.v1.Automation/CheckHealth',
             browserplane_dot_v1_dot_automation__pb2.CheckHealthRequest.SerializeToString,
             browserplane_dot_v1_dot_automation__pb2.BrowserHealth.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Locate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.Automation/Locate',
+            browserplane_dot_v1_dot_automation__pb2.LocateRequest.SerializeToString,
+            browserplane_dot_v1_dot_automation__pb2.LocateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Ask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.Automation/Ask',
+            browserplane_dot_v1_dot_automation__pb2.AskRequest.SerializeToString,
+            browserplane_dot_v1_dot_automation__pb2.ModelAnswer.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Summarize(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.Automation/Summarize',
+            browserplane_dot_v1_dot_automation__pb2.SummarizeRequest.SerializeToString,
+            browserplane_dot_v1_dot_automation__pb2.ModelAnswer.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Monitor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.Automation/Monitor',
+            browserplane_dot_v1_dot_automation__pb2.MonitorRequest.SerializeToString,
+            browserplane_dot_v1_dot_automation__pb2.MonitorResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PaginatedExtract(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.Automation/PaginatedExtract',
+            browserplane_dot_v1_dot_automation__pb2.PaginatedExtractRequest.SerializeToString,
+            browserplane_dot_v1_dot_automation__pb2.PaginatedExtractResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/browserplane.v1.Automation/RunAgent',
+            browserplane_dot_v1_dot_automation__pb2.RunAgentRequest.SerializeToString,
+            browserplane_dot_v1_dot_automation__pb2.AgentEvent.FromString,
             options,
             channel_credentials,
             insecure,

@@ -11,6 +11,76 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class StartCallRequest(_message.Message):
+    __slots__ = ("method", "request", "client_request_id")
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    method: str
+    request: bytes
+    client_request_id: str
+    def __init__(self, method: _Optional[str] = ..., request: _Optional[bytes] = ..., client_request_id: _Optional[str] = ...) -> None: ...
+
+class Call(_message.Message):
+    __slots__ = ("id", "session_id", "method", "state", "response", "events", "error_code", "error_reason", "error_message", "created_at", "finished_at", "client_request_id")
+    class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        STATE_UNSPECIFIED: _ClassVar[Call.State]
+        RUNNING: _ClassVar[Call.State]
+        COMPLETED: _ClassVar[Call.State]
+        FAILED: _ClassVar[Call.State]
+        CANCELLED: _ClassVar[Call.State]
+    STATE_UNSPECIFIED: Call.State
+    RUNNING: Call.State
+    COMPLETED: Call.State
+    FAILED: Call.State
+    CANCELLED: Call.State
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_REASON_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    session_id: str
+    method: str
+    state: Call.State
+    response: bytes
+    events: _containers.RepeatedScalarFieldContainer[bytes]
+    error_code: str
+    error_reason: str
+    error_message: str
+    created_at: _timestamp_pb2.Timestamp
+    finished_at: _timestamp_pb2.Timestamp
+    client_request_id: str
+    def __init__(self, id: _Optional[str] = ..., session_id: _Optional[str] = ..., method: _Optional[str] = ..., state: _Optional[_Union[Call.State, str]] = ..., response: _Optional[bytes] = ..., events: _Optional[_Iterable[bytes]] = ..., error_code: _Optional[str] = ..., error_reason: _Optional[str] = ..., error_message: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., client_request_id: _Optional[str] = ...) -> None: ...
+
+class GetCallRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class ListCallsRequest(_message.Message):
+    __slots__ = ("session_id", "method")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    method: str
+    def __init__(self, session_id: _Optional[str] = ..., method: _Optional[str] = ...) -> None: ...
+
+class ListCallsResponse(_message.Message):
+    __slots__ = ("calls",)
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    calls: _containers.RepeatedCompositeFieldContainer[Call]
+    def __init__(self, calls: _Optional[_Iterable[_Union[Call, _Mapping]]] = ...) -> None: ...
+
 class CreateSessionRequest(_message.Message):
     __slots__ = ("options", "queue_timeout_seconds", "idempotency_key", "cdp_base_url")
     OPTIONS_FIELD_NUMBER: _ClassVar[int]

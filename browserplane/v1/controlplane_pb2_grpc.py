@@ -195,6 +195,26 @@ class ControlPlaneStub:
                 request_serializer=browserplane_dot_v1_dot_controlplane__pb2.DrainNodeRequest.SerializeToString,
                 response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.Node.FromString,
                 _registered_method=True)
+        self.StartCall = channel.unary_unary(
+                '/browserplane.v1.ControlPlane/StartCall',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.StartCallRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.Call.FromString,
+                _registered_method=True)
+        self.GetCall = channel.unary_unary(
+                '/browserplane.v1.ControlPlane/GetCall',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.GetCallRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.Call.FromString,
+                _registered_method=True)
+        self.ListCalls = channel.unary_unary(
+                '/browserplane.v1.ControlPlane/ListCalls',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.ListCallsRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.ListCallsResponse.FromString,
+                _registered_method=True)
+        self.CancelCall = channel.unary_unary(
+                '/browserplane.v1.ControlPlane/CancelCall',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.GetCallRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.Call.FromString,
+                _registered_method=True)
 
 
 class ControlPlaneServicer:
@@ -405,6 +425,33 @@ class ControlPlaneServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartCall(self, request, context):
+        """Calls that run in the background on a caller's behalf: an Automation call (a model-backed
+        question, an agent run) starts at once and is read later by id (Airtop's async requests and
+        request status, agent runs). Kept in memory for an hour after they end; a project sees its own.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCall(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCalls(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelCall(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlPlaneServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -567,6 +614,26 @@ def add_ControlPlaneServicer_to_server(servicer, server):
                     servicer.DrainNode,
                     request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.DrainNodeRequest.FromString,
                     response_serializer=browserplane_dot_v1_dot_controlplane__pb2.Node.SerializeToString,
+            ),
+            'StartCall': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartCall,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.StartCallRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.Call.SerializeToString,
+            ),
+            'GetCall': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCall,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.GetCallRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.Call.SerializeToString,
+            ),
+            'ListCalls': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCalls,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.ListCallsRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.ListCallsResponse.SerializeToString,
+            ),
+            'CancelCall': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelCall,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.GetCallRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.Call.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1433,6 +1500,114 @@ class ControlPlane:
             '/browserplane.v1.ControlPlane/DrainNode',
             browserplane_dot_v1_dot_controlplane__pb2.DrainNodeRequest.SerializeToString,
             browserplane_dot_v1_dot_controlplane__pb2.Node.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartCall(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/StartCall',
+            browserplane_dot_v1_dot_controlplane__pb2.StartCallRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.Call.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCall(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/GetCall',
+            browserplane_dot_v1_dot_controlplane__pb2.GetCallRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.Call.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCalls(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/ListCalls',
+            browserplane_dot_v1_dot_controlplane__pb2.ListCallsRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.ListCallsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelCall(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/CancelCall',
+            browserplane_dot_v1_dot_controlplane__pb2.GetCallRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.Call.FromString,
             options,
             channel_credentials,
             insecure,
