@@ -215,6 +215,7 @@ class Intelligence:
         out = A.PaginatedExtractResponse(status="success", stopped_because="last_page")
         seen_items: set[str] = set()
         seen_pages: set[str] = set()
+        failed_pages = 0
         while True:
             obs = await tab.observe(max_text=self.model.max_input_chars)
             digest = hashlib.sha256(obs.markdown.encode()).hexdigest()
@@ -233,6 +234,13 @@ class Intelligence:
                 out.status = "partial"
                 out.stopped_because = "timeout" if reached.what == "time" else "budget"
                 break
+            except BrowserplaneError as err:
+                if err.code != grpc.StatusCode.FAILED_PRECONDITION or err.reason != errors.MODEL_FAILED:
+                    raise  # the model cannot be reached
+                # A page the model could not put in the schema's shape loses its items, not the
+                # other pages' (the status says the result is incomplete).
+                answer = Answer(text="", data={"items": []})
+                failed_pages += 1
             out.pages += 1
             out.urls_read.append(obs.page.url)
             for item in answer.data.get("items", []):
@@ -243,11 +251,16 @@ class Intelligence:
             if out.pages >= max_pages:
                 out.stopped_because = "page_limit"
                 break
-            if meter.remaining() <= 0:
-                out.status, out.stopped_because = "partial", "timeout"
+            try:
+                meter.check()  # no page is turned that could not be read
+            except BudgetReached as reached:
+                out.status = "partial"
+                out.stopped_because = "timeout" if reached.what == "time" else "budget"
                 break
             if not await follow_next(tab, obs, request.next_description or "next page"):
                 break
+        if failed_pages:
+            out.status = "partial" if failed_pages < out.pages else "failure"
         out.usage.CopyFrom(meter.usage)
         return out
 
