@@ -158,7 +158,7 @@ class Intelligence:
         timeout = (request.timeout_ms or 60_000) / 1000
         ends = time.monotonic() + timeout
         schema = {"type": "object", "properties": {
-            "met": {"type": "boolean"}, "explanation": {"type": "string", "maxLength": 200}},
+            "met": {"type": "boolean"}, "explanation": {"type": "string", "maxLength": 120}},
             "required": ["met", "explanation"]}
         system = ("You check whether a condition holds on a web page, from its content only. "
                   "met is true only when the page content shows the condition holds now.")
@@ -170,7 +170,8 @@ class Intelligence:
                 if request.reload:
                     await tab.reload()
             obs = await tab.observe(max_text=self.model.max_input_chars)
-            content = f"Page: {obs.page.title} ({obs.page.url})\n\n{obs.markdown}"
+            # The title, not the URL: a query string is noise a small model reads as content.
+            content = f"Page: {obs.page.title}\n\n{obs.markdown}"
             key = hashlib.sha256(content.encode()).hexdigest()
             try:
                 answer = answers.get(key) or await self.model.complete(
@@ -182,6 +183,11 @@ class Intelligence:
                     raise meter.exhausted_error(reached) from None
                 out.explanation = f"stopped: {reached.message}"
                 break
+            except BrowserplaneError as err:
+                if err.code != grpc.StatusCode.FAILED_PRECONDITION or err.reason != errors.MODEL_FAILED:
+                    raise  # the model cannot be reached
+                # An answer out of shape is a check that did not find the condition met.
+                answer = Answer(text="", data={"met": False, "explanation": err.message})
             answers[key] = answer
             out.checks += 1
             out.explanation = str(answer.data.get("explanation", ""))
