@@ -11,8 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
+import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 
 import grpc
 import jsonschema
@@ -21,12 +27,13 @@ from google.protobuf import json_format
 
 from browserplane import errors
 from browserplane.v1 import automation_pb2 as A
-from browserplane.v1 import automation_pb2_grpc
+from browserplane.v1 import automation_pb2_grpc, controlplane_pb2_grpc
 from browserplane.v1 import controlplane_pb2 as cp
 from browserplane.v1 import session_pb2 as S
 from node import intelligence
 from node.model_client import Meter, ModelClient
-from tests.cluster import Cluster, free_port
+from tests.cluster import ROOT, Cluster, free_port
+from tests.conftest import smollm2_gguf
 
 MODEL = "SmolLM2-135M-Instruct.Q4_1"
 # Small answers keep the file's run time bounded on a 2-core machine.
@@ -429,3 +436,44 @@ def test_a_model_that_is_down_or_hangs_is_model_failed(mcluster, mkey, auto, sit
             assert auto.Observe(A.ObserveRequest(session_id=sid), metadata=mkey).page.title == "Mug shop"
         finally:
             mcluster.stub.TerminateSession(cp.TerminateSessionRequest(id=sid), metadata=mkey)
+
+
+# -- `browserplane up --model-file` -------------------------------------------------------------------
+
+
+def test_up_with_a_model_file_serves_it_and_points_the_node_at_it(tmp_path, site):
+    port, grpc_port = free_port(), free_port()
+    env = dict(os.environ, BROWSERPLANE_API_KEY="bp_test_key_for_model_up", PYTHONUNBUFFERED="1",
+               BROWSERPLANE_MODEL_MAX_TOKENS="32")
+    env.pop("BROWSERPLANE_CLUSTER_SECRET", None)
+    log_path = tmp_path / "up.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "browserplane_cli.main", "up", "--port", str(port),
+                                 "--grpc-port", str(grpc_port), "--data-dir", str(tmp_path / "data"),
+                                 "--pool-size", "0", "--model-file", str(smollm2_gguf())],
+                                env=env, stdout=log, stderr=log, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 120
+        while b"Browserplane is up." not in log_path.read_bytes():
+            assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        model_port = int(re.search(rf"model: {MODEL} at http://127.0.0.1:(\d+)/v1",
+                                   log_path.read_text()).group(1))
+        md = (("authorization", "Bearer bp_test_key_for_model_up"),)
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            stub = controlplane_pb2_grpc.ControlPlaneStub(channel)
+            auto = automation_pb2_grpc.AutomationStub(channel)
+            s = stub.CreateSession(cp.CreateSessionRequest(), metadata=md, timeout=60)
+            auto.Navigate(A.NavigateRequest(session_id=s.id, url=f"{site}/hello.html"), metadata=md,
+                          timeout=30)
+            answer = auto.Ask(A.AskRequest(session_id=s.id, prompt="What is the page's title?"),
+                              metadata=md, timeout=120)
+            assert answer.usage.model == MODEL and answer.usage.completion_tokens <= 32
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(40) == 0
+        with pytest.raises(OSError):  # the model server went with it
+            socket.create_connection(("127.0.0.1", model_port), timeout=2).close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
