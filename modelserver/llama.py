@@ -57,6 +57,9 @@ def serve(settings: ModelServerSettings) -> None:
         import xllamacpp
     except ImportError:
         raise SystemExit(f"model: {MISSING}") from None
+    if settings.host not in ("127.0.0.1", "::1", "localhost"):
+        log.warning("the model server listens beyond loopback: its API has no key, and prompts hold "
+                    "what users' pages show", extra={"fields": {"host": settings.host}})
     if settings.nice:
         os.nice(settings.nice)
     threads = settings.threads or max(1, (os.cpu_count() or 2) // 2)

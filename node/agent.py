@@ -259,7 +259,8 @@ class NodeAgent:
         log.info("node started", extra={"fields": {
             "node_id": self.node_id, "grpc": f"{self.advertise}:{self.grpc_port}",
             "relay": f"{self.advertise}:{self.relay_port}", "capacity": self.settings.capacity,
-            "pool": self.settings.pool_size, "chromium": self.version}})
+            "pool": self.settings.pool_size, "chromium": self.version,
+            "model": f"{self.settings.model} at {self.settings.model_base_url}" if self.model else "none"}})
 
     def _node_message(self) -> controlplane_pb2.Node:
         labels = {"browser": "chromium", "version": self.version.split("/")[-1]}

@@ -311,10 +311,8 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
         slot, driver, tid, page = await self._page(request.session_id, request.page_id, context)
 
         async def observe(page: Page, observe_request: A.ObserveRequest) -> A.Observation:
-            observation = await page_reader.observe(page, observe_request,
-                                                    self._stop(slot, await driver.target_id(page)))
-            observation.page.url, observation.page.title = page.url, await page.title()
-            return observation
+            return await page_reader.observe(page, observe_request,
+                                             self._stop(slot, await driver.target_id(page)))
 
         async def act(page: Page, action: A.Action) -> tuple[Page, A.ActResponse]:
             events = slot.events
