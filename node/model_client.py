@@ -20,6 +20,9 @@ from typing import Any
 import grpc
 import jsonschema
 import openai
+import referencing
+import referencing.exceptions
+from referencing.jsonschema import DRAFT202012
 
 from browserplane import errors
 from browserplane.errors import BrowserplaneError
@@ -188,11 +191,12 @@ class ModelClient:
         if self.json_schema_supported is not False:
             fmt = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
             try:
-                text = await self._request(meter, messages, fmt, max_tokens)
-                self.json_schema_supported = True
-                return text
-            except _FormatRefused:
-                self.json_schema_supported = False
+                return await self._request(meter, messages, fmt, max_tokens)
+            except _FormatRefused as refused:
+                # A server without the format is remembered; one that could not turn this one
+                # schema into a grammar gets the next schema as json_schema again.
+                if "response_format" in refused.body:
+                    self.json_schema_supported = False
         # The schema goes in the prompt; the answer is validated by us.
         hinted = [dict(messages[0], content=messages[0]["content"] + "\nAnswer with only a JSON value "
                        "that conforms to this JSON Schema:\n" + json.dumps(schema)), *messages[1:]]
@@ -275,7 +279,11 @@ class ModelClient:
 
 
 class _FormatRefused(Exception):
-    """The server does not take this response_format."""
+    """The server does not take this response_format (or this schema as one)."""
+
+    def __init__(self, body: str) -> None:
+        super().__init__(body)
+        self.body = body
 
 
 def _problem(text: str, validator: jsonschema.protocols.Validator) -> str | None:
@@ -283,7 +291,10 @@ def _problem(text: str, validator: jsonschema.protocols.Validator) -> str | None
         value = json.loads(text)
     except ValueError as err:
         return f"it is not JSON ({err})"
-    error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    try:
+        error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    except (referencing.exceptions.Unresolvable, jsonschema.exceptions.UnknownType) as err:
+        return f"it could not be checked against the schema ({err})"[:300]
     if error is None:
         return None
     where = "/".join(str(p) for p in error.absolute_path) or "the answer"
@@ -311,4 +322,24 @@ def check_schema(text: str, field: str = "json_schema") -> dict | None:
         jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.exceptions.SchemaError as err:
         raise errors.invalid(field, f"is not a valid JSON Schema: {err.message[:300]}") from None
+    refs = _refs(schema)
+    if any(not ref.startswith("#") for ref in refs):
+        # Nothing is fetched on a caller's behalf: only references into the schema itself.
+        raise errors.invalid(field, "$ref may only point into the same schema (\"#/$defs/...\")")
+    resolver = referencing.Registry().with_resource(
+        "urn:browserplane:schema", DRAFT202012.create_resource(schema)).resolver("urn:browserplane:schema")
+    for ref in refs:
+        try:
+            resolver.lookup(ref)
+        except referencing.exceptions.Unresolvable:
+            raise errors.invalid(field, f"$ref {ref[:100]!r} points at nothing in the schema") from None
     return schema
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return found + [r for value in node.values() for r in _refs(value)]
+    if isinstance(node, list):
+        return [r for value in node for r in _refs(value)]
+    return []

@@ -242,7 +242,9 @@ def test_meter_credits_trim_and_schema_checks():
     assert len(cut) < 150 and cut.startswith("line\n") and "left out" in cut
     assert trim("short", 100) == "short"
     assert check_schema("") is None and check_schema('{"type": "object"}') == {"type": "object"}
-    for bad in ("{", "[]", '{"type": 3}'):
+    assert check_schema('{"$defs": {"n": {"type": "string"}}, "properties": {"a": {"$ref": "#/$defs/n"}}}')
+    for bad in ("{", "[]", '{"type": 3}', '{"properties": {"a": {"$ref": "https://example.com/s.json"}}}',
+                '{"properties": {"a": {"$ref": "#/$defs/missing"}}}'):
         with pytest.raises(errors.BrowserplaneError):
             check_schema(bad)
 
