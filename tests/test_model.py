@@ -170,6 +170,21 @@ def test_no_password_reaches_the_model(auto, mkey, sid, site):
     assert all("hunter2" not in e.value for e in obs.elements)
 
 
+def test_an_answer_the_schema_refuses_is_repaired_once_then_model_failed(auto, mkey, sid, site):
+    """llama.cpp enforces what its grammar can and ignores the rest (`not`): our validation
+    catches what it let through. This schema nothing satisfies, whatever the model answers."""
+    _goto(auto, mkey, sid, f"{site}/model-shop.html")
+    schema = {"type": "object", "properties": {"a": {"type": "string", "maxLength": 10}},
+              "required": ["a"], "not": {}}
+    with pytest.raises(grpc.RpcError) as info:
+        auto.Ask(A.AskRequest(session_id=sid, prompt="What is sold?", json_schema=json.dumps(schema)),
+                 metadata=mkey, timeout=120)
+    assert _reason(info.value) == errors.MODEL_FAILED
+    assert "after one repair" in info.value.details()
+    entry = [e for e in _log(auto, mkey, sid) if e.type == "ask"][-1]
+    assert not entry.success and entry.error_reason == errors.MODEL_FAILED
+
+
 def test_json_object_fallback_validates_and_repairs(model_server):
     """A server without json_schema support: json_object, our own validation, one repair."""
     async def run():
