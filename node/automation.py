@@ -106,6 +106,7 @@ def recorded(kind: str | None, details: Any = lambda request: {}) -> Any:
                     usage = getattr(result, "usage", None)
                     if isinstance(usage, A.ModelUsage) and usage.calls:  # the model tokens it spent
                         entry["usage"] = json_format.MessageToDict(usage, preserving_proto_field_name=True)
+                        entry["session_usage"] = dict(slot.model_usage)  # the session's total so far
                     slot.actions.add({"type": name, "timestamp": time.time(), "success": not reason,
                                       "reason": reason, "details": entry,
                                       "duration_ms": (time.monotonic() - started) * 1000})
