@@ -112,7 +112,7 @@ _RELATED = {("next", "more"): 0.6, ("previous", "back"): 0.8, ("wishlist", "save
             ("wishlist", "like"): 0.8, ("notification", "news"): 0.5, ("account", "avatar"): 0.8,
             ("account", "profile"): 0.6, ("settings", "manage"): 0.5, ("submit", "go"): 0.6,
             ("previous", "older"): 0.7, ("next", "newer"): 0.7, ("signup", "join"): 0.7,
-            ("delete", "revoke"): 0.5, ("cart", "buy"): 0.8, ("add", "buy"): 0.6,
+            ("delete", "revoke"): 0.5, ("cart", "buy"): 0.8, ("add", "buy"): 0.7,
             ("close", "cancel"): 0.6, ("close", "clear"): 0.5, ("message", "chat"): 0.6,
             ("search", "query"): 0.7, ("menu", "open"): 0.3, ("archive", "inbox"): 0.3,
             ("folder", "move"): 0.6, ("wishlist", "star"): 0.5, ("like", "heart"): 0.8,
@@ -122,7 +122,9 @@ _RELATED = {("next", "more"): 0.6, ("previous", "back"): 0.8, ("wishlist", "save
             ("play", "watch"): 0.8, ("sales", "talk"): 0.3, ("contact", "talk"): 0.5,
             ("starter", "basic"): 0.5, ("code", "promo"): 0.5, ("address", "street"): 0.6,
             ("instruction", "note"): 0.7, ("order", "buy"): 0.4, ("expand", "show"): 0.6,
-            ("expand", "more"): 0.5, ("contents", "toc"): 1.0, ("filter", "refine"): 0.8}
+            ("expand", "more"): 0.5, ("confirm", "repeat"): 0.9, ("confirm", "again"): 0.8,
+            ("confirm", "retype"): 0.9, ("all", "everyone"): 0.9, ("all", "every"): 0.9,
+            ("contents", "toc"): 1.0, ("filter", "refine"): 0.8}
 _CANON: dict[str, str] = {}
 _PHRASES: dict[tuple[str, ...], str] = {}
 for _group in _GROUPS:
@@ -154,7 +156,7 @@ STOP = frozenset("""the a an this that these those my your our their its it me i
     thing something one icon symbol element control""".split())
 # Verbs and fillers that add to a match when an element has them but are not required.
 SOFT = frozenset("""click tap press hit push choose pick go open turn switch enable disable
-    toggle mark make put set use view show see display visit do done type enter fill write
+    toggle mark make put set use view show see display visit do done type enter fill
     tick untick uncheck check select give try start""".split()) - {"start"}
 CONTEXT_WORDS = frozenset("in inside within under on for of from beside near below above "
                           "at among".split())
@@ -190,6 +192,7 @@ TEXTUAL = frozenset({"textbox", "searchbox", "combobox", "spinbutton"})
 CHOOSABLE = frozenset({"combobox", "listbox"})
 CHECKABLE = frozenset({"checkbox", "radio", "switch", "menuitemcheckbox", "menuitemradio"})
 _TOKEN = re.compile(r"[^\W_]+(?:[.@][^\W_]+)*|[^\w\s]", re.UNICODE)
+_LETTERS = re.compile(r"[^\W\d_]{2,}")
 _POSSESSIVE = re.compile(r"(\w)['’]s\b")
 _ASCII_PUNCT = set("!\"#$%&'()*,-./:;<=>?@[\\]^_`{|}~")
 _KEEP_SYMBOLS = {"+", ">", "<"}
@@ -250,7 +253,7 @@ def words(text: str) -> tuple[str, ...]:
         if w.startswith("@"):
             continue
         c = _canon(w)
-        if c not in STOP and c not in STRUCTURAL:
+        if c not in STOP and c not in CONTEXT_WORDS:
             out.append(c)
     return tuple(out)
 
@@ -270,6 +273,7 @@ class Query:
     role_words: tuple[str, ...]
     ordinal: int  # 0: none; -1: last
     head: tuple[str, ...]  # the non-context words, to compare with a name exactly
+    icon: bool = False     # "the trash icon": an element that shows a symbol, not words
 
 
 @functools.lru_cache(maxsize=4096)
@@ -287,7 +291,13 @@ def parse(description: str) -> Query:
             continue
         if w == "@soft" or (w.startswith("@") and context):
             continue
-        at_end = i == len(raw) - 1 or all(x in CONTEXT_WORDS or x in STOP for x in raw[i + 1:i + 2])
+        at_end = True  # of what is said before any context words
+        for x in raw[i + 1:]:
+            if x in CONTEXT_WORDS or x == "@ctx":
+                break
+            if x not in STOP:
+                at_end = False
+                break
         if w in ROLE_WORDS and not context and (w not in _ROLE_ONLY_AT_END or at_end):
             roles |= ROLE_WORDS[w]
             role_words.append(w.lstrip("@"))
@@ -296,15 +306,16 @@ def parse(description: str) -> Query:
             ordinal = ORDINALS[w]
             continue
         c = _canon(w)
-        if c in STOP or c in STRUCTURAL or c.startswith("@"):
+        if c in STOP or c.startswith("@"):
             continue
-        if c in SOFT or w in SOFT:
+        if c in SOFT or w in SOFT or c in STRUCTURAL:
             found.append(Word(c, context, 0.5, soft=True))
             continue
         found.append(Word(c, context, 1.5 if first and not context else 1.0))
         first = False
     head = tuple(w.text for w in found if not w.context and not w.soft)
-    return Query(tuple(found), frozenset(roles), tuple(role_words), ordinal, head)
+    icon = any(w in ("icon", "symbol", "glyph") for w in raw)
+    return Query(tuple(found), frozenset(roles), tuple(role_words), ordinal, head, icon)
 
 
 # ---- scoring -------------------------------------------------------------------------------
@@ -459,9 +470,13 @@ def _score(el: dict[str, Any], query: Query, intent: int, order: int) -> Scored:
         base = total / weight_sum
     else:  # only role words or an ordinal: "the checkbox", "the second link"
         base = 0.6 if query.roles and roles & query.roles else (0.3 if not query.roles else 0.0)
-    name = f["name"] or f["aria"] or f["text"]
-    precision = (sum(1 for w in name if any(_similar(w, q.text) >= 0.7 for q in query.words)) / len(name)
-                 if name else 0.5)
+    # How much of the element's name the description accounts for (counts and "items" aside).
+    said = f["name"] or f["aria"] or f["text"]
+    name = [w for w in said if not w.isdigit() and w not in STRUCTURAL]
+    if name:
+        precision = sum(1 for w in name if any(_similar(w, q.text) >= 0.7 for q in query.words)) / len(name)
+    else:  # no words at all, or only a number: matched only if the number was said
+        precision = 0.5 if not said else float(any(w.text in said for w in query.words))
     score = 0.75 * base + 0.15 * precision + min(soft, 0.1)
     if query.head and name and tuple(name) == query.head:
         score += 0.05
@@ -473,12 +488,15 @@ def _score(el: dict[str, Any], query: Query, intent: int, order: int) -> Scored:
         elif base > 0:
             score -= 0.12
             evidence.append(f"role {el.get('role')} is not {'/'.join(query.role_words)}")
+    if query.icon and base > 0 and not _LETTERS.search(el.get("own", {}).get("text", "")):
+        score += 0.08
+        evidence.append("an icon")
     fit, why = _intent_fit(el, intent)
     score += fit
     if why and fit:
         evidence.append(why)
     if el.get("disabled"):
-        score -= 0.2
+        score -= 0.1
         evidence.append("disabled")
     if base == 0:
         score = min(score, 0.1)
@@ -512,7 +530,7 @@ def rank(elements: list[dict[str, Any]], description: str, intent: int = A.INTEN
     if query.ordinal and scored and scored[0].score >= THRESHOLD:
         top = scored[0]
         pool = sorted((s for s in scored if s.score >= top.score - ORDINAL_MARGIN
-                       and s.element.get("role") == top.element.get("role")), key=lambda s: s.order)
+                       and _kind(s.element) == _kind(top.element)), key=lambda s: s.order)
         n = query.ordinal
         if n == -1 or n <= len(pool):
             pick = pool[-1] if n == -1 else pool[n - 1]
@@ -526,6 +544,11 @@ def rank(elements: list[dict[str, Any]], description: str, intent: int = A.INTEN
             note = f"asked for the {_ordinal_word(n)} but only {len(pool)} alike"
             top.why += "; " + note
     return Ranking(scored, ambiguous, note)
+
+
+def _kind(el: dict[str, Any]) -> tuple[str, str]:
+    """Alike for ordinals: the same role, in the same kind of row or card (or in none)."""
+    return el.get("role", ""), el.get("context", {}).get("item", "")
 
 
 def _ordinal_word(n: int) -> str:

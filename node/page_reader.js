@@ -555,6 +555,9 @@
       for (const m of c.matchAll(ICON_CLASS)) out.push(m[1]);
       if (scope.tagName === "use") out.push((scope.getAttribute("href") || scope.getAttribute("xlink:href") || "").replace(/^.*#/, ""));
     }
+    if (el.tagName === "A" && (el.hasAttribute("download") ||
+        /\.(pdf|zip|csv|docx?|xlsx?|pptx?|txt|png|jpe?g|gif|mp4|mp3)(\?|#|$)/i.test(el.getAttribute("href") || "")))
+      out.push("download file attachment");
     const svgTitle = el.querySelector("svg title");
     if (svgTitle) out.push(squash(svgTitle.textContent));
     if (/\bbtn-(?:close|primary|danger)\b/.test(cls)) out.push(cls.match(/\bbtn-(close|primary|danger)\b/)[1]);
@@ -736,7 +739,8 @@
       shadow: el.getRootNode() !== document,
     };
     item.context = {container: ctext, heading: headingOf(el, hs), group: groupOf(el),
-                    landmark: landmarksOf(el)};
+                    landmark: landmarksOf(el),
+                    item: container ? container.tagName + "." + (typeof container.className === "string" ? container.className : "") : ""};
     if (item.own.checked_state === "true") item.checked = true;
     item.path = deepPath(el);
     return item;
