@@ -162,7 +162,7 @@ CONTEXT_WORDS = frozenset("in inside within under on for of from beside near bel
                           "at among".split())
 # Words for the kind of thing a container is: they say "a row", not what is in it.
 STRUCTURAL = frozenset("row card section tile panel area region part line entry column cell "
-                       "list item".split())
+                       "list item page screen site website window".split())
 ROLE_WORDS: dict[str, frozenset[str]] = {
     "button": frozenset({"button"}), "btn": frozenset({"button"}),
     "link": frozenset({"link"}), "hyperlink": frozenset({"link"}),
@@ -177,13 +177,13 @@ ROLE_WORDS: dict[str, frozenset[str]] = {
     "tab": frozenset({"tab"}), "tabs": frozenset({"tab"}),
     "dropdown": frozenset({"combobox", "listbox", "@popup"}),
     "select": frozenset({"combobox", "listbox"}), "picker": frozenset({"combobox", "listbox"}),
-    "combobox": frozenset({"combobox"}), "list": frozenset({"listbox", "combobox"}),
+    "combobox": frozenset({"combobox"}),
     "radio": frozenset({"radio"}), "slider": frozenset({"slider"}),
     "option": frozenset({"option", "radio", "menuitem"}),
     "menuitem": frozenset({"menuitem", "menuitemcheckbox", "menuitemradio"}),
 }
 # "select" and "option" are role words only at the end ("the country select"); elsewhere verbs.
-_ROLE_ONLY_AT_END = {"select", "option", "list", "box", "input", "switch", "toggle"}
+_ROLE_ONLY_AT_END = {"select", "option", "box", "input", "switch", "toggle"}
 ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4,
             "4th": 4, "fifth": 5, "5th": 5, "sixth": 6, "6th": 6, "seventh": 7, "7th": 7,
             "eighth": 8, "8th": 8, "ninth": 9, "9th": 9, "tenth": 10, "10th": 10, "last": -1,
@@ -264,6 +264,7 @@ class Word:
     context: bool   # said after "in", "for", "next to" ...: where the element is
     weight: float   # the first word a person says is usually the thing itself
     soft: bool = False
+    named: bool = False  # written with a capital or digits after the first word: a name, an id
 
 
 @dataclasses.dataclass(frozen=True)
@@ -279,6 +280,8 @@ class Query:
 @functools.lru_cache(maxsize=4096)
 def parse(description: str) -> Query:
     raw = _phrased(_raw_words(description))
+    named = {_canon(w.lower()) for w in _TOKEN.findall(_POSSESSIVE.sub(r"\1", description))[1:]
+             if any(c.isupper() or c.isdigit() for c in w)}
     found: list[Word] = []
     roles: set[str] = set()
     role_words: list[str] = []
@@ -311,7 +314,7 @@ def parse(description: str) -> Query:
         if c in SOFT or w in SOFT or c in STRUCTURAL:
             found.append(Word(c, context, 0.5, soft=True))
             continue
-        found.append(Word(c, context, 1.5 if first and not context else 1.0))
+        found.append(Word(c, context, 1.5 if first and not context else 1.0, named=c in named))
         first = False
     head = tuple(w.text for w in found if not w.context and not w.soft)
     icon = any(w in ("icon", "symbol", "glyph") for w in raw)
@@ -337,6 +340,7 @@ class Scored:
     why: str
     order: int
     base: float = 0.0
+    matches: tuple[float, ...] = ()  # per word of the query, how well it matched here
 
     @property
     def ref(self) -> str:
@@ -439,6 +443,7 @@ def _score(el: dict[str, Any], query: Query, intent: int, order: int) -> Scored:
     total = weight_sum = 0.0
     soft = 0.0
     matched_own: set[str] = set()
+    matches: list[float] = []
     for word in query.words:
         best, where, hit = 0.0, "", ""
         for field, weight in _OWN_FIELDS:
@@ -454,6 +459,7 @@ def _score(el: dict[str, Any], query: Query, intent: int, order: int) -> Scored:
                 best, where, hit = s, field, w
         if best > 0 and best == own_best:
             matched_own.add(hit)
+        matches.append(best)
         if word.soft:
             soft += 0.05 if best >= 0.5 else 0.0
         else:
@@ -500,7 +506,8 @@ def _score(el: dict[str, Any], query: Query, intent: int, order: int) -> Scored:
         evidence.append("disabled")
     if base == 0:
         score = min(score, 0.1)
-    return Scored(el, round(max(0.0, min(1.0, score)), 4), "; ".join(evidence), order, base)
+    return Scored(el, round(max(0.0, min(1.0, score)), 4), "; ".join(evidence), order, base,
+                  tuple(matches))
 
 
 def _quote(text: str) -> str:
@@ -524,6 +531,14 @@ def rank(elements: list[dict[str, Any]], description: str, intent: int = A.INTEN
     query = parse(description)
     scored = [_score(el, query, intent, i) for i, el in enumerate(elements)]
     # Ties: what a user can see first, then document order.
+    # Words that say which one ("in Zed's row", "remove Zed", "SKU-1027") naming nothing on the
+    # page: the element described is not here.
+    absent = [w.text for i, w in enumerate(query.words)
+              if (w.context or w.named) and not w.soft and not any(s.matches[i] > 0 for s in scored)]
+    if absent:
+        for s in scored:
+            s.score = min(s.score, round(THRESHOLD - 0.01, 4))
+            s.why += f"; nothing on the page mentions {', '.join(map(repr, absent))}"
     scored.sort(key=lambda s: (-s.score, not s.element.get("in_viewport", True), s.order))
     note = ""
     ambiguous = len(scored) > 1 and scored[1].score >= scored[0].score - AMBIGUOUS_MARGIN
@@ -728,7 +743,7 @@ async def resolve(page: Page, description: str, intent: int = A.INTENT_UNSPECIFI
     chosen_by = "resolver"
     usage = None
     if ranking.ambiguous and locating.chooser is not None and not offline:
-        best, usage, chosen_by = await _choose(locating.chooser, description, intent, ranking)
+        best, usage, chosen_by = await choose(locating.chooser, description, intent, ranking)
     if best is not ranking.ranked[0]:
         ranking.ranked.remove(best)
         ranking.ranked.insert(0, best)
@@ -739,7 +754,7 @@ async def resolve(page: Page, description: str, intent: int = A.INTENT_UNSPECIFI
                                                chosen_by=chosen_by, started=started), usage)
 
 
-async def _choose(chooser: Chooser, description: str, intent: int,
+async def choose(chooser: Chooser, description: str, intent: int,
                   ranking: Ranking) -> tuple[Scored, A.ModelUsage | None, str]:
     """Asks the chooser among the best few only; an answer outside the list is refused."""
     best = ranking.ranked[0]

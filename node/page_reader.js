@@ -566,7 +566,7 @@
 
   const NOT_ITEMS = /^(FORM|FIELDSET|BODY|MAIN|SECTION|NAV|HEADER|FOOTER|ASIDE|DIALOG|TABLE|TBODY|UL|OL)$/;
 
-  function containerOf(el, ownLength) {
+  function containerOf(el, ownText, contextOnce) {
     let node = up(el);
     for (let depth = 0; node && depth < 8 && node !== document.body; depth++, node = up(node)) {
       const r = node.getAttribute && node.getAttribute("role");
@@ -579,13 +579,14 @@
             (n && n.tagName === node.tagName && n.className === cls)) return node;
       }
     }
-    // Otherwise a small block around it that says more than the element itself.
+    // Otherwise a small block around it (a shadow root's content included) that says more
+    // than the element itself.
     node = up(el);
     for (let depth = 0; node && depth < 3; depth++, node = up(node)) {
       if (NOT_ITEMS.test(node.tagName) || (node.getAttribute && node.getAttribute("role"))) break;
-      const length = (node.innerText || "").length;
-      if (length > 200) break;
-      if (length > ownLength + 3) return node;
+      const text = contextOnce(node);
+      if (text.length > 200) break;
+      if (text.length > 3 && text !== ownText) return node;
     }
     return null;
   }
@@ -716,15 +717,16 @@
 
   function candidateInfo(el, viewport, hs, containerText) {
     const item = describe(el, viewport);
-    const container = containerOf(el, (el.innerText || el.value || "").length);
-    let ctext = "";
-    if (container) {
-      ctext = containerText.get(container);
-      if (ctext === undefined) {
-        ctext = clip(contextText(container), 200);
-        containerText.set(container, ctext);
+    const contextOnce = (node) => {
+      let text = containerText.get(node);
+      if (text === undefined) {
+        text = contextText(node);
+        containerText.set(node, text);
       }
-    }
+      return text;
+    };
+    const container = containerOf(el, squash(el.innerText || el.value || ""), contextOnce);
+    const ctext = container ? clip(contextOnce(container), 200) : "";
     const tag = el.tagName;
     const text = (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT") ? "" : clip(textOf(el), 120);
     item.own = {
