@@ -386,10 +386,14 @@ def _similar(a: str, b: str) -> float:
     return 0.0
 
 
-def _best_in(word: str, field: tuple[str, ...]) -> tuple[float, str]:
+def _best_in(word: str, field: tuple[str, ...], sims: dict[str, float]) -> tuple[float, str]:
+    """The best match of a query word among a field's words; `sims` remembers the word's
+    similarity to each page word already seen (a page repeats its words)."""
     best, hit = 0.0, ""
     for w in field:
-        s = 1.0 if w == word else _similar(word, w)
+        s = sims.get(w)
+        if s is None:
+            s = sims[w] = _similar(word, w)
         if s > best:
             best, hit = s, w
             if s == 1.0:
@@ -437,7 +441,8 @@ def _intent_fit(el: dict[str, Any], intent: int) -> tuple[float, str]:
     return 0.0, ""
 
 
-def _score(el: dict[str, Any], query: Query, intent: int, order: int) -> Scored:
+def _score(el: dict[str, Any], query: Query, intent: int, order: int,
+           sims: dict[str, dict[str, float]]) -> Scored:
     f = _fields(el)
     evidence: list[str] = []
     total = weight_sum = 0.0
@@ -447,13 +452,13 @@ def _score(el: dict[str, Any], query: Query, intent: int, order: int) -> Scored:
     for word in query.words:
         best, where, hit = 0.0, "", ""
         for field, weight in _OWN_FIELDS:
-            s, w = _best_in(word.text, f[field])
+            s, w = _best_in(word.text, f[field], sims[word.text])
             s *= weight * (0.8 if word.context else 1.0)
             if s > best:
                 best, where, hit = s, field, w
         own_best = best
         for field, head_w, ctx_w in _CONTEXT_FIELDS:
-            s, w = _best_in(word.text, f[field])
+            s, w = _best_in(word.text, f[field], sims[word.text])
             s *= ctx_w if word.context else head_w
             if s > best:
                 best, where, hit = s, field, w
@@ -480,7 +485,8 @@ def _score(el: dict[str, Any], query: Query, intent: int, order: int) -> Scored:
     said = f["name"] or f["aria"] or f["text"]
     name = [w for w in said if not w.isdigit() and w not in STRUCTURAL]
     if name:
-        precision = sum(1 for w in name if any(_similar(w, q.text) >= 0.7 for q in query.words)) / len(name)
+        precision = sum(1 for w in name if any(_best_in(q.text, (w,), sims[q.text])[0] >= 0.7
+                                               for q in query.words)) / len(name)
     else:  # no words at all, or only a number: matched only if the number was said
         precision = 0.5 if not said else float(any(w.text in said for w in query.words))
     score = 0.75 * base + 0.15 * precision + min(soft, 0.1)
@@ -529,7 +535,8 @@ class Ranking:
 def rank(elements: list[dict[str, Any]], description: str, intent: int = A.INTENT_UNSPECIFIED) -> Ranking:
     """The elements best first, for a description and an intent (pure: no page needed)."""
     query = parse(description)
-    scored = [_score(el, query, intent, i) for i, el in enumerate(elements)]
+    sims: dict[str, dict[str, float]] = {w.text: {} for w in query.words}
+    scored = [_score(el, query, intent, i, sims) for i, el in enumerate(elements)]
     # Ties: what a user can see first, then document order.
     # Words that say which one ("in Zed's row", "remove Zed", "SKU-1027") naming nothing on the
     # page: the element described is not here.
@@ -683,6 +690,11 @@ def candidate(s: Scored) -> A.Candidate:
                        context=context_of(s.element))
 
 
+def _path(el: dict[str, Any]) -> list[str]:
+    """Where the element is: one CSS path per (shadow) root, outermost first."""
+    return el.get("path") or [el.get("selector", "")]
+
+
 def selector_of(el: dict[str, Any]) -> str:
     path = el.get("path") or []
     if len(path) > 1:  # inside shadow roots: Playwright's CSS goes through them from each host
@@ -748,7 +760,7 @@ async def resolve(page: Page, description: str, intent: int = A.INTENT_UNSPECIFI
         ranking.ranked.remove(best)
         ranking.ranked.insert(0, best)
     if cache is not None:
-        cache.put(key, Remembered(best.element.get("frame", ""), best.element.get("path", []),
+        cache.put(key, Remembered(best.element.get("frame", ""), _path(best.element),
                                   features(best.element), best.score, best.why, ranking.ambiguous))
     return Located(ranking.ranked, _resolution(description, best, ambiguous=ranking.ambiguous,
                                                chosen_by=chosen_by, started=started), usage)
@@ -762,7 +774,10 @@ async def choose(chooser: Chooser, description: str, intent: int,
     shown = [{"index": i, "ref": s.ref, "role": s.element.get("role", ""),
               "label": s.element.get("label", ""), "tag": s.element.get("tag", ""),
               "context": context_of(s.element), "score": s.score} for i, s in enumerate(top)]
-    index, usage = await chooser(description, INTENT_NAMES.get(intent, "any"), shown)
+    try:
+        index, usage = await chooser(description, INTENT_NAMES.get(intent, "any"), shown)
+    except Exception:  # noqa: BLE001 - a model that fails leaves the resolver's answer standing
+        return best, None, "resolver"
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(top):
         return best, usage, "resolver"
     pick = top[index]

@@ -67,7 +67,7 @@
     return squash(el.innerText !== undefined ? el.innerText : el.textContent);
   }
 
-  function label(el) {
+  function label(el, known) {
     const aria = el.getAttribute("aria-label");
     if (aria && aria.trim()) return squash(aria);
     const by = el.getAttribute("aria-labelledby");
@@ -85,7 +85,7 @@
     if (tag === "INPUT" || tag === "TEXTAREA") {
       if (el.placeholder) return squash(el.placeholder);
     } else {
-      const text = textOf(el);
+      const text = known !== undefined ? known : textOf(el);
       if (text) return text;
       const img = el.querySelector("img[alt]");
       if (img && img.alt.trim()) return squash(img.alt);
@@ -148,11 +148,11 @@
     return found.filter((el) => !(el.tagName === "INPUT" && el.type === "hidden"));
   }
 
-  function describe(el, viewport) {
+  function describe(el, viewport, known) {
     const r = el.getBoundingClientRect();
     const tag = el.tagName.toLowerCase();
     const item = {
-      ref: refOf(el), tag, role: role(el), label: clip(label(el), 120), value: value(el),
+      ref: refOf(el), tag, role: role(el), label: clip(label(el, known), 120), value: value(el),
       type: tag === "input" ? (el.type || "text").toLowerCase() : "",
       name: el.getAttribute("name") || "",
       href: tag === "a" ? el.href : "",
@@ -716,7 +716,10 @@
   }
 
   function candidateInfo(el, viewport, hs, containerText) {
-    const item = describe(el, viewport);
+    const tag = el.tagName;
+    const field = tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT";
+    const ownText = field ? "" : textOf(el);  // read once: innerText lays out
+    const item = describe(el, viewport, field ? undefined : ownText);
     const contextOnce = (node) => {
       let text = containerText.get(node);
       if (text === undefined) {
@@ -725,26 +728,28 @@
       }
       return text;
     };
-    const container = containerOf(el, squash(el.innerText || el.value || ""), contextOnce);
-    const ctext = container ? clip(contextOnce(container), 200) : "";
-    const tag = el.tagName;
-    const text = (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT") ? "" : clip(textOf(el), 120);
-    item.own = {
+    const container = containerOf(el, field ? squash(el.value || "") : ownText, contextOnce);
+    const own = {
       aria: clip(nameOf(el), 120), title: clip(squash(el.getAttribute("title") || ""), 120),
-      placeholder: clip(squash(el.getAttribute("placeholder") || ""), 120), text,
+      placeholder: clip(squash(el.getAttribute("placeholder") || ""), 120), text: clip(ownText, 120),
       alt: imagesOf(el), hints: hintsOf(el),
       value: tag === "INPUT" && ["submit", "button", "reset"].includes(el.type) ? squash(el.value) : "",
       pressed: el.getAttribute("aria-pressed") || "", expanded: el.getAttribute("aria-expanded") || "",
       popup: el.getAttribute("aria-haspopup") || "",
       selected: el.getAttribute("aria-selected") === "true" || el.getAttribute("aria-current") === "page",
       checked_state: el.getAttribute("aria-checked") || "",
-      shadow: el.getRootNode() !== document,
     };
-    item.context = {container: ctext, heading: headingOf(el, hs), group: groupOf(el),
-                    landmark: landmarksOf(el),
-                    item: container ? container.tagName + "." + (typeof container.className === "string" ? container.className : "") : ""};
-    if (item.own.checked_state === "true") item.checked = true;
-    item.path = deepPath(el);
+    // Only what is there crosses (a big page has hundreds of these).
+    item.own = {};
+    for (const key in own) if (own[key]) item.own[key] = own[key];
+    const context = {container: container ? clip(contextOnce(container), 200) : "",
+                     heading: headingOf(el, hs), group: groupOf(el), landmark: landmarksOf(el),
+                     item: container ? container.tagName + "." +
+                       (typeof container.className === "string" ? container.className : "") : ""};
+    item.context = {};
+    for (const key in context) if (context[key]) item.context[key] = context[key];
+    if (own.checked_state === "true") item.checked = true;
+    if (el.getRootNode() !== document) item.path = deepPath(el);
     return item;
   }
 
