@@ -124,7 +124,10 @@ _RELATED = {("next", "more"): 0.6, ("previous", "back"): 0.8, ("wishlist", "save
             ("instruction", "note"): 0.7, ("order", "buy"): 0.4, ("expand", "show"): 0.6,
             ("expand", "more"): 0.5, ("confirm", "repeat"): 0.9, ("confirm", "again"): 0.8,
             ("confirm", "retype"): 0.9, ("all", "everyone"): 0.9, ("all", "every"): 0.9,
-            ("contents", "toc"): 1.0, ("filter", "refine"): 0.8}
+            ("contents", "toc"): 1.0, ("filter", "refine"): 0.8, ("reply", "answer"): 0.8,
+            ("reply", "respond"): 0.8, ("report", "flag"): 0.8, ("follow", "connect"): 0.7,
+            ("revoke", "cancel"): 0.8, ("revoke", "withdraw"): 0.8, ("order", "purchase"): 0.7,
+            ("place", "complete"): 0.6, ("checkout", "purchase"): 0.7, ("submit", "complete"): 0.5}
 _CANON: dict[str, str] = {}
 _PHRASES: dict[tuple[str, ...], str] = {}
 for _group in _GROUPS:
@@ -146,7 +149,11 @@ _CONTEXT_PHRASES = {("next", "to"): "@ctx", ("close", "to"): "@ctx", ("in", "fro
                     ("input", "field"): "@field", ("text", "area"): "@field",
                     ("search", "bar"): "search @field", ("search", "box"): "search @field",
                     ("search", "field"): "search @field", ("drop", "down"): "dropdown",
-                    ("radio", "button"): "radio", ("table", "of", "contents"): "contents"}
+                    ("radio", "button"): "radio", ("table", "of", "contents"): "contents",
+                    ("how", "many"): "qty", ("how", "much"): "qty"}
+# "last week" is a time, not the last of a list.
+for _unit in ("hour", "day", "night", "week", "month", "year", "time"):
+    _CONTEXT_PHRASES[("last", _unit)] = f"past {_unit}"
 _PHRASES.update(_CONTEXT_PHRASES)
 _MAX_PHRASE = max(len(p) for p in _PHRASES)
 
@@ -157,7 +164,10 @@ STOP = frozenset("""the a an this that these those my your our their its it me i
 # Verbs and fillers that add to a match when an element has them but are not required.
 SOFT = frozenset("""click tap press hit push choose pick go open turn switch enable disable
     toggle mark make put set use view show see display visit do done type enter fill
-    tick untick uncheck check select give try start""".split()) - {"start"}
+    tick untick uncheck check select give try start about regarding""".split()) - {"start"}
+# A description that starts with one of these names an action: a button more likely than a link.
+ACTIONS = frozenset("""delete add edit submit accept reject close follow reply like apply save
+    copy report archive refresh star snooze resend revoke invite export share subscribe""".split())
 CONTEXT_WORDS = frozenset("in inside within under on for of from beside near below above "
                           "at among".split())
 # Words for the kind of thing a container is: they say "a row", not what is in it.
@@ -285,7 +295,7 @@ def parse(description: str) -> Query:
     found: list[Word] = []
     roles: set[str] = set()
     role_words: list[str] = []
-    ordinal = 0
+    ordinal = ordinal_at = 0
     context = False
     first = True
     for i, w in enumerate(raw):
@@ -306,7 +316,7 @@ def parse(description: str) -> Query:
             role_words.append(w.lstrip("@"))
             continue
         if w in ORDINALS and not ordinal:
-            ordinal = ORDINALS[w]
+            ordinal, ordinal_at = ORDINALS[w], i
             continue
         c = _canon(w)
         if c in STOP or c.startswith("@"):
@@ -316,6 +326,9 @@ def parse(description: str) -> Query:
             continue
         found.append(Word(c, context, 1.5 if first and not context else 1.0, named=c in named))
         first = False
+    if ordinal > 0 and "page" in raw[ordinal_at:]:
+        found.append(Word(str(ordinal), False, 1.0))  # "the second page": the link "2"
+        ordinal = 0
     head = tuple(w.text for w in found if not w.context and not w.soft)
     icon = any(w in ("icon", "symbol", "glyph") for w in raw)
     return Query(tuple(found), frozenset(roles), tuple(role_words), ordinal, head, icon)
@@ -341,6 +354,7 @@ class Scored:
     order: int
     base: float = 0.0
     matches: tuple[float, ...] = ()  # per word of the query, how well it matched here
+    raw: float = 0.0  # the score before it is clipped to 0..1: what ranks
 
     @property
     def ref(self) -> str:
@@ -479,8 +493,8 @@ def _score(el: dict[str, Any], query: Query, intent: int, order: int,
     roles = _role_of(el)
     if weight_sum:
         base = total / weight_sum
-    else:  # only role words or an ordinal: "the checkbox", "the second link"
-        base = 0.6 if query.roles and roles & query.roles else (0.3 if not query.roles else 0.0)
+    else:  # only role words and an ordinal: "the checkbox", "the second link"
+        base = 0.6 if query.roles and roles & query.roles else 0.0
     # How much of the element's name the description accounts for (counts and "items" aside).
     said = f["name"] or f["aria"] or f["text"]
     name = [w for w in said if not w.isdigit() and w not in STRUCTURAL]
@@ -503,6 +517,8 @@ def _score(el: dict[str, Any], query: Query, intent: int, order: int,
     if query.icon and base > 0 and not _LETTERS.search(el.get("own", {}).get("text", "")):
         score += 0.08
         evidence.append("an icon")
+    if query.head and query.head[0] in ACTIONS and el.get("role") == "button" and base > 0:
+        score += 0.03  # "delete ...": the Delete button, not the Trash folder's link
     fit, why = _intent_fit(el, intent)
     score += fit
     if why and fit:
@@ -513,7 +529,7 @@ def _score(el: dict[str, Any], query: Query, intent: int, order: int,
     if base == 0:
         score = min(score, 0.1)
     return Scored(el, round(max(0.0, min(1.0, score)), 4), "; ".join(evidence), order, base,
-                  tuple(matches))
+                  tuple(matches), round(score, 4))
 
 
 def _quote(text: str) -> str:
@@ -545,13 +561,14 @@ def rank(elements: list[dict[str, Any]], description: str, intent: int = A.INTEN
     if absent:
         for s in scored:
             s.score = min(s.score, round(THRESHOLD - 0.01, 4))
+            s.raw = min(s.raw, s.score)
             s.why += f"; nothing on the page mentions {', '.join(map(repr, absent))}"
-    scored.sort(key=lambda s: (-s.score, not s.element.get("in_viewport", True), s.order))
+    scored.sort(key=lambda s: (-s.raw, not s.element.get("in_viewport", True), s.order))
     note = ""
-    ambiguous = len(scored) > 1 and scored[1].score >= scored[0].score - AMBIGUOUS_MARGIN
+    ambiguous = len(scored) > 1 and scored[1].raw >= scored[0].raw - AMBIGUOUS_MARGIN
     if query.ordinal and scored and scored[0].score >= THRESHOLD:
         top = scored[0]
-        pool = sorted((s for s in scored if s.score >= top.score - ORDINAL_MARGIN
+        pool = sorted((s for s in scored if s.raw >= top.raw - ORDINAL_MARGIN
                        and _kind(s.element) == _kind(top.element)), key=lambda s: s.order)
         n = query.ordinal
         if n == -1 or n <= len(pool):
@@ -770,7 +787,7 @@ async def choose(chooser: Chooser, description: str, intent: int,
                   ranking: Ranking) -> tuple[Scored, A.ModelUsage | None, str]:
     """Asks the chooser among the best few only; an answer outside the list is refused."""
     best = ranking.ranked[0]
-    top = [s for s in ranking.ranked[:CHOOSER_MAX] if s.score >= best.score - CHOOSER_MARGIN]
+    top = [s for s in ranking.ranked[:CHOOSER_MAX] if s.raw >= best.raw - CHOOSER_MARGIN]
     shown = [{"index": i, "ref": s.ref, "role": s.element.get("role", ""),
               "label": s.element.get("label", ""), "tag": s.element.get("tag", ""),
               "context": context_of(s.element), "score": s.score} for i, s in enumerate(top)]
