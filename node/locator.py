@@ -461,7 +461,6 @@ def _score(el: dict[str, Any], query: Query, intent: int, order: int,
     evidence: list[str] = []
     total = weight_sum = 0.0
     soft = 0.0
-    matched_own: set[str] = set()
     matches: list[float] = []
     for word in query.words:
         best, where, hit = 0.0, "", ""
@@ -470,14 +469,11 @@ def _score(el: dict[str, Any], query: Query, intent: int, order: int,
             s *= weight * (0.8 if word.context else 1.0)
             if s > best:
                 best, where, hit = s, field, w
-        own_best = best
         for field, head_w, ctx_w in _CONTEXT_FIELDS:
             s, w = _best_in(word.text, f[field], sims[word.text])
             s *= ctx_w if word.context else head_w
             if s > best:
                 best, where, hit = s, field, w
-        if best > 0 and best == own_best:
-            matched_own.add(hit)
         matches.append(best)
         if word.soft:
             soft += 0.05 if best >= 0.5 else 0.0
@@ -487,7 +483,8 @@ def _score(el: dict[str, Any], query: Query, intent: int, order: int,
         if best > 0 and not word.soft:
             shown = (el.get("label") if where == "name" else
                      el.get("own", {}).get(where) or el.get("context", {}).get(where, ""))
-            evidence.append(f"{where} {_quote(shown)} ~ {word.text!r}")
+            near = f" (as {hit!r})" if hit != word.text else ""  # a related word or a shared stem
+            evidence.append(f"{where} {_quote(shown)} ~ {word.text!r}{near}")
         elif not word.soft:
             evidence.append(f"no {word.text!r}")
     roles = _role_of(el)
@@ -680,7 +677,8 @@ class Located:
     usage: A.ModelUsage | None = None
 
     def response(self, limit: int) -> A.LocateResponse:
-        answer = A.LocateResponse(candidates=[candidate(s) for s in self.candidates[:limit]])
+        # Candidates that share nothing with the description are not worth a line.
+        answer = A.LocateResponse(candidates=[candidate(s) for s in self.candidates[:limit] if s.score > 0])
         if self.resolution is not None:
             answer.best.CopyFrom(self.resolution)
         if self.usage is not None:
