@@ -749,6 +749,9 @@
     item.context = {};
     for (const key in context) if (context[key]) item.context[key] = context[key];
     if (own.checked_state === "true") item.checked = true;
+    const control = stoodFor(el);
+    if (control) Object.assign(item, {role: role(control), type: control.type, checked: !!control.checked,
+                                      disabled: !!control.disabled, name: control.getAttribute("name") || ""});
     if (el.getRootNode() !== document) item.path = deepPath(el);
     return item;
   }
@@ -793,6 +796,17 @@
     return el;
   }
 
+  function standIn(el) {
+    if (el.tagName !== "INPUT" || !["checkbox", "radio"].includes(el.type) || !el.labels) return null;
+    return Array.from(el.labels).find(visible) || null;
+  }
+
+  // The hidden control a visible label stands in for, if it does.
+  function stoodFor(el) {
+    const control = el.tagName === "LABEL" ? el.control : null;
+    return control && ["checkbox", "radio"].includes(control.type) && !visible(control) ? control : null;
+  }
+
   function candidates(opts) {
     const viewport = {w: window.innerWidth, h: window.innerHeight};
     let els = interactive(document);
@@ -811,7 +825,12 @@
     const containerText = new Map();
     const out = [];
     for (const el of els) {
-      if (!visible(el)) continue;
+      if (!visible(el)) {
+        // A styled switch or radio hides its input and shows its label: the label stands in.
+        const proxy = standIn(el);
+        if (proxy) out.push(candidateInfo(proxy, viewport, hs, containerText));
+        continue;
+      }
       out.push(candidateInfo(el, viewport, hs, containerText));
       if (out.length >= (opts.limit || 3000)) break;
     }

@@ -87,6 +87,11 @@ def test_act_by_description_does_what_was_described(auto, md, page):
     _act(auto, md, sid, check=A.Check(target=_by("turn on the notifications switch"), checked=True))
     assert _js(auto, md, sid, "document.getElementById('notif').getAttribute('aria-checked')") == "true"
 
+    # A styled switch whose input is hidden: its label stands in, and checking it checks the input.
+    sms = _act(auto, md, sid, check=A.Check(target=_by("text message delivery updates"), checked=True))
+    assert sms.resolved.role == "checkbox" and _id_of(auto, md, sid, sms.resolved.ref) == "sms-label"
+    assert _js(auto, md, sid, "document.getElementById('sms').checked") is True
+
     gear = _act(auto, md, sid, click=A.Click(target=_by("the settings gear")))
     assert _js(auto, md, sid, "document.getElementById('prefs').dataset.clicks") == "1"
     assert gear.resolved.label == "Preferences"  # an icon-only button, named by aria-label
