@@ -164,7 +164,7 @@ STOP = frozenset("""the a an this that these those my your our their its it me i
 # Verbs and fillers that add to a match when an element has them but are not required.
 SOFT = frozenset("""click tap press hit push choose pick go open turn switch enable disable
     toggle mark make put set use view show see display visit do done type enter fill
-    tick untick uncheck check select give try start about regarding""".split()) - {"start"}
+    tick untick uncheck check select give try about regarding""".split())
 # A description that starts with one of these names an action: a button more likely than a link.
 ACTIONS = frozenset("""delete add edit submit accept reject close follow reply like apply save
     copy report archive refresh star snooze resend revoke invite export share subscribe""".split())
