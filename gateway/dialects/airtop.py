@@ -1019,6 +1019,7 @@ class Airtop:
     async def _scrape(self, body: dict[str, Any], sid: str, wid: str, md: Any) -> list[Any]:
         known(body, {"clientRequestId", "configuration", "costThresholdCredits",
                      "timeThresholdSeconds"})
+        object_(body, "configuration")
         return [A.ObserveRequest(session_id=sid, page_id=wid, mode=A.ObserveRequest.FULL,
                                  max_text_length=SCRAPE_TEXT, max_elements=1)]
 
@@ -1110,6 +1111,7 @@ class Airtop:
                 "mimeType": info.mime_type if info else ""}
         if info is not None:
             body["downloadUrl"] = self._signed(request, fid, project, "download")
+            body["path"] = info.path  # on the session's node, for <input type=file>
         return body
 
     async def list_files(self, request: web.Request, md: Any) -> web.StreamResponse:
