@@ -18,7 +18,7 @@ from browserplane.credentials import cluster_metadata
 from browserplane.errors import BrowserplaneError, not_found
 from browserplane.v1 import automation_pb2
 from browserplane.v1 import session_pb2 as S
-from controlplane.keys import KeyRing
+from controlplane.keys import KeyRing, Principal
 from controlplane.leases import NodeRegistry
 from controlplane.sessions import SessionService
 
@@ -51,7 +51,11 @@ class AutomationRouter(grpc.GenericRpcHandler):
     def _route(self, raw: bytes, parse: Callable[[bytes], Any],
                context: grpc.aio.ServicerContext) -> tuple[grpc.aio.Channel, tuple]:
         principal = self.keys.authenticate(context.invocation_metadata())
-        session_id = parse(raw).session_id
+        return self.target(principal, parse(raw).session_id)
+
+    def target(self, principal: Principal, session_id: str) -> tuple[grpc.aio.Channel, tuple]:
+        """The channel to the node that runs the session, and the metadata to call it with,
+        once the caller may use the session and it is running."""
         if not session_id:
             raise errors.invalid("session_id", "is required")
         s = self.sessions.live.get(session_id)

@@ -23,6 +23,7 @@ from browserplane.v1 import controlplane_pb2 as cp
 from browserplane.v1 import controlplane_pb2_grpc, node_pb2, session_pb2
 from controlplane import metrics, validation
 from controlplane.automation_router import AutomationRouter
+from controlplane.background_calls import BackgroundCalls
 from controlplane.extensions import MAX_EXTENSION_BYTES, read_manifest
 from controlplane.keys import KeyRing, Principal
 from controlplane.leases import NodeRegistry
@@ -474,6 +475,22 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
             nodes.append(node)
         return cp.ListNodesResponse(nodes=nodes)
 
+    # -- background calls ------------------------------------------------------------------
+
+    async def StartCall(self, request: cp.StartCallRequest,
+                        context: grpc.aio.ServicerContext) -> cp.Call:
+        return self.plane.calls.start(_auth(self, context), request)
+
+    async def GetCall(self, request: cp.GetCallRequest, context: grpc.aio.ServicerContext) -> cp.Call:
+        return self.plane.calls.get(_auth(self, context), request.id)
+
+    async def ListCalls(self, request: cp.ListCallsRequest,
+                        context: grpc.aio.ServicerContext) -> cp.ListCallsResponse:
+        return cp.ListCallsResponse(calls=self.plane.calls.list(_auth(self, context), request))
+
+    async def CancelCall(self, request: cp.GetCallRequest, context: grpc.aio.ServicerContext) -> cp.Call:
+        return await self.plane.calls.cancel(_auth(self, context), request.id)
+
     async def DrainNode(self, request: cp.DrainNodeRequest,
                         context: grpc.aio.ServicerContext) -> cp.Node:
         _cluster(self, context)
@@ -523,6 +540,8 @@ class ControlPlane:
                           project_max_sessions=max(0, settings.project_max_sessions),
                           live_view_token_seconds=max(10, settings.live_view_token_seconds)),
             settings.cluster_secret)
+        self.router = AutomationRouter(self.keys, self.sessions, self.registry, settings.cluster_secret)
+        self.calls = BackgroundCalls(self.router)
         self.server: grpc.aio.Server | None = None
         self.metrics_server: object | None = None
         self.port = 0
@@ -552,8 +571,7 @@ class ControlPlane:
             f"{self.settings.host}:{self.settings.grpc_port}",
             [(controlplane_pb2_grpc.add_ControlPlaneServicer_to_server,
               ControlPlaneServicer(self), "browserplane.v1.ControlPlane")],
-            generic=[(AutomationRouter(self.keys, self.sessions, self.registry,
-                                       self.settings.cluster_secret), "browserplane.v1.Automation")],
+            generic=[(self.router, "browserplane.v1.Automation")],
         )
         if self.settings.metrics_port:
             self.metrics_server = start_metrics_server(self.settings.host, self.settings.metrics_port,
@@ -595,6 +613,7 @@ class ControlPlane:
             self._loop_task.cancel()
         if self.server:
             await self.server.stop(grace=1)
+        await self.calls.close()
         await self.sessions.close()
         await self.registry.close()
         if self.metrics_server is not None:
