@@ -83,6 +83,8 @@ def test_session_create_get_list_terminate(at: Airtop, cluster: Cluster, gateway
     assert s.configuration.timeout_minutes == 15
     info = at.sessions.get_info(s.id)
     assert info.data.id == s.id and info.data.status == "running"
+    assert at.sessions.getinfo(s.id).data.id == s.id  # the deprecated spelling
+    assert at.sessions.wait_for_session_ready(s.id) == "running"
     other = at.sessions.create(configuration=SessionConfigV1()).data
 
     listed = at.sessions.list(session_ids=[s.id, other.id], status="running")
@@ -372,8 +374,16 @@ def test_automations_are_an_honest_empty_list(at: Airtop, shop: tuple[str, str])
         at.windows.fill_form(sid, wid, automation_id="nope")
     assert e.value.status_code == 404
     with pytest.raises(ApiError) as e:
-        at.windows.async_create_form_filler(sid, wid)
+        at.automations.update(description="d", id="nope", org_id="o")
     assert e.value.status_code == 404
+    for call in (lambda: at.windows.create_form_filler(sid, wid),
+                 lambda: at.windows.async_create_form_filler(sid, wid),
+                 lambda: at.windows.async_create_automation(sid, wid),
+                 lambda: at.windows.async_execute_automation(sid, wid, automation_id="nope"),
+                 lambda: at.windows.async_fill_form(sid, wid, automation_id="nope")):
+        with pytest.raises(ApiError) as e:
+            call()
+        assert e.value.status_code == 404 and "automation" in error_of(e)["detail"]
 
 
 # ---- profiles --------------------------------------------------------------------------------
