@@ -686,9 +686,13 @@ class Airtop:
         async def watch() -> None:
             stream = self.control.WatchSessions(cp.WatchSessionsRequest(session_id=session.id),
                                                 metadata=md)
-            async for event in stream:
-                await queue.put(("status", event.session))
-            await queue.put(("end", None))
+            try:
+                async for event in stream:
+                    await queue.put(("status", event.session))
+            except grpc.aio.AioRpcError:
+                pass  # the control plane went away: the stream ends here
+            finally:
+                await queue.put(("end", None))
 
         async def windows() -> None:
             known_pages: dict[str, str] | None = None
@@ -727,8 +731,8 @@ class Airtop:
                     name, wid, url = item
                     await send("windowEvent", {"event": name, "id": session.id, "windowId": wid,
                                                "eventData": {"url": url}})
-        except (ConnectionResetError, grpc.aio.AioRpcError):
-            pass  # the client left, or the stream of changes ended
+        except ConnectionResetError:
+            pass  # the client left
         finally:
             for task in tasks:
                 task.cancel()
