@@ -1303,7 +1303,8 @@ def _described(body: dict[str, Any], key: str) -> A.ElementTarget:
 
 
 def _act(sid: str, wid: str, body: dict[str, Any], **action: Any) -> A.ActRequest:
-    seconds = whole_number(body, "timeThresholdSeconds", 0, high=110)
+    # A threshold, not a hard limit (Airtop's words): an action waits at most 110 s whatever it says.
+    seconds = min(110, whole_number(body, "timeThresholdSeconds", 0, high=3600))
     whole_number(body, "costThresholdCredits", 0, high=1_000_000)
     return A.ActRequest(session_id=sid, page_id=wid,
                         action=A.Action(timeout_ms=seconds * 1000, **action))
