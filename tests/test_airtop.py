@@ -188,7 +188,7 @@ def test_windows_create_info_load_close(at: Airtop, session: Any, site: str, raw
     assert info.data.window_id == wid and info.data.target_id == wid
     live = info.data.live_view_url
     assert f"/session/{session.id}/live?token=" in live and f"page={wid}" in live
-    assert "navbar=false" in live
+    assert "navbar=false" in live and "resize=false" in live and "width=1024&height=768" in live
     assert httpx.get(live).status_code == 200  # the live view itself opens
 
     loaded = at.windows.load_url(session.id, wid, url=f"{site}/airtop-page2.html",
@@ -551,3 +551,4 @@ def test_bad_input_on_every_route_is_a_4xx_in_airtop_shape(raw: httpx.Client, sh
     assert unauthenticated.status_code == 401 and unauthenticated.json()["title"] == "Unauthorized"
     # None of it hurt the session.
     assert raw.get(f"/sessions/{sid}").json()["data"]["status"] == "running"
+
