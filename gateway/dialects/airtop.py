@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import dataclasses
 import datetime
 import http
@@ -473,13 +474,21 @@ class Airtop:
         known(body, {"configuration"})
         config = object_(body, "configuration")
         known(config, SESSION_CONFIG_KEYS, "configuration")
-        options, warnings, profile_name = await self._options(config, md)
-        session = await self.control.CreateSession(cp.CreateSessionRequest(
-            options=options, cdp_base_url=public_base(request, websocket=True)),
-            metadata=md, timeout=90)
+        created: list[str] = []  # profiles made for this session, gone again if it is not
+        options, warnings, profile_name = await self._options(config, md, created)
+        try:
+            session = await self.control.CreateSession(cp.CreateSessionRequest(
+                options=options, cdp_base_url=public_base(request, websocket=True)),
+                metadata=md, timeout=90)
+        except (grpc.aio.AioRpcError, ApiError):
+            for pid in created:
+                with contextlib.suppress(grpc.aio.AioRpcError):
+                    await self.control.DeleteProfile(cp.DeleteProfileRequest(id=pid),
+                                                     metadata=md, timeout=10)
+            raise
         return web.json_response(envelope(session_json(session, profile_name), warnings))
 
-    async def _options(self, config: dict[str, Any], md: Any,
+    async def _options(self, config: dict[str, Any], md: Any, created: list[str],
                        ) -> tuple[S.SessionOptions, list[dict[str, Any]], str]:
         # Airtop sessions outlive their CDP clients; timeoutMinutes is the idle timeout.
         o = S.SessionOptions(dialect=DIALECT, keep_alive=True)
@@ -517,6 +526,7 @@ class Airtop:
                                    "create it with persistProfile: true", field="profileName")
                 profile = await self.control.CreateProfile(cp.CreateProfileRequest(name=name),
                                                            metadata=md, timeout=10)
+                created.append(profile.id)
             o.profile.profile_id, o.profile.persist = profile.id, persist
         elif base_id:
             check_id("configuration.baseProfileId", base_id)
@@ -527,6 +537,7 @@ class Airtop:
         elif persist:
             profile = await self.control.CreateProfile(cp.CreateProfileRequest(), metadata=md,
                                                        timeout=10)
+            created.append(profile.id)
             o.profile.profile_id, o.profile.persist = profile.id, True
         return o, warnings, name
 
