@@ -552,3 +552,77 @@ def test_bad_input_on_every_route_is_a_4xx_in_airtop_shape(raw: httpx.Client, sh
     # None of it hurt the session.
     assert raw.get(f"/sessions/{sid}").json()["data"]["status"] == "running"
 
+
+# ---- page intelligence with a real model (SmolLM2-135M on loopback) ---------------------------
+# A 135M model is weak: these assert the answers' shape and Airtop's envelope, never quality.
+
+@pytest.fixture(scope="module")
+def smol(tmp_path_factory: pytest.TempPathFactory, model_server: str, site: str,
+         ) -> Iterator[tuple[Airtop, str, str]]:
+    """A cluster of its own whose node has the model, its gateway, and a session on the shop."""
+    c = Cluster(tmp_path_factory.mktemp("airtop-model"))
+    try:
+        c.start_controlplane()
+        c.start_node("smol", 2, 1, (), 0, "--model-base-url", model_server,
+                     "--model", "SmolLM2-135M-Instruct.Q4_1", "--model-max-tokens", "128",
+                     "--model-max-input-chars", "4000")
+        c.start_gateway()
+        client = Airtop(api_key=c.create_key("airtop-model"),
+                        base_url=f"http://127.0.0.1:{c.gateway_port}/api", timeout=300)
+        s = client.sessions.create(configuration=SessionConfigV1()).data
+        w = client.windows.create(s.id, url=f"{site}/airtop-shop.html").data
+        yield client, s.id, w.window_id
+    finally:
+        c.stop()
+
+
+NAME_SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}},
+               "required": ["name"]}
+
+
+def test_page_query_with_an_output_schema_answers_schema_valid_json(smol: tuple[Airtop, str, str]):
+    import jsonschema
+
+    at, sid, wid = smol
+    answer = at.windows.page_query(sid, wid, prompt="What is the name of the first product?",
+                                   configuration={"output_schema": NAME_SCHEMA},
+                                   client_request_id="q-1")
+    assert answer.meta.status in ("success", "partial")
+    assert answer.meta.usage.credits >= 1 and answer.meta.usage.id
+    assert answer.meta.client_provided.client_request_id == "q-1"
+    if answer.meta.status == "success":
+        jsonschema.validate(json.loads(answer.data.model_response), NAME_SCHEMA)
+    plain = at.windows.prompt_content(sid, wid, prompt="What is this page?")
+    assert isinstance(plain.data.model_response, str) and plain.meta.usage.credits >= 1
+
+
+def test_summarize_extract_and_monitor_answer_airtop_envelopes(smol: tuple[Airtop, str, str],
+                                                              site: str):
+    at, sid, wid = smol
+    summary = at.windows.summarize_content(sid, wid, prompt="in one sentence")
+    assert summary.meta.status in ("success", "partial") and summary.data.model_response
+    extracted = at.windows.paginated_extraction(
+        sid, wid, prompt="the product names",
+        configuration={"output_schema": json.dumps({"type": "array", "items": NAME_SCHEMA})})
+    assert isinstance(json.loads(extracted.data.model_response), list)
+    assert extracted.meta.usage.credits >= 1
+    watched = at.windows.monitor(sid, wid, condition="the page shows a Sign up button",
+                                 configuration={"interval": {"interval_seconds": 1,
+                                                             "timeout_seconds": 5}})
+    assert watched.meta.status in ("success", "partial", "failure")
+    assert isinstance(watched.data.model_response, str)
+
+
+def test_a_model_call_in_the_background(smol: tuple[Airtop, str, str]):
+    at, sid, wid = smol
+    with httpx.Client(base_url=str(at._client_wrapper.get_base_url()),  # noqa: SLF001
+                      headers=at._client_wrapper.get_headers(), timeout=60) as raw:  # noqa: SLF001
+        started = raw.post(f"v1/async/sessions/{sid}/windows/{wid}/page-query",
+                           json={"prompt": "What does the Blue mug cost?",
+                                 "timeThresholdSeconds": 120}).json()
+    done = at.requests.wait_for_request_completion(started["requestId"], timeout_seconds=240,
+                                                   interval_seconds=1)
+    assert done.status in ("completed", "failed")
+    if done.status == "completed":
+        assert done.response["meta"]["usage"]["credits"] >= 1
+        assert isinstance(done.response["data"]["modelResponse"], str)
