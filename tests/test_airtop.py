@@ -613,6 +613,21 @@ def test_summarize_extract_and_monitor_answer_airtop_envelopes(smol: tuple[Airto
     assert isinstance(watched.data.model_response, str)
 
 
+def test_thresholds_reach_the_model_call(smol: tuple[Airtop, str, str], site: str):
+    at, sid, _ = smol
+    wid = at.windows.create(sid, url=f"{site}/model-list-1.html").data.window_id
+    for limits in ({"cost_threshold_credits": 1}, {"time_threshold_seconds": 1}):
+        try:
+            answer = at.windows.page_query(sid, wid, prompt="List every city on every page.",
+                                           follow_pagination_links=True, **limits)
+        except ApiError as e:  # stopped with nothing to show: Airtop's error, never a 5xx
+            assert e.status_code == 422, e.body
+            assert e.body["code"] == "budget_exceeded"
+            continue
+        assert answer.meta.status in ("success", "partial")  # stopped with something, or within
+    assert at.sessions.get_info(sid).data.status == "running"
+
+
 def test_a_model_call_in_the_background(smol: tuple[Airtop, str, str]):
     at, sid, wid = smol
     with httpx.Client(base_url=str(at._client_wrapper.get_base_url()),  # noqa: SLF001
