@@ -34,7 +34,7 @@ from browserplane.errors import BrowserplaneError
 from browserplane.times import timestamp
 from browserplane.v1 import automation_pb2 as A
 from browserplane.v1 import automation_pb2_grpc
-from node import page_actions, page_events, page_reader, session_files
+from node import locator, page_actions, page_events, page_reader, session_files
 from node.fleet import Fleet, SessionSlot
 from node.intelligence import Intelligence, Tab
 from node.model_client import ModelClient, check_schema, not_configured
@@ -115,7 +115,7 @@ def recorded(kind: str | None, details: Any = lambda request: {}) -> Any:
 
 
 class AutomationServicer(automation_pb2_grpc.AutomationServicer):
-    def __init__(self, fleet: Fleet, secret: str, egress: EgressPolicy | None = None,
+    def __init__(self, fleet: Fleet, secret: str, egress: EgressPolicy | None = None, *,
                  model: Any = None) -> None:
         self.fleet = fleet
         self.secret = secret
@@ -123,6 +123,12 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
         self.playwright = PlaywrightHost()
         self.model: ModelClient | None = model  # None: the model-backed calls say how to set one
         self.intelligence = Intelligence(model) if model is not None else None
+        # Descriptions resolved before, per project (node-local, bounded).
+        self.resolutions = locator.ResolutionCache()
+
+    def _locating(self, slot: SessionSlot) -> locator.Locating:
+        return locator.Locating(project=slot.project_id, cache=self.resolutions,
+                                chooser=self.model.choose_element if self.model is not None else None)
 
     async def _check_url(self, url: str, allow_empty: bool = False) -> None:
         """Schemes a session may open, and hosts the egress policy lets it reach: refused here
@@ -278,13 +284,28 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
         events = slot.events
         actor = page_actions.Actor(page, slot.browser.uploads_dir, slot.browser.config.allowed_domains,
                                    egress=self.egress,
-                                   busy=(lambda: events.busy(tid)) if events is not None else None)
+                                   busy=(lambda: events.busy(tid)) if events is not None else None,
+                                   locating=self._locating(slot))
         response = await actor.run(request.action)
         if actor.page is not page:  # the action opened a tab: it is in front now
             tid, page = await driver.target_id(actor.page), actor.page
             driver.active = tid
         response.page.CopyFrom(await self._info(driver, tid, page))
         return response
+
+    @recorded("locate", lambda r: {"description": r.description[:200],
+                                   "intent": locator.INTENT_NAMES.get(r.intent, str(r.intent))})
+    async def Locate(self, request: A.LocateRequest,
+                     context: grpc.aio.ServicerContext) -> A.LocateResponse:
+        locator.check_description(request.description)
+        locator.check_intent(request.intent)
+        if request.max_candidates > locator.MAX_CANDIDATES:
+            raise errors.invalid("max_candidates", f"at most {locator.MAX_CANDIDATES}")
+        slot, _, _, page = await self._page(request.session_id, request.page_id, context)
+        located = await locator.resolve(page, request.description, request.intent,
+                                        locating=self._locating(slot), offline=request.offline,
+                                        no_cache=request.no_cache)
+        return located.response(request.max_candidates or locator.DEFAULT_CANDIDATES)
 
     @recorded("extract")
     async def Extract(self, request: A.ExtractRequest,
@@ -320,7 +341,8 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
             page_tid = await driver.target_id(page)
             actor = page_actions.Actor(page, slot.browser.uploads_dir, slot.browser.config.allowed_domains,
                                        egress=self.egress,
-                                       busy=(lambda: events.busy(page_tid)) if events is not None else None)
+                                       busy=(lambda: events.busy(page_tid)) if events is not None else None,
+                                       locating=self._locating(slot))
             response = await actor.run(action)
             if actor.page is not page:  # the action opened a tab: it is in front now
                 driver.active = await driver.target_id(actor.page)
@@ -418,8 +440,8 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
     @recorded("screenshot", lambda r: {"full_page": r.full_page})
     async def Screenshot(self, request: A.ScreenshotRequest,
                          context: grpc.aio.ServicerContext) -> A.ScreenshotResponse:
-        driver = self._driver(self._slot(request.session_id, context))
-        _, page = await driver.page(request.page_id)
+        slot = self._slot(request.session_id, context)
+        _, page = await self._driver(slot).page(request.page_id)
         jpeg = request.format == A.ScreenshotRequest.JPEG
         if request.quality and not (jpeg and 1 <= request.quality <= 100):
             raise errors.invalid("quality", "1..100, and only for JPEG")
@@ -428,7 +450,8 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
             options["quality"] = request.quality
         try:
             if request.HasField("element"):
-                data = await (await page_actions.locate(page, request.element)).screenshot(
+                data = await (await page_actions.locate(page, request.element,
+                                                        locating=self._locating(slot))).screenshot(
                     type=options["type"], quality=options.get("quality"), timeout=15_000)
             else:
                 data = await page.screenshot(**options, timeout=60_000)
@@ -466,8 +489,9 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
             raise errors.invalid("expression", "is required")
         try:
             if request.HasField("element"):
-                result = await asyncio.wait_for((await page_actions.locate(page, request.element)).evaluate(
-                    request.expression), (request.timeout_ms or 30_000) / 1000)
+                element = await page_actions.locate(page, request.element, locating=self._locating(slot))
+                result = await asyncio.wait_for(element.evaluate(request.expression),
+                                                (request.timeout_ms or 30_000) / 1000)
             else:
                 result = await asyncio.wait_for(page.evaluate(request.expression),
                                                 (request.timeout_ms or 30_000) / 1000)

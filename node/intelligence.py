@@ -412,7 +412,7 @@ async def follow_next(tab: Tab, obs: A.Observation, description: str) -> bool:
     # The resolver (ElementTarget.description): only an enabled, visible match is followed.
     target = A.ElementTarget(description=description)
     try:
-        found = await page_actions.locate(tab.page, target, timeout_ms=300)
+        found = await page_actions.locate(tab.page, target, timeout_ms=300, intent=A.CLICK)
         if not await found.is_enabled() or await found.get_attribute("aria-disabled") == "true":
             return False
         await tab.act(A.Action(click=A.Click(target=target), timeout_ms=10_000))

@@ -1,7 +1,8 @@
 """Act: doing things on a page the way a user would (real input events, Playwright's checks
 that an element is visible, enabled and still before it is touched).
 
-Elements are named by an Observe ref, a CSS selector, visible text or a label. After an action
+Elements are named by an Observe ref, a CSS selector, visible text, a label or a description
+(resolved by node/locator.py for the action's intent; the answer says what it chose). After an action
 that starts a navigation (or opens a tab), the action waits for the new page to load, so the
 next observation sees where the click led.
 """
@@ -28,7 +29,7 @@ from browserplane import errors
 from browserplane.egress import EgressDenied, EgressPolicy, TooManyRedirects, guarded_get, guarded_session
 from browserplane.errors import BrowserplaneError
 from browserplane.v1 import automation_pb2 as A
-from node import page_reader, session_files
+from node import locator, page_reader, session_files
 
 DEFAULT_TIMEOUT_MS = 15_000
 FIND_TIMEOUT_MS = 2_000  # how long a selector, text or label may take to appear
@@ -39,13 +40,24 @@ TRUE_WORDS = {"true", "yes", "on", "1", "checked", "y"}
 Target = ElementHandle | Locator
 
 
-async def locate(page: Page, target: A.ElementTarget, timeout_ms: int = FIND_TIMEOUT_MS) -> Target:
-    """The element a target names. Refs resolve at once; the others may take a moment to appear."""
+# The intent a description is resolved for, by the action that names the element.
+INTENTS = {"click": A.CLICK, "fill": A.TYPE, "type": A.TYPE, "select": A.SELECT, "check": A.CHECK,
+           "hover": A.HOVER, "press": A.INTENT_UNSPECIFIED, "scroll": A.INTENT_UNSPECIFIED,
+           "upload": A.CLICK}
+
+
+async def locate(page: Page, target: A.ElementTarget, timeout_ms: int = FIND_TIMEOUT_MS, *,
+                 intent: int = A.INTENT_UNSPECIFIED, locating: locator.Locating | None = None,
+                 resolved: A.Resolution | None = None) -> Target:
+    """The element a target names. Refs resolve at once; the others may take a moment to appear.
+    A description is resolved by Locate for the intent; what it chose is copied into `resolved`."""
     which = target.WhichOneof("by")
     if which is None:
-        raise errors.invalid("target", "name an element by ref, selector, text or label")
+        raise errors.invalid("target", "name an element by ref, selector, text, label or description")
     if which == "ref":
         return await page_reader.element(page, target.ref)
+    if which == "description":
+        return await _by_description(page, target.description, timeout_ms, intent, locating, resolved)
     value = getattr(target, which)
     if not value.strip():
         raise errors.invalid(which, "must not be empty")
@@ -59,9 +71,9 @@ async def locate(page: Page, target: A.ElementTarget, timeout_ms: int = FIND_TIM
                       page.get_by_placeholder(value), page.locator(f"[name={_css_string(value)}]")]
     deadline = time.monotonic() + timeout_ms / 1000
     while True:
-        for locator in candidates:
+        for finder in candidates:
             try:
-                visible = locator.filter(visible=True)
+                visible = finder.filter(visible=True)
                 if await visible.count():
                     return visible.first
             except PwError as err:
@@ -77,6 +89,27 @@ async def locate(page: Page, target: A.ElementTarget, timeout_ms: int = FIND_TIM
     raise BrowserplaneError(grpc.StatusCode.NOT_FOUND, errors.ELEMENT_NOT_FOUND,
                             f"no visible element matches {which} {value!r}{detail}",
                             metadata={which: value})
+
+
+async def _by_description(page: Page, description: str, timeout_ms: int, intent: int,
+                          locating: locator.Locating | None, resolved: A.Resolution | None) -> Target:
+    """Resolves offline (the model only for a close tie); retries while the page may still be
+    drawing what was described, then answers NOT_FOUND naming the nearest candidates."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    while True:
+        located = await locator.resolve(page, description, intent, locating=locating)
+        if located.resolution is not None:
+            try:
+                found = await page_reader.element(page, located.resolution.ref)
+            except BrowserplaneError:
+                found = None  # gone between the read and now: read again
+            if found is not None:
+                if resolved is not None:
+                    resolved.CopyFrom(located.resolution)
+                return found
+        if time.monotonic() >= deadline:
+            raise locator.not_found(description, located)
+        await asyncio.sleep(0.1)
 
 
 def _css_string(value: str) -> str:
@@ -179,12 +212,16 @@ class Actor:
     (a "load more" fetch) get a moment to land, so the next observation shows their result."""
 
     def __init__(self, page: Page, uploads: pathlib.Path, allowed_domains: tuple[str, ...] = (),
-                 busy: Callable[[], int] | None = None, egress: EgressPolicy | None = None) -> None:
+                 busy: Callable[[], int] | None = None, egress: EgressPolicy | None = None,
+                 locating: locator.Locating | None = None) -> None:
         self.page = page
         self.uploads = uploads
         self.allowed_domains = allowed_domains
         self.busy = busy
         self.egress = egress or EgressPolicy()
+        self.locating = locating
+        self._intent = A.INTENT_UNSPECIFIED
+        self._response: A.ActResponse | None = None
 
     async def run(self, action: A.Action) -> A.ActResponse:
         kind = action.WhichOneof("kind")
@@ -195,6 +232,8 @@ class Actor:
         timeout = action.timeout_ms or DEFAULT_TIMEOUT_MS
         handler: Callable[[Any, int, A.ActResponse], Awaitable[None]] = getattr(self, "_" + kind)
         response = A.ActResponse(success=True)
+        self._intent = INTENTS.get(kind, A.INTENT_UNSPECIFIED)
+        self._response = response
         with NavigationWatch(self.page) as watch:
             try:
                 await handler(getattr(action, kind), timeout, response)
@@ -221,8 +260,11 @@ class Actor:
             await asyncio.sleep(0.02)
         await _quiet(self.page.evaluate(NEXT_FRAME))
 
-    async def _find(self, target: A.ElementTarget, timeout: int) -> Target:
-        return await locate(self.page, target, min(timeout, FIND_TIMEOUT_MS))
+    async def _find(self, target: A.ElementTarget, timeout: int, intent: int | None = None) -> Target:
+        resolved = self._response.resolved if self._response is not None else None
+        return await locate(self.page, target, min(timeout, FIND_TIMEOUT_MS),
+                            intent=self._intent if intent is None else intent,
+                            locating=self.locating, resolved=resolved)
 
     async def _click(self, click: A.Click, timeout: int, response: A.ActResponse) -> None:
         el = await self._find(click.target, timeout)
@@ -299,7 +341,7 @@ class Actor:
             el = await self._find(scroll.to_element, timeout)
             await el.scroll_into_view_if_needed(timeout=timeout)
             return
-        within = await self._find(scroll.within, timeout) if scroll.HasField("within") else None
+        within = await self._find(scroll.within, timeout, A.SCROLL) if scroll.HasField("within") else None
         script = """([edge, dx, dy, times, el]) => {
             const box = el || document.scrollingElement || document.documentElement;
             const go = (x, y) => el ? el.scrollBy(x, y) : window.scrollBy(x, y);

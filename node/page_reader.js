@@ -1,4 +1,4 @@
-// The page side of Observe, Extract and blocker dismissal. Evaluated by node/page_reader.py as
+// The page side of Observe, Extract, Locate's candidates and blocker dismissal. Evaluated by node/page_reader.py as
 // a function of no arguments that returns the reader installed in this document (installing it
 // on first use). Its state (element refs, the last observation) lives as long as the document:
 // refs stay the same for the same element across observations and die with the page.
@@ -67,7 +67,7 @@
     return squash(el.innerText !== undefined ? el.innerText : el.textContent);
   }
 
-  function label(el) {
+  function label(el, known) {
     const aria = el.getAttribute("aria-label");
     if (aria && aria.trim()) return squash(aria);
     const by = el.getAttribute("aria-labelledby");
@@ -85,7 +85,7 @@
     if (tag === "INPUT" || tag === "TEXTAREA") {
       if (el.placeholder) return squash(el.placeholder);
     } else {
-      const text = textOf(el);
+      const text = known !== undefined ? known : textOf(el);
       if (text) return text;
       const img = el.querySelector("img[alt]");
       if (img && img.alt.trim()) return squash(img.alt);
@@ -148,11 +148,11 @@
     return found.filter((el) => !(el.tagName === "INPUT" && el.type === "hidden"));
   }
 
-  function describe(el, viewport) {
+  function describe(el, viewport, known) {
     const r = el.getBoundingClientRect();
     const tag = el.tagName.toLowerCase();
     const item = {
-      ref: refOf(el), tag, role: role(el), label: clip(label(el), 120), value: value(el),
+      ref: refOf(el), tag, role: role(el), label: clip(label(el, known), 120), value: value(el),
       type: tag === "input" ? (el.type || "text").toLowerCase() : "",
       name: el.getAttribute("name") || "",
       href: tag === "a" ? el.href : "",
@@ -511,6 +511,342 @@
     return dismissed;
   }
 
+  // ---- candidates for Locate ------------------------------------------------------------------
+  // Each element a description may name, with what a person sees around it: the row, card or
+  // list item it sits in, the nearest heading, the fieldset legend or group label, the
+  // landmarks above it. One walk of the document; contexts shared by siblings are read once.
+
+  const EXTRA = "img[alt], [title], [aria-haspopup], [data-tooltip]";
+  const CONTAINERS = new Set(["TR", "LI", "ARTICLE", "DD", "FIGURE"]);
+  const CONTAINER_ROLES = new Set(["row", "listitem", "article", "gridcell", "option", "treeitem"]);
+  const LANDMARK_TAGS = {HEADER: "header", NAV: "nav", MAIN: "main", FOOTER: "footer",
+                         ASIDE: "aside", DIALOG: "dialog", FORM: "form"};
+  const LANDMARK_ROLES = {banner: "header", navigation: "nav", main: "main", contentinfo: "footer",
+                          complementary: "aside", dialog: "dialog", alertdialog: "dialog",
+                          search: "search", toolbar: "toolbar", region: "region",
+                          tablist: "tabs", menu: "menu", menubar: "menu"};
+  const HINT_WORDS = /cookie|consent|banner|modal|popup|dialog|toast|sidebar|drawer|toolbar|newsletter|hero|pagination|breadcrumb/i;
+  const ICON_CLASS = /(?:^|[\s_-])(?:fa|bi|icon|ico|glyph|material-icons|mdi|ti|lucide)[-_]?([a-z][a-z-]*)/gi;
+
+  const up = (el) => el.parentElement || (el.getRootNode && el.getRootNode().host) || null;
+  const nameOf = (el) => {
+    const aria = el.getAttribute("aria-label");
+    if (aria && aria.trim()) return squash(aria);
+    const by = el.getAttribute("aria-labelledby");
+    if (by) {
+      const root = el.getRootNode();
+      const text = by.split(/\s+/).map((id) => (root.getElementById ? root.getElementById(id) : null) ||
+        document.getElementById(id)).filter(Boolean).map((n) => squash(n.textContent)).join(" ");
+      if (text) return text;
+    }
+    return "";
+  };
+
+  function hintsOf(el) {
+    const out = [];
+    for (const attr of ["id", "name", "data-testid", "data-test", "data-qa", "data-cy", "data-action"]) {
+      const v = el.getAttribute(attr);
+      if (v) out.push(v);
+    }
+    const cls = typeof el.className === "string" ? el.className : "";
+    for (const scope of [el, ...el.querySelectorAll("i, span, svg, use")].slice(0, 6)) {
+      const c = typeof scope.className === "string" ? scope.className :
+        (scope.className && scope.className.baseVal) || "";
+      for (const m of c.matchAll(ICON_CLASS)) out.push(m[1]);
+      if (scope.tagName === "use") out.push((scope.getAttribute("href") || scope.getAttribute("xlink:href") || "").replace(/^.*#/, ""));
+    }
+    if (el.tagName === "A" && (el.hasAttribute("download") ||
+        /\.(pdf|zip|csv|docx?|xlsx?|pptx?|txt|png|jpe?g|gif|mp4|mp3)(\?|#|$)/i.test(el.getAttribute("href") || "")))
+      out.push("download file attachment");
+    const svgTitle = el.querySelector("svg title");
+    if (svgTitle) out.push(squash(svgTitle.textContent));
+    if (/\bbtn-(?:close|primary|danger)\b/.test(cls)) out.push(cls.match(/\bbtn-(close|primary|danger)\b/)[1]);
+    return clip(out.join(" "), 160);
+  }
+
+  const NOT_ITEMS = /^(FORM|FIELDSET|BODY|MAIN|SECTION|NAV|HEADER|FOOTER|ASIDE|DIALOG|TABLE|TBODY|UL|OL)$/;
+
+  function containerOf(el, ownText, contextOnce) {
+    let node = up(el);
+    for (let depth = 0; node && depth < 8 && node !== document.body; depth++, node = up(node)) {
+      const r = node.getAttribute && node.getAttribute("role");
+      if (CONTAINERS.has(node.tagName) || (r && CONTAINER_ROLES.has(r))) return node;
+      // A repeated item: a sibling with the same tag and class (a product card, a result).
+      const cls = typeof node.className === "string" ? node.className : "";
+      if (cls && depth < 5) {
+        const p = node.previousElementSibling, n = node.nextElementSibling;
+        if ((p && p.tagName === node.tagName && p.className === cls) ||
+            (n && n.tagName === node.tagName && n.className === cls)) return node;
+      }
+    }
+    // Otherwise a small block around it (a shadow root's content included) that says more
+    // than the element itself.
+    node = up(el);
+    for (let depth = 0; node && depth < 3; depth++, node = up(node)) {
+      if (NOT_ITEMS.test(node.tagName) || (node.getAttribute && node.getAttribute("role"))) break;
+      const text = contextOnce(node);
+      if (text.length > 200) break;
+      if (text.length > 3 && text !== ownText) return node;
+    }
+    return null;
+  }
+
+  function landmarksOf(el) {
+    const out = [];
+    for (let node = up(el); node && node !== document.body; node = up(node)) {
+      if (!node.getAttribute) continue;
+      const r = node.getAttribute("role");
+      let kind = (r && LANDMARK_ROLES[r]) || LANDMARK_TAGS[node.tagName] || "";
+      if (!kind && (node.getAttribute("aria-modal") === "true")) kind = "dialog";
+      if (!kind) {
+        const idc = (node.id || "") + " " + (typeof node.className === "string" ? node.className : "");
+        const m = idc.match(HINT_WORDS);
+        if (m) kind = m[0].toLowerCase();
+      }
+      if (!kind) continue;
+      const named = nameOf(node);
+      let heading = "";
+      if (kind === "dialog" || kind === "region" || kind === "aside") {
+        const h = node.querySelector("h1, h2, h3, legend");
+        if (h) heading = squash(h.textContent);
+      }
+      out.push([kind, named, heading].filter(Boolean).join(" "));
+      if (out.length >= 4) break;
+    }
+    return clip(out.join(" | "), 160);
+  }
+
+  function groupOf(el) {
+    const out = [];
+    for (let node = up(el), depth = 0; node && node !== document.body && depth < 6; node = up(node), depth++) {
+      if (node.tagName === "FIELDSET") {
+        const legend = node.querySelector("legend");
+        if (legend) out.push(squash(legend.textContent));
+        break;
+      }
+      const r = node.getAttribute && node.getAttribute("role");
+      if (r === "group" || r === "radiogroup" || r === "tablist" || r === "toolbar") {
+        const n = nameOf(node);
+        if (n) out.push(n);
+        break;
+      }
+    }
+    return clip(out.join(" "), 80);
+  }
+
+  // The nearest heading before the element inside the same section-like ancestor.
+  function headingIndex() {
+    const hs = Array.from(document.querySelectorAll("h1, h2, h3, h4, h5, h6, [role=heading], caption"));
+    return hs.filter(visible);
+  }
+
+  function sectionOf(node) {
+    for (let n = node.parentElement; n; n = n.parentElement)
+      if (/^(SECTION|ARTICLE|ASIDE|NAV|HEADER|FOOTER|MAIN|DIALOG|FORM|FIELDSET|BODY)$/.test(n.tagName)) return n;
+    return document.body;
+  }
+
+  function headingOf(el, hs) {
+    // Elements in shadow roots are placed by their outermost host.
+    let anchor = el;
+    while (anchor.getRootNode && anchor.getRootNode() !== document && anchor.getRootNode().host)
+      anchor = anchor.getRootNode().host;
+    let lo = 0, hi = hs.length - 1, found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const pos = hs[mid].compareDocumentPosition(anchor);
+      if (pos & Node.DOCUMENT_POSITION_FOLLOWING || pos & Node.DOCUMENT_POSITION_CONTAINED_BY) {
+        found = mid; lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    for (let i = found; i >= 0 && i > found - 3; i--) {
+      const h = hs[i];
+      if (h.contains(anchor)) continue;
+      if (sectionOf(h).contains(anchor)) return clip(squash(h.textContent), 80);
+    }
+    return "";
+  }
+
+  function imagesOf(el) {
+    const alts = [];
+    for (const img of el.querySelectorAll("img[alt]")) {
+      if (img.alt.trim()) alts.push(squash(img.alt));
+      if (alts.length >= 2) break;
+    }
+    return alts.join(" ");
+  }
+
+  function scrollables(root) {
+    const out = [];
+    for (const el of root.querySelectorAll("div, section, ul, ol, main, aside, nav, article, pre, table, tbody")) {
+      if (el.scrollHeight <= el.clientHeight + 4 && el.scrollWidth <= el.clientWidth + 4) continue;
+      const o = getComputedStyle(el);
+      if (/(auto|scroll)/.test(o.overflowY + o.overflowX)) out.push(el);
+      if (out.length >= 50) break;
+    }
+    return out;
+  }
+
+  // What a row or card says about its items: its text and image alts, without the labels of
+  // the controls in it (the row's other buttons say nothing about which row it is).
+  const QUIET = new Set(["BUTTON", "SELECT", "TEXTAREA", "INPUT", "SCRIPT", "STYLE", "TEMPLATE", "SVG", "NOSCRIPT"]);
+  function contextText(node) {
+    const parts = [];
+    let size = 0;
+    const walk = (n) => {
+      for (let c = n.firstChild; c && size < 400; c = c.nextSibling) {
+        if (c.nodeType === 3) {
+          parts.push(c.nodeValue);
+          size += c.nodeValue.length;
+        } else if (c.nodeType === 1) {
+          if (QUIET.has(c.tagName.toUpperCase())) continue;
+          const r = c.getAttribute("role");
+          if (r === "button" || r === "switch" || r === "checkbox" || r === "tab") continue;
+          if (c.tagName === "IMG") {
+            if (c.alt) parts.push(" " + c.alt + " ");
+            continue;
+          }
+          walk(c.shadowRoot || c);
+          parts.push(" ");
+        }
+      }
+    };
+    walk(node.shadowRoot || node);
+    return squash(parts.join(""));
+  }
+
+  function candidateInfo(el, viewport, hs, containerText) {
+    const tag = el.tagName;
+    const field = tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT";
+    const ownText = field ? "" : textOf(el);  // read once: innerText lays out
+    const item = describe(el, viewport, field ? undefined : ownText);
+    const contextOnce = (node) => {
+      let text = containerText.get(node);
+      if (text === undefined) {
+        text = contextText(node);
+        containerText.set(node, text);
+      }
+      return text;
+    };
+    const container = containerOf(el, field ? squash(el.value || "") : ownText, contextOnce);
+    const own = {
+      aria: clip(nameOf(el), 120), title: clip(squash(el.getAttribute("title") || ""), 120),
+      placeholder: clip(squash(el.getAttribute("placeholder") || ""), 120), text: clip(ownText, 120),
+      alt: imagesOf(el), hints: hintsOf(el),
+      value: tag === "INPUT" && ["submit", "button", "reset"].includes(el.type) ? squash(el.value) : "",
+      pressed: el.getAttribute("aria-pressed") || "", expanded: el.getAttribute("aria-expanded") || "",
+      popup: el.getAttribute("aria-haspopup") || "",
+      selected: el.getAttribute("aria-selected") === "true" || el.getAttribute("aria-current") === "page",
+      checked_state: el.getAttribute("aria-checked") || "",
+    };
+    // Only what is there crosses (a big page has hundreds of these).
+    item.own = {};
+    for (const key in own) if (own[key]) item.own[key] = own[key];
+    const context = {container: container ? clip(contextOnce(container), 200) : "",
+                     heading: headingOf(el, hs), group: groupOf(el), landmark: landmarksOf(el),
+                     item: container ? container.tagName + "." +
+                       (typeof container.className === "string" ? container.className : "") : ""};
+    item.context = {};
+    for (const key in context) if (context[key]) item.context[key] = context[key];
+    if (own.checked_state === "true") item.checked = true;
+    const control = stoodFor(el);
+    if (control) Object.assign(item, {role: role(control), type: control.type, checked: !!control.checked,
+                                      disabled: !!control.disabled, name: control.getAttribute("name") || ""});
+    if (el.getRootNode() !== document) item.path = deepPath(el);
+    return item;
+  }
+
+  // A path that finds the element again through open shadow roots: one CSS path per root.
+  function deepPath(el) {
+    const parts = [];
+    for (let node = el; node; ) {
+      parts.unshift(cssPathIn(node));
+      const root = node.getRootNode();
+      node = root !== document && root.host ? root.host : null;
+    }
+    return parts;
+  }
+
+  function cssPathIn(el) {
+    const root = el.getRootNode();
+    if (root === document) return cssPath(el);
+    if (el.id && root.getElementById && root.getElementById(el.id) === el) return "#" + CSS.escape(el.id);
+    const parts = [];
+    for (let node = el; node && node.nodeType === 1; node = node.parentElement) {
+      let part = node.tagName.toLowerCase(), index = 1, alone = true;
+      for (let s = node.previousElementSibling; s; s = s.previousElementSibling) if (s.tagName === node.tagName) index++;
+      for (let s = node.nextElementSibling; alone && s; s = s.nextElementSibling) if (s.tagName === node.tagName) alone = false;
+      if (!alone || index > 1) part += `:nth-of-type(${index})`;
+      parts.unshift(part);
+    }
+    return ":host > " + parts.join(" > ");
+  }
+
+  function findPath(path) {
+    let scope = document, el = null;
+    for (const part of path) {
+      try {
+        el = part.startsWith(":host > ") ? scope.querySelector(":scope > " + part.slice(8)) : scope.querySelector(part);
+      } catch (err) {
+        return null;
+      }
+      if (!el) return null;
+      scope = el.shadowRoot || el;
+    }
+    return el;
+  }
+
+  function standIn(el) {
+    if (el.tagName !== "INPUT" || !["checkbox", "radio"].includes(el.type) || !el.labels) return null;
+    return Array.from(el.labels).find(visible) || null;
+  }
+
+  // The hidden control a visible label stands in for, if it does.
+  function stoodFor(el) {
+    const control = el.tagName === "LABEL" ? el.control : null;
+    return control && ["checkbox", "radio"].includes(control.type) && !visible(control) ? control : null;
+  }
+
+  function candidates(opts) {
+    const viewport = {w: window.innerWidth, h: window.innerHeight};
+    let els = interactive(document);
+    if (opts.extra) {
+      const seen = new Set(els);
+      const more = [];
+      const walk = (scope) => {
+        for (const el of scope.querySelectorAll(EXTRA)) if (!seen.has(el)) { seen.add(el); more.push(el); }
+        if (opts.scroll) for (const el of scrollables(scope)) if (!seen.has(el)) { seen.add(el); more.push(el); }
+        for (const host of scope.querySelectorAll("*")) if (host.shadowRoot) walk(host.shadowRoot);
+      };
+      walk(document);
+      els = els.concat(more);
+    }
+    const hs = headingIndex();
+    const containerText = new Map();
+    const out = [];
+    for (const el of els) {
+      if (!visible(el)) {
+        // A styled switch or radio hides its input and shows its label: the label stands in.
+        const proxy = standIn(el);
+        if (proxy) out.push(candidateInfo(proxy, viewport, hs, containerText));
+        continue;
+      }
+      out.push(candidateInfo(el, viewport, hs, containerText));
+      if (out.length >= (opts.limit || 3000)) break;
+    }
+    const frames = Array.from(document.querySelectorAll("iframe, frame")).map((f) => ({
+      src: f.src || "", name: f.name || "", title: squash(f.title || f.getAttribute("aria-label") || "")}));
+    return {url: location.href, elements: out, frames, viewport};
+  }
+
+  // A remembered element, if it is still where it was and still looks the same.
+  function recall(opts) {
+    const el = findPath(opts.path || []);
+    if (!el || !visible(el)) return {element: null};
+    const viewport = {w: window.innerWidth, h: window.innerHeight};
+    return {element: candidateInfo(el, viewport, headingIndex(), new Map())};
+  }
+
   function byRef(ref) {
     const weak = state.byRef.get(ref);
     const el = weak && weak.deref();
@@ -520,7 +856,7 @@
   // The main content as markdown, without touching the observation state (scroll_collect).
   const content = () => markdown(mainRoot(), false);
 
-  const reader = {observe, extract, dismiss, byRef, content};
+  const reader = {observe, extract, dismiss, byRef, content, candidates, recall};
   Object.defineProperty(window, KEY, {value: reader, enumerable: false});
   return reader;
 }

@@ -216,3 +216,62 @@ async def element(page: Page, ref: str) -> ElementHandle:
                                 f"no element has ref {ref!r} on this page; refs come from the last "
                                 "observation of the current page", metadata={"ref": ref})
     return found
+
+
+async def candidates(page: Page, *, extra: bool = False, scroll: bool = False) -> list[dict[str, Any]]:
+    """Every element a description may name, on the page and in its frames (one evaluation per
+    frame, run side by side), in document order, each with its context (row, card, heading,
+    legend, landmarks; for a frame's elements, the frame's title). `extra` adds elements a user
+    may point at without acting (images, elements with a title or tooltip), `scroll` scrollable
+    boxes."""
+    frames = [f for f in _child_frames(page)
+              if f.url not in ("", "about:blank", "about:srcdoc") or f.name]
+
+    async def read(frame: Frame) -> dict[str, Any] | None:
+        try:
+            return await asyncio.wait_for(_run(frame, "candidates", None, extra=extra, scroll=scroll), 5)
+        except (BrowserplaneError, TimeoutError):
+            return None  # a frame that went away or does not answer is left out
+
+    main, *inner = await asyncio.gather(_run(page, "candidates", None, extra=extra, scroll=scroll),
+                                        *(read(f) for f in frames))
+    found: list[dict[str, Any]] = []
+    for element in main["elements"]:
+        element["frame"] = ""
+        found.append(element)
+    titles = {(f["src"], f["name"]): f["title"] for f in main["frames"]}
+    for frame, result in zip(frames, inner, strict=True):
+        if result is None or not result["viewport"]["w"] or not result["viewport"]["h"]:
+            continue  # gone, or a hidden frame
+        prefix = f"f{_frame_number(page, frame)}"
+        title = titles.get((frame.url, frame.name)) or next(
+            (t for (src, name), t in titles.items() if src == frame.url or (name and name == frame.name)), "")
+        for element in result["elements"]:
+            element["ref"] = prefix + element["ref"]
+            element["form_ref"] = prefix + element["form_ref"] if element["form_ref"] else ""
+            element["frame"] = frame.url
+            element["context"]["frame"] = title or result.get("url", "")
+            found.append(element)
+    return found
+
+
+async def recall(page: Page, frame_url: str, path: list[str]) -> dict[str, Any] | None:
+    """The element at a remembered deep path (in the frame at frame_url, or the page), with the
+    same fields as `candidates`; None when nothing visible is there now."""
+    where: Page | Frame = page
+    prefix = ""
+    if frame_url:
+        frame = next((f for f in _child_frames(page) if f.url == frame_url), None)
+        if frame is None:
+            return None
+        where, prefix = frame, f"f{_frame_number(page, frame)}"
+    try:
+        element = (await _run(where, "recall", None, path=path))["element"]
+    except BrowserplaneError:
+        return None
+    if element is None:
+        return None
+    element["ref"] = prefix + element["ref"]
+    element["form_ref"] = prefix + element["form_ref"] if element["form_ref"] else ""
+    element["frame"] = frame_url
+    return element
