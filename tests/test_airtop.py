@@ -72,6 +72,50 @@ def error_of(excinfo: pytest.ExceptionInfo) -> dict[str, Any]:
     return body
 
 
+# ---- translation, without sockets ------------------------------------------------------------
+
+def test_file_ids_say_where_a_file_is_and_links_open_only_their_file():
+    from browserplane.credentials import check_url_token, issue_url_token
+    from browserplane.v1 import automation_pb2 as A
+    from gateway.dialects.airtop import file_id, parse_file_id
+    from gateway.http_api import ApiError as HttpError
+
+    fid = file_id(["s-1", "s-2"], A.UPLOAD, "notes.txt")
+    assert parse_file_id(fid) == (["s-1", "s-2"], A.UPLOAD, "notes.txt")
+    for bad in ("file_", "file_e30", "file_!!", "nope", "file_" + "A" * 9000,
+                file_id(["../x"], A.UPLOAD, "n"), file_id(["s"], 99, "n")):
+        with pytest.raises(HttpError) as e:
+            parse_file_id(bad)
+        assert e.value.status == 404
+    token = issue_url_token("secret", f"airtop-upload|p1|{fid}", time.time() + 60)
+    assert check_url_token("secret", token, f"airtop-upload|p1|{fid}").ok
+    assert not check_url_token("secret", token, f"airtop-download|p1|{fid}").ok
+    assert not check_url_token("secret", token, f"airtop-upload|p2|{fid}").ok
+    assert not check_url_token("other", token, f"airtop-upload|p1|{fid}").ok
+    old = issue_url_token("secret", "airtop-upload|p1|f", time.time() - 1)
+    assert check_url_token("secret", old, "airtop-upload|p1|f").reason == "token expired"
+
+
+def test_proxy_forms_become_rules():
+    from browserplane.v1 import session_pb2 as S
+    from gateway.dialects.airtop import Airtop as Dialect
+    from gateway.http_api import ApiError as HttpError
+
+    o = S.SessionOptions()
+    Dialect._proxy([{"domainPattern": "*.a.com", "relay": "http://u:p@h:8080"},  # noqa: SLF001
+                    {"domainPattern": "b.com", "relay": False},
+                    {"domainPattern": "*", "relay": {"url": "socks5://h2:1080", "username": "x"}}], o)
+    assert [(r.kind, r.server, r.domain_pattern, r.username) for r in o.proxies] == [
+        (S.ProxyRule.EXTERNAL, "http://h:8080", "*.a.com", "u"),
+        (S.ProxyRule.NONE, "", "b.com", ""),
+        (S.ProxyRule.EXTERNAL, "socks5://h2:1080", "*", "x")]
+    for bad in (True, {"country": "US"}, 5, "h:80", [{"relay": "http://h:1"}],
+                [{"domainPattern": "x", "relay": True}], "http://h:1/\n"):
+        with pytest.raises(HttpError) as e:
+            Dialect._proxy(bad, S.SessionOptions())  # noqa: SLF001
+        assert e.value.status == 400
+
+
 # ---- sessions -------------------------------------------------------------------------------
 
 def test_session_create_get_list_terminate(at: Airtop, cluster: Cluster, gateway_url: str):
