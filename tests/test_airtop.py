@@ -376,13 +376,17 @@ def test_model_routes_without_a_model_answer_airtop_errors_and_keep_the_session(
         assert "model" in body["detail"].lower(), (name, body)
         if e.value.status_code == 409:
             assert body["code"] == "model_not_configured"
-    # The async form fails the same way, through the request's status.
-    started = raw.post(f"/async/sessions/{sid}/windows/{wid}/page-query",
-                       json={"prompt": "What does the Blue mug cost?"}).json()
-    status = at.requests.wait_for_request_completion(started["requestId"], timeout_seconds=60,
-                                                     interval_seconds=0.5)
-    assert status.status == "failed" and "model" in status.error.lower()
-    assert at.requests.get_request_status(started["requestId"]).status == "failed"
+    # The async forms fail the same way, through the request's status.
+    bodies = {"page-query": {"prompt": "What does the Blue mug cost?"},
+              "prompt-content": {"prompt": "Prices?"}, "summarize-content": {},
+              "paginated-extraction": {"prompt": "product names"},
+              "monitor": {"condition": "the status says done"}}
+    for name, body in bodies.items():
+        started = raw.post(f"/async/sessions/{sid}/windows/{wid}/{name}", json=body).json()
+        status = at.requests.wait_for_request_completion(started["requestId"], timeout_seconds=60,
+                                                         interval_seconds=0.5)
+        assert status.status == "failed" and "model" in status.error.lower(), (name, status)
+        assert at.requests.get_request_status(started["requestId"]).status == "failed"
     # Nothing was lost: the session runs, the window is open, the typed value is still there.
     assert at.sessions.get_info(sid).data.status == "running"
     with page_of(session.cdp_ws_url, wid) as page:
