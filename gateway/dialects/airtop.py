@@ -1047,8 +1047,13 @@ class Airtop:
                                 "requestId": call.id, "meta": {"requestId": request_id_var.get()}}
         if call.state == cp.Call.COMPLETED and call.method in RENDER:
             method = A.DESCRIPTOR.services_by_name["Automation"].methods_by_name[call.method]
-            answer = message_factory.GetMessageClass(method.output_type).FromString(call.response)
-            body["response"] = ai_body(RENDER[call.method]([answer]), call.client_request_id)
+            try:
+                answer = message_factory.GetMessageClass(method.output_type).FromString(
+                    call.response)
+            except message.DecodeError:
+                answer = None  # not this method's answer: the status alone says what is known
+            if answer is not None:
+                body["response"] = ai_body(RENDER[call.method]([answer]), call.client_request_id)
         elif call.state in (cp.Call.FAILED, cp.Call.CANCELLED):
             body["error"] = call.error_message or call.error_reason or "the request failed"
             body["errorCode"] = (call.error_reason or call.error_code).lower()
