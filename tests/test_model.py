@@ -529,3 +529,17 @@ def test_up_with_a_model_file_serves_it_and_points_the_node_at_it(tmp_path, site
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_close_tie_in_locate_is_put_to_the_model_among_the_top_candidates_only(auto, mkey, sid, site):
+    _goto(auto, mkey, sid, f"{site}/locate.html")
+    asked = auto.Locate(A.LocateRequest(session_id=sid, description="learn more", intent=A.CLICK,
+                                        no_cache=True), metadata=mkey, timeout=60)
+    # Two equal "Learn more" links: the model was asked (its usage is on the answer) and what it
+    # chose is one of the candidates it was shown; a refusal or a bad index leaves the resolver's.
+    assert asked.best.ambiguous and asked.usage.calls == 1 and asked.usage.prompt_tokens > 0
+    assert asked.best.chosen_by in ("model", "resolver")
+    assert asked.best.ref in [c.element.ref for c in asked.candidates]
+    offline = auto.Locate(A.LocateRequest(session_id=sid, description="learn more", intent=A.CLICK,
+                                          offline=True, no_cache=True), metadata=mkey, timeout=60)
+    assert offline.best.chosen_by == "resolver" and not offline.HasField("usage")
