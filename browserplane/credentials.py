@@ -8,6 +8,9 @@ relay or a gateway verifies it without a round trip. It opens one session only, 
 A live-view token is `lv<expiry>x<signature>`, signed over a different message, so neither kind
 of token ever passes for the other: it opens one session's live view (screen and input) for a
 few minutes, and no CDP endpoint takes it.
+
+A URL token is `<expiry>x<signature>` over `url|<scope>|`, for links handed out to be used
+without the account key (Airtop's file upload and download URLs); the scope names what it opens.
 """
 
 from __future__ import annotations
@@ -109,6 +112,17 @@ def check_live_view_token(secret: str, token: str, session_id: str, project_id: 
                                  "API returned")
     return _check(secret, token.lower()[len(LIVE_VIEW_PREFIX):],
                   f"live-view|{session_id}|{project_id}|", now)
+
+
+def issue_url_token(secret: str, scope: str, expires_at: float) -> str:
+    """A token for a signed link that opens exactly `scope` (e.g. "airtop-upload|<project>|<id>")
+    until `expires_at`."""
+    expiry = str(int(expires_at))
+    return f"{expiry}x{_sign(secret, f'url|{scope}|{expiry}')}"
+
+
+def check_url_token(secret: str, token: str, scope: str, now: float | None = None) -> TokenCheck:
+    return _check(secret, token.lower(), f"url|{scope}|", now)
 
 
 def _check(secret: str, token: str, payload: str, now: float | None) -> TokenCheck:

@@ -18,6 +18,7 @@ from browserplane.metrics_http import UNAUTHORIZED, authorized
 from browserplane.settings import flag
 from browserplane.v1 import automation_pb2_grpc, controlplane_pb2, controlplane_pb2_grpc
 from gateway.cdp_endpoint import CdpEndpoint
+from gateway.dialects.airtop import Airtop
 from gateway.dialects.browserbase import Browserbase
 from gateway.dialects.browserbeam import Browserbeam
 from gateway.front import front_door
@@ -78,6 +79,9 @@ class Gateway:
         browserbeam = Browserbeam(self.control, automation, limiter)
         mount(app, "/browserbase/v1", browserbase)
         mount(app, "/browserbeam/v1", browserbeam)
+        # The Airtop SDK's base URL is the gateway plus /api; it calls v1/... below it.
+        mount(app, "/api/v1", Airtop(self.control, automation, self.cdp, limiter,
+                                     self.settings.cluster_secret))
         mount_shared(app, "/v1", [browserbase, browserbeam])
         LiveView(self.control, self.settings.cluster_secret).routes(app)
         self.cdp.routes(app)

@@ -4,6 +4,10 @@ The gateway checks the session's token with the control plane (ResolveSession), 
 connection to the node's CDP relay, which checks the token again and splices to Chromium. Frames
 are never parsed. Discovery answers (`/json/version`, `/json/list`) are produced by the node's
 relay from the `X-Forwarded-*` headers set here, so URLs point at this gateway.
+
+A connection may also carry the account key as `Authorization: Bearer <key>` (what Airtop's
+docs show for `connect_over_cdp`): the key must be one of the session's project, else the
+connection is refused even when the URL's token is right; with a good key the URL needs no token.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ ROUTE = re.compile(r"^(?P<prefix>/session/(?P<sid>[A-Za-z0-9_-]{1,64}))/(?P<rest
 HOST_PATHS = re.compile(r"^/(?P<rest>devtools/browser(?:/[^/]*)?|devtools/page/[A-Za-z0-9]+"
                         r"|json(?:/version|/list)?)/?$")
 HOST_LABELS = re.compile(r"^(?P<token>[0-9]+x[0-9a-f]{32})\.(?P<sid>[0-9a-f-]{1,64})\.")
+CDP_TOKEN = re.compile(r"^[0-9]{1,12}x[0-9a-fA-F]{32}$")
 
 
 @dataclasses.dataclass
@@ -43,6 +48,7 @@ class Route:
     token: str
     rest: str          # devtools/browser, devtools/page/<id>, json/version, json/list
     public_prefix: str  # where the session's URLs live on this gateway ("" for host routes)
+    account_key: str = ""  # an API key sent as Authorization: Bearer (not a CDP token)
 
 
 def forwarded_headers(head: RequestHead, prefix: str, peer: str) -> list[tuple[str, str]]:
@@ -71,8 +77,9 @@ class CdpEndpoint:
         Puppeteer's browserURL keeps (it drops the path and the query)."""
         match = ROUTE.match(head.path)
         if match:
-            token = head.query.get("token") or _bearer(head.header("authorization"))
-            return Route(match["sid"], token, match["rest"], match["prefix"])
+            token, key = _credentials(head.query.get("token", ""),
+                                      head.header("authorization"))
+            return Route(match["sid"], token, match["rest"], match["prefix"], key)
         if not self.host_suffix:
             return None
         host = (head.header("x-forwarded-host") or head.header("host")).split(",")[0].strip()
@@ -107,9 +114,14 @@ class CdpEndpoint:
     async def discovery(self, request: web.Request) -> web.Response:
         """`/session/<id>/json/...` asked on a connection that began as an HTTP API call (the
         front door hands such connections to aiohttp for good, and clients reuse them)."""
-        sid, token = request.match_info["id"], request.query.get("token", "")
-        if not token:
-            token = _bearer(request.headers.get("Authorization", ""))
+        sid = request.match_info["id"]
+        token, key = _credentials(request.query.get("token", ""),
+                                  request.headers.get("Authorization", ""))
+        if key:
+            checked = await self.account_token(sid, key, token)
+            if isinstance(checked, tuple):
+                return web.json_response(checked[1], status=checked[0])
+            token = checked
         if not token:
             return web.json_response({"error": "missing CDP token"}, status=401)
         rest = "json/version" if request.path.rstrip("/").endswith("/version") else "json/list"
@@ -122,6 +134,27 @@ class CdpEndpoint:
             return web.json_response({"error": described.reason.lower(),
                                       "message": described.message, "sessionId": sid}, status=status)
 
+    async def account_token(self, session_id: str, key: str, token: str,
+                            ) -> str | tuple[int, dict[str, str]]:
+        """The CDP token to use for a connection that carries an account key: the URL's own, or
+        the session's when the URL has none. (status, body) when the key does not open the
+        session: unknown, revoked, or of another project."""
+        if not key.isascii() or not key.isprintable():
+            return 401, {"error": "unauthenticated", "message": "the API key is not valid"}
+        try:
+            session = await self.control.GetSession(
+                controlplane_pb2.GetSessionRequest(id=session_id),
+                metadata=(("authorization", f"Bearer {key}"),), timeout=10)
+        except grpc.aio.AioRpcError as err:
+            described = errors.describe(err)
+            if err.code() == grpc.StatusCode.UNAUTHENTICATED:
+                return 401, {"error": described.reason.lower(), "message": described.message}
+            if err.code() == grpc.StatusCode.NOT_FOUND:
+                return 403, {"error": "permission_denied", "sessionId": session_id,
+                             "message": "the API key is not one of this session's project"}
+            return 503, {"error": described.reason.lower(), "message": described.message}
+        return token or session.cdp_token
+
     def routes(self, app: web.Application) -> None:
         for path in ("/json", "/json/list", "/json/version"):
             app.router.add_get(f"/session/{{id}}{path}", self.discovery)
@@ -133,6 +166,11 @@ class CdpEndpoint:
         sid, token = route.session_id, route.token
         if head.method != "GET":
             return _reply(client, 405, {"error": "method not allowed"})
+        if route.account_key:
+            checked = await self.account_token(sid, route.account_key, token)
+            if isinstance(checked, tuple):
+                return _reply(client, *checked)
+            token = checked
         if not token:
             return _reply(client, 401, {"error": "missing CDP token",
                                         "detail": "use the connect URL the session API returned"})
@@ -155,7 +193,8 @@ class CdpEndpoint:
                 return await self._splice_direct(client, head, rest, route, *attached)
         peer = (client.get_extra_info("peername") or ("", 0))[0]
         target = f"/session/{sid}/{route.rest}?token={token}"
-        first = head.rewritten(target, answer.relay_address,
+        # The token travels in the target; an account key never goes on toward the browser.
+        first = head.rewritten(target, answer.relay_address, drop=("origin", "authorization"),
                                add=forwarded_headers(head, route.public_prefix, peer)) + rest
         websocket = head.is_websocket
 
@@ -212,7 +251,8 @@ class CdpEndpoint:
                 metrics.CDP_CONNECTIONS.dec()
 
         target = path if route.rest.startswith("devtools/browser") else "/" + route.rest
-        first = head.rewritten(target, f"127.0.0.1:{port}") + rest
+        first = head.rewritten(target, f"127.0.0.1:{port}",
+                               drop=("origin", "authorization")) + rest
         if not await Splice(on_first, on_close).open(client, "127.0.0.1", port, first):
             presence.close()
 
@@ -232,6 +272,15 @@ def _is_local(host: str) -> bool:
 def _reply(client: asyncio.Transport, status: int, payload: dict) -> None:
     client.write(json_response(status, payload))
     client.close()
+
+
+def _credentials(query_token: str, authorization: str) -> tuple[str, str]:
+    """(CDP token, account key) of a connection: a Bearer value shaped like a CDP token is
+    one; any other Bearer value is an account key."""
+    bearer = _bearer(authorization)
+    if bearer and not CDP_TOKEN.match(bearer):
+        return query_token, bearer
+    return query_token or bearer, ""
 
 
 def _bearer(value: str) -> str:

@@ -43,8 +43,10 @@ GRPC_TO_HTTP = {
     grpc.StatusCode.DEADLINE_EXCEEDED: 504,
 }
 # Reasons whose HTTP status differs from their gRPC code's usual one.
+# A caller's own credit or time threshold stopping a model call is no rate limit (429) and no
+# server timeout (504): the request was fine, the caller's limit was too small.
 REASON_TO_HTTP = {errors.NO_MATCHING_NODE: 503, errors.SESSION_ENDED: 409,
-                  errors.PAYLOAD_TOO_LARGE: 413}
+                  errors.PAYLOAD_TOO_LARGE: 413, errors.BUDGET_EXCEEDED: 422}
 
 
 @dataclasses.dataclass

@@ -8,7 +8,9 @@ connection to the page being watched itself and passes on only what a screen and
 device need (see ALLOWED). Every other CDP method is answered with an error, so the live view
 cannot read cookies, run script or open pages. A view that is open keeps working after its
 link expires; opening it again needs a fresh link. `navbar=false` hides the page picker
-(Browserbase's `debuggerFullscreenUrl`); `page=<targetId>` picks the page to show.
+(Browserbase's `debuggerFullscreenUrl`); `page=<targetId>` picks the page to show;
+`resize=false` shows frames at their own size and `width`/`height` fix the screen's size
+(Airtop's `disableResize` and `screenResolution`).
 
 Messages on the live WebSocket are CDP-shaped (`{id, method, params}`), plus two of the
 gateway's own: `Live.pages` (the session's pages) and `Live.watch {page}` (switch to a page).
