@@ -13,6 +13,9 @@ their order every round:
   browserbeam ref  POST /v1/sessions/{id}/act {"steps":[{"click":{"ref": REF}}]} with the same
                    button's ref from an observation (the envelope with its auto-observation is
                    what a Browserbeam user pays per step).
+  act description  gRPC Automation.Act click with ElementTarget(description=...) through the
+                   control plane, and
+  act ref          the same click by ref: their difference is what resolving costs in an action.
   locate           gRPC Automation.Locate of the same description (no click): the resolver's part.
 
 Every click is counted: at the end the green mug's counter must read exactly the clicks made, and
@@ -51,7 +54,7 @@ from browserplane.v1 import automation_pb2_grpc  # noqa: E402
 from tests.cluster import Cluster  # noqa: E402
 
 NODE = "n1"
-VARIANTS = ("airtop click", "browserbeam ref", "locate")
+VARIANTS = ("airtop click", "browserbeam ref", "act description", "act ref", "locate")
 DESCRIPTION = "add the green mug to the cart"
 PRODUCTS = ["Blue mug", "Green mug", "Red mug", "Green teapot", "Steel kettle", "Oak tray"]
 
@@ -154,6 +157,16 @@ def main(argv: list[str] | None = None) -> int:
                 ms, (envelope, _) = timed(lambda: beam.act(sid, [{"click": {"ref": ref}}]))
                 clicks += 1
                 check(envelope["error"] is None, f"browserbeam click: {envelope['error']}")
+            elif variant.startswith("act"):
+                target = (A.ElementTarget(description=DESCRIPTION) if variant == "act description"
+                          else A.ElementTarget(ref=ref))
+                act = A.ActRequest(session_id=sid, page_id=wid,
+                                   action=A.Action(click=A.Click(target=target)))
+                ms, answer = timed(lambda: auto.Act(act, metadata=md, timeout=30))
+                clicks += 1
+                check(answer.success, f"{variant}: {answer}")
+                if variant == "act description":
+                    check(answer.resolved.ref == ref, f"act description chose {answer.resolved.ref}")
             else:
                 ms, answer = timed(lambda: auto.Locate(locate, metadata=md, timeout=30))
                 check(answer.best.ref == ref, f"locate chose {answer.best.ref}, not {ref}")
@@ -191,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             print(fmt(variant, stats[variant]), flush=True)
         print(fmt_ratio("airtop click / browserbeam ref", ratio(stats["airtop click"],
                                                                  stats["browserbeam ref"]), rounds))
+        print(fmt_ratio("act description / act ref", ratio(stats["act description"], stats["act ref"]), []))
         print(f"checked: the green mug's counter reads {count} = the {clicks} clicks made; "
               "no other card was clicked", flush=True)
         if args.json:
