@@ -170,6 +170,8 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
         principal = _auth(self, context)
         if not request.request_release:
             validation.validate_update(request, self.sessions.get(principal, request.id).options)
+        else:
+            validation.validate_save_profile(request)
         return self.sessions.with_url(self.sessions.update(principal, request))
 
     async def TerminateSession(self, request: cp.TerminateSessionRequest,

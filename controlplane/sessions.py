@@ -210,12 +210,7 @@ class SessionService:
 
     def _check_references(self, project_id: str, options: session_pb2.SessionOptions) -> None:
         if options.HasField("profile"):
-            profile = self.store.profile(options.profile.profile_id)
-            if profile is None or profile.project_id != project_id:
-                raise BrowserplaneError(
-                    grpc.StatusCode.INVALID_ARGUMENT, errors.PROFILE_NOT_FOUND,
-                    f"options.profile.profile_id: profile {options.profile.profile_id!r} not found",
-                    metadata={"field": "options.profile.profile_id"})
+            self._check_profile(project_id, options.profile.profile_id, "options.profile.profile_id")
         for i, ext_id in enumerate(options.extension_ids):
             ext = self.store.extension(ext_id)
             if ext is None or ext.project_id != project_id:
@@ -223,6 +218,13 @@ class SessionService:
                     grpc.StatusCode.INVALID_ARGUMENT, errors.EXTENSION_NOT_FOUND,
                     f"options.extension_ids[{i}]: extension {ext_id!r} not found",
                     metadata={"field": f"options.extension_ids[{i}]"})
+
+    def _check_profile(self, project_id: str, profile_id: str, field: str) -> None:
+        profile = self.store.profile(profile_id)
+        if profile is None or profile.project_id != project_id:
+            raise BrowserplaneError(grpc.StatusCode.INVALID_ARGUMENT, errors.PROFILE_NOT_FOUND,
+                                    f"{field}: profile {profile_id!r} not found",
+                                    metadata={"field": field})
 
     def _check_project_limit(self, project_id: str) -> None:
         project = self.store.project(project_id)
@@ -356,6 +358,15 @@ class SessionService:
     def update(self, principal: Principal,
                request: controlplane_pb2.UpdateSessionRequest) -> session_pb2.Session:
         s = self._visible(principal, request.id)
+        if request.HasField("save_profile"):
+            # Checked and recorded before a release in the same request, so that release saves.
+            if s.state not in LIVE:
+                raise BrowserplaneError(grpc.StatusCode.FAILED_PRECONDITION, errors.SESSION_ENDED,
+                                        f"session {s.id} has ended ({STATE_NAMES[s.state]}); "
+                                        "its browser state is gone and cannot be saved")
+            self._check_profile(s.project_id, request.save_profile.profile_id,
+                                "save_profile.profile_id")
+            s.save_profile_id = request.save_profile.profile_id
         if request.request_release:
             return self.end(s, S.COMPLETED, S.REQUESTED, "release requested")
         if s.state not in LIVE:
@@ -421,10 +432,10 @@ class SessionService:
         node_id = s.node_id
         self._finish(s, state, cause, reason)
         if stop_browser and node_id:
-            profile = s.options.profile
-            task = self._spawn(self._stop_browser(node_id, s.id, save_profile=profile.persist))
-            if profile.persist:
-                self._profile_saves[profile.profile_id] = task
+            target = save_target(s)
+            task = self._spawn(self._stop_browser(node_id, s.id, profile_id=target))
+            if target:  # a session that loads it waits for this save
+                self._profile_saves[target] = task
             self._stops[s.id] = task
             task.add_done_callback(lambda _, sid=s.id: self._stops.pop(sid, None))
         self._gauge()
@@ -452,14 +463,16 @@ class SessionService:
         if task is not None and not task.done():
             await asyncio.wait([task], timeout=timeout)
 
-    async def _stop_browser(self, node_id: str, session_id: str, save_profile: bool = False) -> None:
+    async def _stop_browser(self, node_id: str, session_id: str, profile_id: str = "") -> None:
+        """Stops a session's browser; with profile_id, its state is saved into that profile."""
         entry = self.registry.nodes.get(node_id)
         if entry is None or not entry.info.up:
             return
         try:
             await entry.agent.StopBrowser(
-                node_pb2.StopBrowserRequest(session_id=session_id, save_profile=save_profile),
-                metadata=cluster_metadata(self.secret), timeout=120 if save_profile else 60)
+                node_pb2.StopBrowserRequest(session_id=session_id, save_profile=bool(profile_id),
+                                            profile_id=profile_id),
+                metadata=cluster_metadata(self.secret), timeout=120 if profile_id else 60)
         except grpc.aio.AioRpcError as err:
             # The next heartbeat reports it again and is told to stop it.
             log.warning("StopBrowser failed", extra={"session_id": session_id,
@@ -531,6 +544,14 @@ class SessionService:
                 await asyncio.wait_for(task, 5)
             except (TimeoutError, asyncio.CancelledError, Exception):  # noqa: BLE001
                 pass
+
+
+def save_target(s: session_pb2.Session) -> str:
+    """The profile a session's state is saved into when it ends: the one UpdateSession named,
+    else the one it started with when that persists, else none."""
+    if s.save_profile_id:
+        return s.save_profile_id
+    return s.options.profile.profile_id if s.options.profile.persist else ""
 
 
 def _metadata_matches(s: session_pb2.Session, filters: dict[str, str]) -> bool:

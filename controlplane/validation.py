@@ -142,6 +142,14 @@ def validate_update(request: controlplane_pb2.UpdateSessionRequest,
                     current: session_pb2.SessionOptions) -> None:
     """What UpdateSession changes is checked as CreateSession would check it."""
     validate_labels("labels", {**current.labels, **request.labels})
+    validate_save_profile(request)
+
+
+def validate_save_profile(request: controlplane_pb2.UpdateSessionRequest) -> None:
+    if request.HasField("save_profile"):
+        if not request.save_profile.profile_id:
+            raise invalid("save_profile.profile_id", "is required when save_profile is given")
+        _line("save_profile.profile_id", request.save_profile.profile_id, 256)
 
 
 def _check_json_value(field: str, struct: struct_pb2.Struct) -> None:

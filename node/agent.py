@@ -166,7 +166,8 @@ class NodeAgentServicer(node_pb2_grpc.NodeAgentServicer):
                           context: grpc.aio.ServicerContext) -> node_pb2.StopBrowserResponse:
         self._check(context)
         try:
-            saved = await self.agent.fleet.stop_browser(request.session_id, request.save_profile)
+            saved = await self.agent.fleet.stop_browser(request.session_id, request.save_profile,
+                                                          profile_id=request.profile_id)
         except grpc.aio.AioRpcError as err:
             raise errors.BrowserplaneError(
                 grpc.StatusCode.UNAVAILABLE, errors.NODE_UNAVAILABLE,

@@ -33,7 +33,7 @@ from browserplane.egress import EgressDenied, EgressPolicy
 from browserplane.errors import BrowserplaneError
 from browserplane.times import timestamp
 from browserplane.v1 import automation_pb2 as A
-from browserplane.v1 import automation_pb2_grpc
+from browserplane.v1 import automation_pb2_grpc, session_pb2
 from node import locator, page_actions, page_events, page_reader, session_files
 from node.fleet import Fleet, SessionSlot
 from node.intelligence import Intelligence, Tab
@@ -203,8 +203,10 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
     async def OpenPage(self, request: A.OpenPageRequest,
                        context: grpc.aio.ServicerContext) -> A.PageInfo:
         driver = self._driver(self._slot(request.session_id, context))
+        size = _page_viewport(request.viewport) if request.HasField("viewport") else None
         await self._check_url(request.url, allow_empty=True)
-        tid, page = await driver.open(request.url, request.wait_until, request.timeout_ms)
+        tid, page = await driver.open(request.url, request.wait_until, request.timeout_ms,
+                                      viewport=size)
         return await self._info(driver, tid, page)
 
     @recorded("close_page", lambda r: {"page_id": r.page_id})
@@ -287,6 +289,8 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
                                    busy=(lambda: events.busy(tid)) if events is not None else None,
                                    locating=self._locating(slot))
         response = await actor.run(request.action)
+        if response.HasField("usage"):  # a model broke a tie resolving the target
+            _add_session_usage(slot, response.usage)
         if actor.page is not page:  # the action opened a tab: it is in front now
             tid, page = await driver.target_id(actor.page), actor.page
             driver.active = tid
@@ -305,6 +309,8 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
         located = await locator.resolve(page, request.description, request.intent,
                                         locating=self._locating(slot), offline=request.offline,
                                         no_cache=request.no_cache)
+        if located.usage is not None:
+            _add_session_usage(slot, located.usage)
         return located.response(request.max_candidates or locator.DEFAULT_CANDIDATES)
 
     @recorded("extract")
@@ -348,13 +354,8 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
                 driver.active = await driver.target_id(actor.page)
             return actor.page, response
 
-        def on_usage(usage: A.ModelUsage) -> None:  # the session's running total
-            total = slot.model_usage
-            for name in ("calls", "prompt_tokens", "completion_tokens", "credits", "duration_ms"):
-                total[name] = total.get(name, 0) + getattr(usage, name)
-
         meter = self.intelligence.meter(getattr(request, "budget", None), context.time_remaining(),
-                                        on_usage, default_s)
+                                        lambda usage: _add_session_usage(slot, usage), default_s)
         return self.intelligence, Tab(page, observe, act, self._check_url), meter
 
     @recorded("ask", lambda r: {"prompt": r.prompt[:200], "follow_pagination": r.follow_pagination})
@@ -658,11 +659,40 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
     async def DeleteFiles(self, request: A.DeleteFilesRequest,
                           context: grpc.aio.ServicerContext) -> A.DeleteFilesResponse:
         slot = self._slot(request.session_id, context)
+        if request.name:
+            session_files.delete(slot.browser, request.kind, request.name)
+            return A.DeleteFilesResponse(deleted=1)
         deleted = 0
         for entry in session_files.listing(slot.browser, request.kind):
             session_files.folder(slot.browser, entry.kind).joinpath(entry.name).unlink(missing_ok=True)
             deleted += 1
         return A.DeleteFilesResponse(deleted=deleted)
+
+
+def _add_session_usage(slot: SessionSlot, usage: A.ModelUsage) -> None:
+    """The session's running total of model usage (in its action log)."""
+    total = slot.model_usage
+    for name in ("calls", "prompt_tokens", "completion_tokens", "credits", "duration_ms"):
+        total[name] = total.get(name, 0) + getattr(usage, name)
+
+
+PAGE_VIEWPORT = ((100, 7680), (100, 4320))  # CSS pixels, as Airtop's screenResolution allows
+
+
+def _page_viewport(v: session_pb2.Viewport) -> dict[str, int] | None:
+    """A new page's size; scale and mobile emulation belong to the session (its launch)."""
+    if not v.width and not v.height and not v.device_scale_factor and not v.mobile:
+        return None
+    (low_w, high_w), (low_h, high_h) = PAGE_VIEWPORT
+    if not low_w <= v.width <= high_w:
+        raise errors.invalid("viewport.width", f"must be {low_w}..{high_w}, got {v.width}")
+    if not low_h <= v.height <= high_h:
+        raise errors.invalid("viewport.height", f"must be {low_h}..{high_h}, got {v.height}")
+    if v.device_scale_factor or v.mobile:
+        raise errors.invalid("viewport.device_scale_factor" if v.device_scale_factor
+                             else "viewport.mobile",
+                             "is set per session (SessionOptions.viewport), not per page")
+    return {"width": v.width, "height": v.height}
 
 
 def _image_size(data: bytes) -> tuple[int, int]:
@@ -760,8 +790,6 @@ def _text(text: str) -> str:
 
 
 def _cookie(c: dict) -> Any:
-    from browserplane.v1 import session_pb2
-
     return session_pb2.Cookie(name=c["name"], value=c["value"], domain=c.get("domain", ""),
                               path=c.get("path", ""), expires=max(0.0, c.get("expires", 0) or 0),
                               http_only=c.get("httpOnly", False), secure=c.get("secure", False),

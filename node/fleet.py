@@ -231,14 +231,16 @@ class Fleet:
             await asyncio.sleep(interval)
 
     async def stop_browser(self, session_id: str, save_profile: bool = False,
-                           archive_downloads: bool = True) -> int:
+                           archive_downloads: bool = True, profile_id: str = "") -> int:
         """Ends a session's browser; with save_profile, stores its state into its profile
-        first, and sends what it downloaded to the control plane to keep. Returns -1 when the
-        session was not here, else the saved profile's size."""
+        (`profile_id` when given, else the one it started with) first, and sends what it
+        downloaded to the control plane to keep. Returns -1 when the session was not here,
+        else the saved profile's size."""
         slot = self.sessions.pop(session_id, None)
         if slot is None:
             return -1
         saved = 0
+        profile_id = profile_id or slot.profile_id
         if slot.limits_watch is not None:
             slot.limits_watch.cancel()
         if slot.events is not None:
@@ -246,11 +248,11 @@ class Fleet:
         if slot.driver is not None:
             await slot.driver.close()
         try:
-            if save_profile and slot.profile_id and self.profiles is not None:
+            if save_profile and profile_id and self.profiles is not None:
                 if not await slot.browser.shutdown():
                     log.warning("browser did not exit cleanly; saving its profile anyway",
                                 extra={"session_id": session_id})
-                saved = await self.profiles.upload(slot.profile_id, session_id,
+                saved = await self.profiles.upload(profile_id, session_id,
                                                    slot.browser.user_data_dir)
             if archive_downloads and self.profiles is not None:
                 try:

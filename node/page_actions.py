@@ -48,16 +48,18 @@ INTENTS = {"click": A.CLICK, "fill": A.TYPE, "type": A.TYPE, "select": A.SELECT,
 
 async def locate(page: Page, target: A.ElementTarget, timeout_ms: int = FIND_TIMEOUT_MS, *,
                  intent: int = A.INTENT_UNSPECIFIED, locating: locator.Locating | None = None,
-                 resolved: A.Resolution | None = None) -> Target:
+                 resolved: A.Resolution | None = None, usage: A.ModelUsage | None = None) -> Target:
     """The element a target names. Refs resolve at once; the others may take a moment to appear.
-    A description is resolved by Locate for the intent; what it chose is copied into `resolved`."""
+    A description is resolved by Locate for the intent; what it chose is copied into `resolved`,
+    and what a model spent choosing it is added to `usage`."""
     which = target.WhichOneof("by")
     if which is None:
         raise errors.invalid("target", "name an element by ref, selector, text, label or description")
     if which == "ref":
         return await page_reader.element(page, target.ref)
     if which == "description":
-        return await _by_description(page, target.description, timeout_ms, intent, locating, resolved)
+        return await _by_description(page, target.description, timeout_ms, intent, locating,
+                                     resolved, usage)
     value = getattr(target, which)
     if not value.strip():
         raise errors.invalid(which, "must not be empty")
@@ -92,12 +94,15 @@ async def locate(page: Page, target: A.ElementTarget, timeout_ms: int = FIND_TIM
 
 
 async def _by_description(page: Page, description: str, timeout_ms: int, intent: int,
-                          locating: locator.Locating | None, resolved: A.Resolution | None) -> Target:
+                          locating: locator.Locating | None, resolved: A.Resolution | None,
+                          usage: A.ModelUsage | None = None) -> Target:
     """Resolves offline (the model only for a close tie); retries while the page may still be
     drawing what was described, then answers NOT_FOUND naming the nearest candidates."""
     deadline = time.monotonic() + timeout_ms / 1000
     while True:
         located = await locator.resolve(page, description, intent, locating=locating)
+        if usage is not None and located.usage is not None:
+            add_usage(usage, located.usage)  # every try the model was asked in counts
         if located.resolution is not None:
             try:
                 found = await page_reader.element(page, located.resolution.ref)
@@ -110,6 +115,16 @@ async def _by_description(page: Page, description: str, timeout_ms: int, intent:
         if time.monotonic() >= deadline:
             raise locator.not_found(description, located)
         await asyncio.sleep(0.1)
+
+
+def add_usage(total: A.ModelUsage, more: A.ModelUsage) -> None:
+    """Adds one model call's (or calls') usage to a running total."""
+    total.model = total.model or more.model
+    total.calls += more.calls
+    total.prompt_tokens += more.prompt_tokens
+    total.completion_tokens += more.completion_tokens
+    total.credits += more.credits
+    total.duration_ms += more.duration_ms
 
 
 def _css_string(value: str) -> str:
@@ -262,9 +277,10 @@ class Actor:
 
     async def _find(self, target: A.ElementTarget, timeout: int, intent: int | None = None) -> Target:
         resolved = self._response.resolved if self._response is not None else None
+        usage = self._response.usage if self._response is not None else None
         return await locate(self.page, target, min(timeout, FIND_TIMEOUT_MS),
                             intent=self._intent if intent is None else intent,
-                            locating=self.locating, resolved=resolved)
+                            locating=self.locating, resolved=resolved, usage=usage)
 
     async def _click(self, click: A.Click, timeout: int, response: A.ActResponse) -> None:
         el = await self._find(click.target, timeout)

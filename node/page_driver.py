@@ -106,10 +106,16 @@ class PageDriver:
         self.active = tid
         return tid, page
 
-    async def open(self, url: str, wait_until: int, timeout_ms: int) -> tuple[str, Page]:
+    async def open(self, url: str, wait_until: int, timeout_ms: int,
+                   viewport: dict[str, int] | None = None) -> tuple[str, Page]:
+        """A new page, sized to `viewport` ({width, height}) before it loads when given."""
         browser = await self._connected()
         context = browser.contexts[0] if browser.contexts else await browser.new_context()
         page = await context.new_page()
+        if viewport:
+            # Emulated through this driver's CDP connection, so it lasts while the node drives
+            # the session (a client's own connection does not reset it).
+            await page.set_viewport_size(viewport)
         tid = await self.target_id(page)
         self.active = tid
         if url:

@@ -69,6 +69,20 @@ def listing(browser: Browser, kind: int) -> list[A.FileInfo]:
     return found
 
 
+def delete(browser: Browser, kind: int, name: str) -> None:
+    """Deletes one file of a kind by its plain name; NOT_FOUND when it is not there (a name
+    with a path in it never reaches the file system)."""
+    if not kind:
+        raise errors.invalid("kind", "name the kind of the file to delete")
+    path = folder(browser, kind) / check_name(name)
+    if name.endswith(".crdownload") or not path.is_file() or path.is_symlink():
+        raise errors.not_found(errors.FILE_NOT_FOUND, "file", name)
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        raise errors.not_found(errors.FILE_NOT_FOUND, "file", name) from None
+
+
 async def read_chunks(browser: Browser, kind: int, name: str) -> AsyncIterator[bytes]:
     """One file's bytes, or, with no name, every file of the kind as one zip archive, made
     from disk as it is sent (never whole in memory; reads and deflating happen in threads)."""

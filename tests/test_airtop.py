@@ -254,11 +254,18 @@ def test_windows_create_info_load_close(at: Airtop, session: Any, site: str, raw
     assert e.value.status_code == 404
 
 
-@pytest.mark.xfail(reason="the node does not apply OpenPageRequest.viewport yet", strict=False)
 def test_window_screen_resolution(at: Airtop, session: Any, site: str):
     made = at.windows.create(session.id, url=f"{site}/airtop-shop.html", screen_resolution="800x600")
     with page_of(session.cdp_ws_url, made.data.window_id) as page:
         assert page.evaluate("[innerWidth, innerHeight]") == [800, 600]
+    other = at.windows.create(session.id, url=f"{site}/airtop-shop.html",
+                              screen_resolution="1024x700").data
+    with page_of(session.cdp_ws_url, other.window_id) as page:
+        assert page.evaluate("[innerWidth, innerHeight]") == [1024, 700]
+    for bad in ("99x600", "800x4321", "800*600"):
+        with pytest.raises(ApiError) as e:
+            at.windows.create(session.id, url=f"{site}/airtop-shop.html", screen_resolution=bad)
+        assert e.value.status_code == 400 and "screenResolution" in error_of(e)["detail"]
 
 
 def test_a_playwright_page_is_a_window(at: Airtop, session: Any, site: str):
@@ -445,9 +452,6 @@ def test_profiles_persist_load_and_delete(at: Airtop, site: str):
     with page_of(first.cdp_ws_url, window.window_id) as page:
         page.evaluate("localStorage.setItem('remembered', 'yes')")
     at.sessions.save_profile_on_termination(first.id, name)  # the same profile: accepted
-    with pytest.raises(ApiError) as e:
-        at.sessions.save_profile_on_termination(first.id, "another-name")
-    assert e.value.status_code == 409
     at.sessions.terminate(first.id)
 
     def loaded() -> Any:
@@ -469,6 +473,33 @@ def test_profiles_persist_load_and_delete(at: Airtop, site: str):
         at.sessions.create(configuration=SessionConfigV1(profile_name=name))
     assert e.value.status_code == 404
     at.profiles.delete(profile_ids=[first.profile_id])  # already gone: still fine
+
+
+def test_save_profile_on_termination_of_a_session_started_without_one(at: Airtop, site: str):
+    name = f"airtop-late-{int(time.time() * 1000)}"
+    first = at.sessions.create(configuration=SessionConfigV1()).data
+    assert not first.profile_id
+    window = at.windows.create(first.id, url=f"{site}/airtop-page2.html").data
+    with page_of(first.cdp_ws_url, window.window_id) as page:
+        page.evaluate("document.cookie = 'late=kept; max-age=3600; path=/';"
+                      "localStorage.setItem('late', 'stored')")
+    at.sessions.save_profile_on_termination(first.id, name)  # no profile of that name yet: made
+    at.sessions.terminate(first.id)
+
+    def loaded() -> Any:
+        s = at.sessions.create(configuration=SessionConfigV1(profile_name=name)).data
+        w = at.windows.create(s.id, url=f"{site}/airtop-page2.html").data
+        with page_of(s.cdp_ws_url, w.window_id) as page:
+            value = page.evaluate("[document.cookie, localStorage.getItem('late')]")
+        at.sessions.terminate(s.id)
+        return value
+
+    Cluster.wait(lambda: loaded() == ["late=kept", "stored"], 30,
+                 "the saved profile did not carry the cookie and localStorage", 1)
+    with pytest.raises(ApiError) as e:  # the browser is gone: nothing left to save
+        at.sessions.save_profile_on_termination(first.id, name)
+    assert e.value.status_code == 409 and "ended" in error_of(e)["detail"]
+    at.profiles.delete(profile_names=[name])
 
 
 # ---- files -----------------------------------------------------------------------------------
@@ -504,8 +535,18 @@ def test_files_upload_list_get_delete_and_downloads(at: Airtop, session: Any, si
     assert report.file_type == "browser_download"
     assert httpx.get(at.files.get(report.id).data.download_url).content == b"id,amount\n1,42\n2,7\n"
 
+    # Another upload of the same kind: deleting one file leaves the other.
+    second = at.files.create(file_name="second.txt", session_ids=[sid]).data
+    assert httpx.put(second.upload_url, content=b"second").status_code == 200
     at.files.delete(created.id)
-    assert "notes.txt" not in {f.file_name for f in at.files.list(session_ids=[sid]).data.files}
+    names = {f.file_name for f in at.files.list(session_ids=[sid]).data.files}
+    assert "notes.txt" not in names and {"second.txt", "report.csv"} <= names
+    assert httpx.get(at.files.get(second.id).data.download_url).content == b"second"
+    with pytest.raises(ApiError) as e:  # already gone
+        at.files.delete(created.id)
+    assert e.value.status_code == 404
+    at.files.delete(second.id)
+    assert "second.txt" not in {f.file_name for f in at.files.list(session_ids=[sid]).data.files}
 
 
 # ---- CDP ------------------------------------------------------------------------------------
@@ -642,6 +683,26 @@ def test_page_query_with_an_output_schema_answers_schema_valid_json(smol: tuple[
         jsonschema.validate(json.loads(answer.data.model_response), NAME_SCHEMA)
     plain = at.windows.prompt_content(sid, wid, prompt="What is this page?")
     assert isinstance(plain.data.model_response, str) and plain.meta.usage.credits >= 1
+
+
+def test_a_click_the_model_broke_a_tie_for_reports_its_credits(smol: tuple[Airtop, str, str],
+                                                               at: Airtop, site: str):
+    client, sid, _ = smol
+    window = client.windows.create(sid, url=f"{site}/locate.html").data
+    # Two equal "Learn more" links: the model is asked which one is meant.
+    answer = client.windows.click(sid, window.window_id, element_description="learn more")
+    assert answer.meta.status == "success" and answer.meta.usage.credits >= 1
+    # Without a model the resolver's best is clicked and nothing is spent.
+    s = at.sessions.create(configuration=SessionConfigV1()).data
+    try:
+        w = at.windows.create(s.id, url=f"{site}/locate.html").data
+        offline = at.windows.click(s.id, w.window_id, element_description="learn more")
+        assert offline.meta.status == "success" and offline.meta.usage.credits == 0
+        assert "ambiguous" in offline.data.model_response
+        with page_of(s.cdp_ws_url, w.window_id) as page:
+            assert page.evaluate("location.hash") in ("#a", "#b")
+    finally:
+        at.sessions.terminate(s.id)
 
 
 def test_summarize_extract_and_monitor_answer_airtop_envelopes(smol: tuple[Airtop, str, str],

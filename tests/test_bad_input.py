@@ -572,6 +572,27 @@ def test_write_file_names_the_file_system_cannot_hold(automation, user_md, sessi
         invalid_argument(automation.WriteFile, chunks, metadata=user_md, timeout=30, field="name")
 
 
+def test_delete_file_names_are_plain_names_and_page_sizes_have_bounds(automation, user_md, session_id):
+    for name in ("../x", "..", "a/b", "a\x00b", "a" * 250):
+        invalid_argument(automation.DeleteFiles, A.DeleteFilesRequest(
+            session_id=session_id, kind=A.UPLOAD, name=name), metadata=user_md, timeout=30,
+            field="name")
+    invalid_argument(automation.DeleteFiles, A.DeleteFilesRequest(session_id=session_id, name="x"),
+                     metadata=user_md, timeout=30, field="kind")
+    with pytest.raises(grpc.RpcError) as info:
+        automation.DeleteFiles(A.DeleteFilesRequest(session_id=session_id, kind=A.UPLOAD,
+                                                    name="never-uploaded.txt"),
+                               metadata=user_md, timeout=30)
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    assert errors.describe(info.value).reason == errors.FILE_NOT_FOUND
+    for viewport, field in ((S.Viewport(width=99, height=600), "viewport.width"),
+                            (S.Viewport(width=800, height=4321), "viewport.height"),
+                            (S.Viewport(width=800, height=600, mobile=True), "viewport.mobile")):
+        invalid_argument(automation.OpenPage, A.OpenPageRequest(session_id=session_id,
+                                                                viewport=viewport),
+                         metadata=user_md, timeout=30, field=field)
+
+
 # ---- and everything still answers -------------------------------------------------------------------
 
 def test_every_component_still_answers(gateway_url, cluster, automation, user_md, session_id, keys):

@@ -543,3 +543,32 @@ def test_a_close_tie_in_locate_is_put_to_the_model_among_the_top_candidates_only
     offline = auto.Locate(A.LocateRequest(session_id=sid, description="learn more", intent=A.CLICK,
                                           offline=True, no_cache=True), metadata=mkey, timeout=60)
     assert offline.best.chosen_by == "resolver" and not offline.HasField("usage")
+
+
+def test_an_act_whose_target_the_model_chose_reports_and_counts_the_usage(mcluster, auto, site):
+    # A project of its own: no description resolved before is remembered for it.
+    md = (("authorization", f"Bearer {mcluster.create_key('act-usage')}"),)
+    sid = _session(mcluster, md, "smol")
+    offline_sid = _session(mcluster, md, "none")
+    try:
+        click = A.Action(click=A.Click(target=A.ElementTarget(description="learn more")))
+        for s in (sid, offline_sid):
+            _goto(auto, md, s, f"{site}/locate.html")
+        acted = auto.Act(A.ActRequest(session_id=sid, action=click), metadata=md, timeout=120)
+        # Two equal "Learn more" links: the model was asked, whichever it picked was clicked.
+        assert acted.success and acted.resolved.ambiguous
+        assert acted.usage.model == MODEL and acted.usage.calls >= 1
+        assert acted.usage.prompt_tokens > 0 and acted.usage.credits >= 1
+        assert acted.page.url.endswith(("#a", "#b"))
+        entry = [e for e in _log(auto, md, sid) if e.type == "click"][-1]
+        logged = json_format.MessageToDict(entry.details)
+        assert logged["usage"]["calls"] == acted.usage.calls
+        assert logged["session_usage"]["prompt_tokens"] >= acted.usage.prompt_tokens
+        # No model on the node: the resolver's best is clicked, ambiguous, and nothing is spent.
+        offline = auto.Act(A.ActRequest(session_id=offline_sid, action=click), metadata=md,
+                           timeout=60)
+        assert offline.success and offline.resolved.ambiguous
+        assert offline.resolved.chosen_by == "resolver" and not offline.HasField("usage")
+    finally:
+        for s in (sid, offline_sid):
+            mcluster.stub.TerminateSession(cp.TerminateSessionRequest(id=s), metadata=md)

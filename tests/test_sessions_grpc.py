@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 
 import grpc
@@ -242,3 +243,81 @@ def test_watch_streams_start_and_end(cluster: Cluster, md):
     kinds = [e.kind for e in events if e.session.id == s.id]
     assert kinds[0] == cp.SessionEvent.STARTED and kinds[-1] == cp.SessionEvent.ENDED
     assert all(not e.session.cdp_token for e in events)
+
+
+def _cookie_and_storage(cdp_url: str, url: str, write: bool = False) -> list:
+    with sync_playwright() as p:
+        browser = p.chromium.connect_over_cdp(cdp_url)
+        context = browser.contexts[0]
+        page = context.pages[0] if context.pages else context.new_page()
+        page.goto(url)
+        if write:
+            page.evaluate("document.cookie = 'kept=1; max-age=3600; path=/';"
+                          "localStorage.setItem('kept', 'yes')")
+        value = page.evaluate("[document.cookie, localStorage.getItem('kept')]")
+        browser.close()
+    return value
+
+
+def test_a_session_without_a_profile_saves_into_one_named_later_across_a_restart(
+        fresh_cluster: Cluster, site: str):
+    c = fresh_cluster.start_controlplane()
+    c.start_node("n1", capacity=3, pool=0)
+    md = (("authorization", f"Bearer {c.create_key('default')}"),)
+    profile = c.stub.CreateProfile(cp.CreateProfileRequest(name="later"), metadata=md, timeout=10)
+    s = create(c, md, keep_alive=True)
+    assert not s.options.HasField("profile")
+    _cookie_and_storage(s.cdp_url, f"{site}/hello.html", write=True)
+    updated = c.stub.UpdateSession(cp.UpdateSessionRequest(
+        id=s.id, save_profile=S.ProfileRef(profile_id=profile.id)), metadata=md, timeout=10)
+    assert updated.save_profile_id == profile.id
+
+    c.controlplane.stop(signal.SIGKILL)  # what UpdateSession recorded is on disk already
+    c.start_controlplane()
+    c.wait(lambda: c.node_up("n1"), 15, "node did not re-register")
+    assert get(c, md, s.id).save_profile_id == profile.id
+    c.stub.TerminateSession(cp.TerminateSessionRequest(id=s.id), metadata=md, timeout=10)
+
+    # The next session that loads the profile waits for that save, then sees its state.
+    loaded = create(c, md, keep_alive=True, profile=S.ProfileRef(profile_id=profile.id))
+    try:
+        assert _cookie_and_storage(loaded.cdp_url, f"{site}/hello.html") == ["kept=1", "yes"]
+        saved = c.stub.GetProfile(cp.GetProfileRequest(id=profile.id), metadata=md, timeout=10)
+        assert saved.size_bytes > 0 and saved.last_session_id == s.id
+    finally:
+        c.stub.TerminateSession(cp.TerminateSessionRequest(id=loaded.id), metadata=md)
+
+
+def test_save_profile_refuses_a_foreign_profile_a_missing_id_and_an_ended_session(
+        cluster: Cluster, md):
+    other = (("authorization", f"Bearer {cluster.create_key('save-other')}"),)
+    foreign = cluster.stub.CreateProfile(cp.CreateProfileRequest(name="theirs"), metadata=other,
+                                         timeout=10)
+    mine = cluster.stub.CreateProfile(cp.CreateProfileRequest(name="mine"), metadata=md, timeout=10)
+    s = create(cluster, md, keep_alive=True)
+    try:
+        for ref, reason in ((S.ProfileRef(profile_id=foreign.id), errors.PROFILE_NOT_FOUND),
+                            (S.ProfileRef(profile_id="no-such-profile"), errors.PROFILE_NOT_FOUND),
+                            (S.ProfileRef(), errors.INVALID_ARGUMENT)):
+            with pytest.raises(grpc.RpcError) as info:
+                cluster.stub.UpdateSession(cp.UpdateSessionRequest(id=s.id, save_profile=ref),
+                                           metadata=md, timeout=10)
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert errors.describe(info.value).reason == reason
+            assert "save_profile.profile_id" in info.value.details()
+        assert not get(cluster, md, s.id).save_profile_id
+        # With a release in the same request: recorded first, so the release saves.
+        ended = cluster.stub.UpdateSession(cp.UpdateSessionRequest(
+            id=s.id, request_release=True, save_profile=S.ProfileRef(profile_id=mine.id)),
+            metadata=md, timeout=10)
+        assert ended.state == S.COMPLETED and ended.save_profile_id == mine.id
+        Cluster.wait(lambda: cluster.stub.GetProfile(cp.GetProfileRequest(id=mine.id), metadata=md,
+                                                     timeout=10).size_bytes > 0,
+                     30, "the released session's state was not saved")
+        with pytest.raises(grpc.RpcError) as info:
+            cluster.stub.UpdateSession(cp.UpdateSessionRequest(
+                id=s.id, save_profile=S.ProfileRef(profile_id=mine.id)), metadata=md, timeout=10)
+        assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert errors.describe(info.value).reason == errors.SESSION_ENDED
+    finally:
+        cluster.stub.TerminateSession(cp.TerminateSessionRequest(id=s.id), metadata=md)

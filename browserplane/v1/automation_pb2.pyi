@@ -537,7 +537,7 @@ class ActRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., page_id: _Optional[str] = ..., action: _Optional[_Union[Action, _Mapping]] = ...) -> None: ...
 
 class ActResponse(_message.Message):
-    __slots__ = ("success", "message", "page", "navigated", "collected_markdown", "collected_total", "fields_filled", "submitted", "resolved")
+    __slots__ = ("success", "message", "page", "navigated", "collected_markdown", "collected_total", "fields_filled", "submitted", "resolved", "usage")
     SUCCESS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     PAGE_FIELD_NUMBER: _ClassVar[int]
@@ -547,6 +547,7 @@ class ActResponse(_message.Message):
     FIELDS_FILLED_FIELD_NUMBER: _ClassVar[int]
     SUBMITTED_FIELD_NUMBER: _ClassVar[int]
     RESOLVED_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
     success: bool
     message: str
     page: PageInfo
@@ -556,7 +557,8 @@ class ActResponse(_message.Message):
     fields_filled: _containers.RepeatedScalarFieldContainer[str]
     submitted: bool
     resolved: Resolution
-    def __init__(self, success: _Optional[bool] = ..., message: _Optional[str] = ..., page: _Optional[_Union[PageInfo, _Mapping]] = ..., navigated: _Optional[bool] = ..., collected_markdown: _Optional[str] = ..., collected_total: _Optional[int] = ..., fields_filled: _Optional[_Iterable[str]] = ..., submitted: _Optional[bool] = ..., resolved: _Optional[_Union[Resolution, _Mapping]] = ...) -> None: ...
+    usage: ModelUsage
+    def __init__(self, success: _Optional[bool] = ..., message: _Optional[str] = ..., page: _Optional[_Union[PageInfo, _Mapping]] = ..., navigated: _Optional[bool] = ..., collected_markdown: _Optional[str] = ..., collected_total: _Optional[int] = ..., fields_filled: _Optional[_Iterable[str]] = ..., submitted: _Optional[bool] = ..., resolved: _Optional[_Union[Resolution, _Mapping]] = ..., usage: _Optional[_Union[ModelUsage, _Mapping]] = ...) -> None: ...
 
 class ExtractRequest(_message.Message):
     __slots__ = ("session_id", "page_id", "schema")
@@ -895,12 +897,14 @@ class FileChunk(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., kind: _Optional[_Union[FileKind, str]] = ..., name: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class DeleteFilesRequest(_message.Message):
-    __slots__ = ("session_id", "kind")
+    __slots__ = ("session_id", "kind", "name")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     kind: FileKind
-    def __init__(self, session_id: _Optional[str] = ..., kind: _Optional[_Union[FileKind, str]] = ...) -> None: ...
+    name: str
+    def __init__(self, session_id: _Optional[str] = ..., kind: _Optional[_Union[FileKind, str]] = ..., name: _Optional[str] = ...) -> None: ...
 
 class DeleteFilesResponse(_message.Message):
     __slots__ = ("deleted",)

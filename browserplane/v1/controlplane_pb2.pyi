@@ -133,7 +133,7 @@ class ListSessionsResponse(_message.Message):
     def __init__(self, sessions: _Optional[_Iterable[_Union[_session_pb2.Session, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class UpdateSessionRequest(_message.Message):
-    __slots__ = ("id", "keep_alive", "request_release", "labels")
+    __slots__ = ("id", "keep_alive", "request_release", "labels", "save_profile")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -145,11 +145,13 @@ class UpdateSessionRequest(_message.Message):
     KEEP_ALIVE_FIELD_NUMBER: _ClassVar[int]
     REQUEST_RELEASE_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    SAVE_PROFILE_FIELD_NUMBER: _ClassVar[int]
     id: str
     keep_alive: bool
     request_release: bool
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, id: _Optional[str] = ..., keep_alive: _Optional[bool] = ..., request_release: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    save_profile: _session_pb2.ProfileRef
+    def __init__(self, id: _Optional[str] = ..., keep_alive: _Optional[bool] = ..., request_release: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ..., save_profile: _Optional[_Union[_session_pb2.ProfileRef, _Mapping]] = ...) -> None: ...
 
 class TerminateSessionRequest(_message.Message):
     __slots__ = ("id", "reason")

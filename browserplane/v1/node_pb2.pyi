@@ -44,12 +44,14 @@ class StartBrowserResponse(_message.Message):
     def __init__(self, browser: _Optional[_Union[BrowserInfo, _Mapping]] = ...) -> None: ...
 
 class StopBrowserRequest(_message.Message):
-    __slots__ = ("session_id", "save_profile")
+    __slots__ = ("session_id", "save_profile", "profile_id")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     SAVE_PROFILE_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_ID_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     save_profile: bool
-    def __init__(self, session_id: _Optional[str] = ..., save_profile: _Optional[bool] = ...) -> None: ...
+    profile_id: str
+    def __init__(self, session_id: _Optional[str] = ..., save_profile: _Optional[bool] = ..., profile_id: _Optional[str] = ...) -> None: ...
 
 class StopBrowserResponse(_message.Message):
     __slots__ = ("was_running", "profile_bytes")

@@ -315,7 +315,9 @@ def render_act(answers: list[Any], verb: str = "Done") -> Answer:
         extra["resolved"] = resolved_json(resolved[0])
     if last is not None:
         extra.update(navigated=last.navigated, url=last.page.url)
-    return Answer(text_, "success", 0, extra=extra)
+    # Credits only when a model broke a tie resolving the element (offline resolution is free).
+    credits = sum(a.usage.credits for a in answers if isinstance(a, A.ActResponse))
+    return Answer(text_, "success", credits, extra=extra)
 
 
 def render_model(answers: list[Any], verb: str = "") -> Answer:
@@ -649,8 +651,8 @@ class Airtop:
         return web.json_response(envelope(session_json(session)))
 
     async def save_profile(self, request: web.Request, md: Any) -> web.StreamResponse:
-        """Only a session started with a profile to persist saves one when it ends; the name
-        must be that profile's (the control plane cannot attach a profile to a running one)."""
+        """When the session ends, its browser state is saved into the newest profile of that
+        name (made now when there is none, so it is the newest the next profileName finds)."""
         name = request.match_info.get("name")
         if name is None:
             body = await json_body(request, allow_empty=False)
@@ -659,18 +661,18 @@ class Airtop:
         if not PROFILE_NAME.match(name):
             raise bad_request("profileName", "only letters, numbers and hyphens, at most 64")
         session = await self._session(request, md)
-        ref = session.options.profile
-        current = ""
-        if ref.profile_id:
-            current = (await self.control.GetProfile(cp.GetProfileRequest(id=ref.profile_id),
-                                                     metadata=md, timeout=10)).name
-        if ref.persist and current == name:
-            return web.json_response(envelope({"profileName": name, "profileId": ref.profile_id,
-                                               "sessionId": session.id}))
-        raise ApiError(409, "profile_not_attachable", f"session {session.id} was not started to "
-                       f"persist a profile named {name!r}; Browserplane saves a profile only "
-                       "from a session created with configuration.profileName="
-                       f"{name!r} and persistProfile: true")
+        if session.state not in (S.PENDING, S.RUNNING):
+            raise ApiError(409, "session_ended", f"session {session.id} has ended; its browser "
+                           "state is gone and cannot be saved into a profile")
+        profile = await self._profile_named(name, md)
+        if profile is None:
+            profile = await self.control.CreateProfile(cp.CreateProfileRequest(name=name),
+                                                       metadata=md, timeout=10)
+        await self.control.UpdateSession(cp.UpdateSessionRequest(
+            id=session.id, save_profile=S.ProfileRef(profile_id=profile.id, persist=True)),
+            metadata=md, timeout=10)
+        return web.json_response(envelope({"profileName": name, "profileId": profile.id,
+                                           "sessionId": session.id}))
 
     async def events(self, request: web.Request, md: Any) -> web.StreamResponse:
         """Server-sent events: the session's status now and on every change, and windows opening
@@ -1208,20 +1210,19 @@ class Airtop:
         return web.json_response(envelope(data))
 
     async def delete_file(self, request: web.Request, md: Any) -> web.StreamResponse:
-        """The node deletes a session's files by kind, so a file goes only while it is the one
-        file of its kind in each of its sessions."""
+        """Deletes the file from each session it was put in; 404 when none of them holds it."""
         sessions, kind, name = parse_file_id(request.match_info["id"])
+        deleted = 0
         for sid in sessions:
-            listing = await self.automation.ListFiles(A.ListFilesRequest(
-                session_id=sid, kind=kind), metadata=md, timeout=30)
-            others = [f.name for f in listing.files if f.name != name]
-            if others:
-                raise ApiError(409, "file_not_deletable", f"session {sid} holds other files of "
-                               f"this kind ({len(others)}); Browserplane deletes a session's files "
-                               "of one kind together, so delete them by ending the session")
-        for sid in sessions:
-            await self.automation.DeleteFiles(A.DeleteFilesRequest(session_id=sid, kind=kind),
-                                              metadata=md, timeout=30)
+            try:
+                await self.automation.DeleteFiles(A.DeleteFilesRequest(
+                    session_id=sid, kind=kind, name=name), metadata=md, timeout=30)
+                deleted += 1
+            except grpc.aio.AioRpcError as err:
+                if errors.describe(err).reason != errors.FILE_NOT_FOUND:
+                    raise
+        if not deleted:
+            raise ApiError(404, "file_not_found", f"file {request.match_info['id']!r} not found")
         return web.json_response(envelope({"id": request.match_info["id"], "deleted": True}))
 
     def _check_link(self, request: web.Request, action: str) -> tuple[str, list[str], int, str]:
