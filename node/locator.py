@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
+import snowballstemmer
 from playwright.async_api import Page
 
 from browserplane import errors
@@ -138,9 +139,6 @@ for _group in _GROUPS:
             _PHRASES[parts] = _words[0]
         else:
             _CANON[_w] = _words[0]
-_RELATED_ANY: dict[tuple[str, str], float] = {}
-for (_a, _b), _v in _RELATED.items():
-    _RELATED_ANY[(_a, _b)] = _RELATED_ANY[(_b, _a)] = _v
 # Phrases that mark what follows as context ("next to Dan").
 _CONTEXT_PHRASES = {("next", "to"): "@ctx", ("close", "to"): "@ctx", ("in", "front", "of"): "@ctx",
                     ("turn", "on"): "@soft", ("turn", "off"): "@soft", ("switch", "on"): "@soft",
@@ -218,11 +216,56 @@ def _stem(word: str) -> str:
     return word
 
 
+# Porter2 roots ("shipped" = "ship", "coming" = "come", "replies" = "reply"), so inflections match
+# exactly; a vocabulary word is known by its root too.
+_ENGLISH = snowballstemmer.stemmer("english")
+_IRREGULAR = {"children": "child", "kids": "child", "kid": "child", "people": "person", "men": "man",
+              "women": "woman", "feet": "foot", "mice": "mouse", "went": "go", "gone": "go"}
+
+
+@functools.lru_cache(maxsize=65536)
+def _root(word: str) -> str:
+    word = _IRREGULAR.get(word, word)
+    if not word.isalpha() or len(word) <= 3:
+        return word
+    return _ENGLISH.stemWord(word)
+
+
+@functools.lru_cache(maxsize=65536)
 def _canon(word: str) -> str:
     if word in _CANON:
         return _CANON[word]
     stem = _stem(word)
-    return _CANON.get(stem, stem)
+    if stem in _CANON:
+        return _CANON[stem]
+    root = _root(word)
+    return _CANON_ROOTS.get(root, root)
+
+
+# Every vocabulary word is also known by its root; roots two groups share stay unmapped.
+_CANON_ROOTS: dict[str, str] = {}
+_clashes: set[str] = set()
+for _w, _c in list(_CANON.items()):
+    _r = _root(_w)
+    if len(_r) < 4 or _r == _w:  # "settings" -> "set" would make the verb a gear
+        continue
+    if _CANON_ROOTS.setdefault(_r, _c) != _c:
+        _clashes.add(_r)
+for _r in _clashes:
+    del _CANON_ROOTS[_r]
+_RELATED_ANY: dict[tuple[str, str], float] = {}
+for (_a, _b), _v in _RELATED.items():
+    _a, _b = _canon(_a), _canon(_b)
+    _RELATED_ANY[(_a, _b)] = _RELATED_ANY[(_b, _a)] = _v
+
+
+def _light_canon(word: str) -> str:
+    """The vocabulary's word for it by plural folding only: what SOFT and STRUCTURAL are in."""
+    stem = _stem(word)
+    return _CANON.get(word) or _CANON.get(stem, stem)
+
+
+_STRUCTURAL_C = frozenset(STRUCTURAL | {_root(w) for w in STRUCTURAL})
 
 
 def _raw_words(text: str) -> list[str]:
@@ -262,6 +305,8 @@ def words(text: str) -> tuple[str, ...]:
     for w in _phrased(_raw_words(text)):
         if w.startswith("@"):
             continue
+        if w in STOP or w in CONTEXT_WORDS:
+            continue
         c = _canon(w)
         if c not in STOP and c not in CONTEXT_WORDS:
             out.append(c)
@@ -285,6 +330,7 @@ class Query:
     ordinal: int  # 0: none; -1: last
     head: tuple[str, ...]  # the non-context words, to compare with a name exactly
     icon: bool = False     # "the trash icon": an element that shows a symbol, not words
+    action: bool = False   # it starts with an action verb as said ("delete ...", not "deleted ...")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -298,6 +344,7 @@ def parse(description: str) -> Query:
     ordinal = ordinal_at = 0
     context = False
     first = True
+    action = False
     for i, w in enumerate(raw):
         if w in ("@ctx",) or w in CONTEXT_WORDS:
             context = True
@@ -318,12 +365,17 @@ def parse(description: str) -> Query:
         if w in ORDINALS and not ordinal:
             ordinal, ordinal_at = ORDINALS[w], i
             continue
+        if w in STOP:
+            continue
         c = _canon(w)
         if c in STOP or c.startswith("@"):
             continue
-        if c in SOFT or w in SOFT or c in STRUCTURAL:
+        light = _light_canon(w)
+        if light in SOFT or w in SOFT or light in STRUCTURAL:
             found.append(Word(c, context, 0.5, soft=True))
             continue
+        if first and not context:
+            action = w in ACTIONS
         found.append(Word(c, context, 1.5 if first and not context else 1.0, named=c in named))
         first = False
     if ordinal > 0 and "page" in raw[ordinal_at:]:
@@ -331,7 +383,7 @@ def parse(description: str) -> Query:
         ordinal = 0
     head = tuple(w.text for w in found if not w.context and not w.soft)
     icon = any(w in ("icon", "symbol", "glyph") for w in raw)
-    return Query(tuple(found), frozenset(roles), tuple(role_words), ordinal, head, icon)
+    return Query(tuple(found), frozenset(roles), tuple(role_words), ordinal, head, icon, action)
 
 
 # ---- scoring -------------------------------------------------------------------------------
@@ -494,7 +546,7 @@ def _score(el: dict[str, Any], query: Query, intent: int, order: int,
         base = 0.6 if query.roles and roles & query.roles else 0.0
     # How much of the element's name the description accounts for (counts and "items" aside).
     said = f["name"] or f["aria"] or f["text"]
-    name = [w for w in said if not w.isdigit() and w not in STRUCTURAL]
+    name = [w for w in said if not w.isdigit() and w not in _STRUCTURAL_C]
     if name:
         precision = sum(1 for w in name if any(_best_in(q.text, (w,), sims[q.text])[0] >= 0.7
                                                for q in query.words)) / len(name)
@@ -514,7 +566,7 @@ def _score(el: dict[str, Any], query: Query, intent: int, order: int,
     if query.icon and base > 0 and not _LETTERS.search(el.get("own", {}).get("text", "")):
         score += 0.08
         evidence.append("an icon")
-    if query.head and query.head[0] in ACTIONS and el.get("role") == "button" and base > 0:
+    if query.action and el.get("role") == "button" and base > 0:
         score += 0.03  # "delete ...": the Delete button, not the Trash folder's link
     fit, why = _intent_fit(el, intent)
     score += fit
