@@ -107,6 +107,46 @@ _GROUPS = [
     "timezone time-zone",
     "careers jobs hiring",
     "tc terms-and-conditions terms-of-service tos terms-of-use terms",
+    # media players
+    "mute silence quiet",
+    "volume sound loudness audio",
+    "caption subtitle cc closed-caption closed-captions",
+    "fullscreen full-screen maximise maximize enlarge",
+    "theater theatre cinema-mode wide-mode",
+    "miniplayer mini-player picture-in-picture pip",
+    "like thumbs-up upvote 👍",
+    "dislike thumbs-down downvote 👎",
+    "seek progress-bar scrubber timeline",
+    "autoplay auto-play",
+    "bookmark watch-later read-later save-for-later",
+    # quantities and steppers
+    "decrease reduce fewer less lower minus halve −",
+    "increase raise",
+    # keeping, finding, leaving
+    "save remember keep",
+    "clear reset",
+    "cancel abandon abort quit",
+    "confirm verify validate",
+    "contact get-in-touch reach-us",
+    "only just solely",
+    "export download-as",
+    "spreadsheet csv excel xlsx",
+    "import upload",
+    "sort order-by sort-by arrange",
+    "swap reverse flip",
+    # work items, orders, money
+    "issue ticket task story",
+    "fulfil fulfill ship dispatch",
+    "collapse hide fold minimise minimize",
+    "payee recipient beneficiary",
+    "price cheap cheapest cost fare",
+    # travel and time
+    "return round-trip roundtrip come-back coming-back",
+    "depart departure outbound leave leaving",
+    "direct nonstop non-stop",
+    "today now immediately right-away straight-away",
+    "later future scheduled",
+    "vegetarian veggie veg",
 ]
 # Related words count for part of a match.
 _RELATED = {("next", "more"): 0.6, ("previous", "back"): 0.8, ("wishlist", "save"): 0.6,
@@ -116,7 +156,7 @@ _RELATED = {("next", "more"): 0.6, ("previous", "back"): 0.8, ("wishlist", "save
             ("delete", "revoke"): 0.5, ("cart", "buy"): 0.8, ("add", "buy"): 0.7,
             ("close", "cancel"): 0.6, ("close", "clear"): 0.5, ("message", "chat"): 0.6,
             ("search", "query"): 0.7, ("menu", "open"): 0.3, ("archive", "inbox"): 0.3,
-            ("folder", "move"): 0.6, ("wishlist", "star"): 0.5, ("like", "heart"): 0.8,
+            ("folder", "move"): 0.6, ("like", "heart"): 0.8,
             ("signin", "account"): 0.4, ("tc", "agree"): 0.3, ("dark", "theme"): 0.2,
             ("attachment", "download"): 0.6, ("edit", "write"): 0.3, ("add", "write"): 0.3,
             ("add", "compose"): 0.6, ("compose", "write"): 0.8, ("video", "demo"): 0.5,
@@ -128,7 +168,21 @@ _RELATED = {("next", "more"): 0.6, ("previous", "back"): 0.8, ("wishlist", "save
             ("contents", "toc"): 1.0, ("filter", "refine"): 0.8, ("reply", "answer"): 0.8,
             ("reply", "respond"): 0.8, ("report", "flag"): 0.8, ("follow", "connect"): 0.7,
             ("revoke", "cancel"): 0.8, ("revoke", "withdraw"): 0.8, ("order", "purchase"): 0.7,
-            ("place", "complete"): 0.6, ("checkout", "purchase"): 0.7, ("submit", "complete"): 0.5}
+            ("place", "complete"): 0.6, ("checkout", "purchase"): 0.7, ("submit", "complete"): 0.5,
+            # question words stand for the kind of field that answers them
+            ("who", "name"): 0.6, ("who", "payee"): 0.8, ("who", "person"): 0.7,
+            ("when", "date"): 0.8, ("when", "time"): 0.7, ("where", "address"): 0.7,
+            ("where", "location"): 0.8, ("where", "destination"): 0.7,
+            ("increase", "add"): 0.8, ("increase", "more"): 0.7, ("bigger", "fullscreen"): 0.6,
+            ("bigger", "theater"): 0.6, ("subscribe", "follow"): 0.8, ("bookmark", "save"): 0.8,
+            ("bookmark", "playlist"): 0.7, ("bookmark", "wishlist"): 0.6, ("more", "rest"): 0.7,
+            ("expand", "rest"): 0.6, ("more", "option"): 0.7, ("menu", "option"): 0.6,
+            ("export", "download"): 0.8, ("contact", "support"): 0.6, ("contact", "help"): 0.4,
+            ("rate", "star"): 0.7, ("instruction", "method"): 0.8, ("instruction", "direction"): 0.8,
+            ("instruction", "step"): 0.6, ("jump", "skip"): 0.8, ("next", "skip"): 0.7,
+            ("recommend", "related"): 0.7, ("recommend", "suggest"): 0.9, ("avatar", "profile"): 0.8,
+            ("clear", "empty"): 0.8, ("later", "schedule"): 0.7, ("receipt", "confirmation"): 0.7,
+            ("autoplay", "automatic"): 0.7, ("next", "continue"): 0.6, ("wishlist", "star"): 0.7}
 _CANON: dict[str, str] = {}
 _PHRASES: dict[tuple[str, ...], str] = {}
 for _group in _GROUPS:
@@ -148,7 +202,9 @@ _CONTEXT_PHRASES = {("next", "to"): "@ctx", ("close", "to"): "@ctx", ("in", "fro
                     ("search", "bar"): "search @field", ("search", "box"): "search @field",
                     ("search", "field"): "search @field", ("drop", "down"): "dropdown",
                     ("radio", "button"): "radio", ("table", "of", "contents"): "contents",
-                    ("how", "many"): "qty", ("how", "much"): "qty"}
+                    ("how", "many"): "qty", ("how", "much"): "qty", ("look", "for"): "search for",
+                    ("searching", "for"): "search for", ("less", "than"): "@soft",
+                    ("more", "than"): "@soft", ("half", "an", "hour"): "30 minute"}
 # "last week" is a time, not the last of a list.
 for _unit in ("hour", "day", "night", "week", "month", "year", "time"):
     _CONTEXT_PHRASES[("last", _unit)] = f"past {_unit}"
@@ -156,13 +212,17 @@ _PHRASES.update(_CONTEXT_PHRASES)
 _MAX_PHRASE = max(len(p) for p in _PHRASES)
 
 STOP = frozenset("""the a an this that these those my your our their its it me i we you please
-    just now then here there which who whose is are be being been was called named labeled labelled
+    then here there which whose is are be being been was called named labeled labelled
     saying says say text and or to at with by as want would can could should let lets
-    thing something one icon symbol element control""".split())
+    thing something one icon symbol element control
+    him her them they he she us itself myself some any also really actually maybe kindly
+    am will shall may might must need needs wanna gonna does did didn don doesn isn aren wasn
+    won t s ll ve re m d get gets getting got have has had yet stuff things bit lot bunch
+    around again okay whatever""".split())
 # Verbs and fillers that add to a match when an element has them but are not required.
 SOFT = frozenset("""click tap press hit push choose pick go open turn switch enable disable
     toggle mark make put set use view show see display visit do done type enter fill
-    tick untick uncheck check select give try about regarding""".split())
+    tick untick uncheck check select give try about regarding just only""".split())
 # A description that starts with one of these names an action: a button more likely than a link.
 ACTIONS = frozenset("""delete add edit submit accept reject close follow reply like apply save
     copy report archive refresh star snooze resend revoke invite export share subscribe""".split())
