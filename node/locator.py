@@ -230,7 +230,14 @@ CONTEXT_WORDS = frozenset("in inside within under on for of from beside near bel
                           "at among".split())
 # Words for the kind of thing a container is: they say "a row", not what is in it.
 STRUCTURAL = frozenset("row card section tile panel area region part line entry column cell "
-                       "list item page screen site website window".split())
+                       "list item page screen site website window result results description "
+                       "detail details info information".split())
+# Verbs that only restate the intent ("write some feedback" to TYPE): soft for that intent.
+INTENT_VERBS = {A.TYPE: frozenset("write put type enter fill add key say".split()),
+                A.SELECT: frozenset("choose pick select set change switch use".split()),
+                A.CHECK: frozenset("tick check mark select choose pick turn set".split()),
+                A.HOVER: frozenset("hover point move".split()),
+                A.SCROLL: frozenset("scroll move go browse".split())}
 ROLE_WORDS: dict[str, frozenset[str]] = {
     "button": frozenset({"button"}), "btn": frozenset({"button"}),
     "link": frozenset({"link"}), "hyperlink": frozenset({"link"}),
@@ -256,6 +263,13 @@ ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "
             "4th": 4, "fifth": 5, "5th": 5, "sixth": 6, "6th": 6, "seventh": 7, "7th": 7,
             "eighth": 8, "8th": 8, "ninth": 9, "9th": 9, "tenth": 10, "10th": 10, "last": -1,
             "final": -1}
+NUMBERS = {"two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8",
+           "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "twenty": "20", "thirty": "30",
+           "fifty": "50", "hundred": "100"}  # "one" is too often "one way", "that one"
+_NTH = re.compile(r"^(\d+)(?:st|nd|rd|th)$")
+# Words that say how a control looks, not what it is called: an icon is meant.
+ICON_LOOKS = frozenset("""icon symbol glyph magnifying magnifier heart bin pencil gear cog bell dots
+    hamburger kebab ellipsis cross chevron caret arrow paperclip trash thumbs thumb""".split())
 TEXTUAL = frozenset({"textbox", "searchbox", "combobox", "spinbutton"})
 CHOOSABLE = frozenset({"combobox", "listbox"})
 CHECKABLE = frozenset({"checkbox", "radio", "switch", "menuitemcheckbox", "menuitemradio"})
@@ -307,7 +321,7 @@ _CANON_ROOTS: dict[str, str] = {}
 _clashes: set[str] = set()
 for _w, _c in list(_CANON.items()):
     _r = _root(_w)
-    if len(_r) < 4 or _r == _w:  # "settings" -> "set" would make the verb a gear
+    if len(_r) < 4:  # "settings" -> "set" would make the verb a gear
         continue
     if _CANON_ROOTS.setdefault(_r, _c) != _c:
         _clashes.add(_r)
@@ -391,11 +405,13 @@ class Query:
     head: tuple[str, ...]  # the non-context words, to compare with a name exactly
     icon: bool = False     # "the trash icon": an element that shows a symbol, not words
     action: bool = False   # it starts with an action verb as said ("delete ...", not "deleted ...")
+    last_page: bool = False  # "the last page": of the numbered page links, the highest
 
 
 @functools.lru_cache(maxsize=4096)
-def parse(description: str) -> Query:
+def parse(description: str, intent: int = A.INTENT_UNSPECIFIED) -> Query:
     raw = _phrased(_raw_words(description))
+    restates = INTENT_VERBS.get(intent, frozenset())
     named = {_canon(w.lower()) for w in _TOKEN.findall(_POSSESSIVE.sub(r"\1", description))[1:]
              if any(c.isupper() or c.isdigit() for c in w)}
     found: list[Word] = []
@@ -405,9 +421,15 @@ def parse(description: str) -> Query:
     context = False
     first = True
     action = False
+    negate = searching = False
+    last_page = False
     for i, w in enumerate(raw):
+        if w == "for" and found and found[-1].text == "search" and not found[-1].context:
+            searching = True  # "search for pasta": what follows is what to type, not where
+            continue
         if w in ("@ctx",) or w in CONTEXT_WORDS:
             context = True
+            searching = False
             continue
         if w == "@soft" or (w.startswith("@") and context):
             continue
@@ -427,11 +449,20 @@ def parse(description: str) -> Query:
             continue
         if w in STOP:
             continue
+        if w == "not":
+            negate = True  # "not yet fulfilled": the "unfulfilled" tab
+            continue
+        w = NUMBERS.get(w, w)
+        dated = _NTH.match(w)
+        if dated:  # "the 14th" (past the ordinals: a date or a number, not a position)
+            w = dated.group(1)
+        if negate and w.isalpha():
+            w, negate = "un" + w, False
         c = _canon(w)
         if c in STOP or c.startswith("@"):
             continue
         light = _light_canon(w)
-        if light in SOFT or w in SOFT or light in STRUCTURAL:
+        if light in SOFT or w in SOFT or light in STRUCTURAL or searching or (first and w in restates):
             found.append(Word(c, context, 0.5, soft=True))
             continue
         if first and not context:
@@ -441,9 +472,15 @@ def parse(description: str) -> Query:
     if ordinal > 0 and "page" in raw[ordinal_at:]:
         found.append(Word(str(ordinal), False, 1.0))  # "the second page": the link "2"
         ordinal = 0
+    elif ordinal == -1 and "page" in raw[ordinal_at:]:
+        last_page, ordinal = True, 0  # "the last page": the highest page number
+    if found and all(w.soft for w in found) and not last_page:
+        # Only soft words ("my cards", "just mine"): they are all there is to match.
+        found = [Word(w.text, w.context, 1.5 if i == 0 else 1.0, named=w.text in named)
+                 for i, w in enumerate(found)]
     head = tuple(w.text for w in found if not w.context and not w.soft)
-    icon = any(w in ("icon", "symbol", "glyph") for w in raw)
-    return Query(tuple(found), frozenset(roles), tuple(role_words), ordinal, head, icon, action)
+    icon = any(w in ICON_LOOKS for w in raw)
+    return Query(tuple(found), frozenset(roles), tuple(role_words), ordinal, head, icon, action, last_page)
 
 
 # ---- scoring -------------------------------------------------------------------------------
@@ -451,6 +488,7 @@ def parse(description: str) -> Query:
 # Where a word may be found, and what a match there is worth: (own, as context word).
 _OWN_FIELDS = (("name", 1.0), ("text", 0.9), ("aria", 1.0), ("title", 0.9), ("placeholder", 0.9),
                ("alt", 0.85), ("value", 0.9), ("hints", 0.6), ("options", 0.3))
+_SELECT_FIELDS = tuple((f, 0.85 if f == "options" else w) for f, w in _OWN_FIELDS)
 _CONTEXT_FIELDS = (("container", 0.55, 1.0), ("heading", 0.5, 0.9), ("group", 0.55, 1.0),
                    ("landmark", 0.45, 0.9), ("frame", 0.4, 0.8))
 _LANDMARK_WORDS = {"header": "header top", "nav": "nav menu", "footer": "footer bottom",
@@ -484,7 +522,10 @@ def _fields(el: dict[str, Any]) -> dict[str, tuple[str, ...]]:
         "name": words(el.get("label", "")), "text": words(own.get("text", "")),
         "aria": words(own.get("aria", "")), "title": words(own.get("title", "")),
         "placeholder": words(own.get("placeholder", "")), "alt": words(own.get("alt", "")),
-        "value": words(own.get("value", "")), "hints": _hint_words(own.get("hints", "")),
+        "value": words(own.get("value", "")),
+        # A button that opens a menu is a menu button ("the menu on the first card").
+        "hints": _hint_words(own.get("hints", "")) + (("menu",) if own.get("popup") in ("menu", "true")
+                                                       else ()),
         "options": words(" ".join(el.get("options", [])[:20])),
         "container": words(ctx.get("container", "")), "heading": words(ctx.get("heading", "")),
         "group": words(ctx.get("group", "")), "landmark": words(landmark_text),
@@ -509,6 +550,12 @@ def _similar(a: str, b: str) -> float:
     short, long_ = (a, b) if len(a) <= len(b) else (b, a)
     if len(short) >= 4 and long_.startswith(short[:max(4, len(short) - 2)]):
         return 0.7
+    # A toggle's other state: "unsave" / "save", "unmute" / "mute" (roots may drop an "e").
+    if len(long_) > 4 and long_.startswith("un") and not short.startswith("un"):
+        rest = long_[2:]
+        if len(rest) >= 3 and abs(len(rest) - len(short)) <= 1 and (
+                short.startswith(rest) or rest.startswith(short)):
+            return 0.75
     return 0.0
 
 
@@ -563,20 +610,24 @@ def _intent_fit(el: dict[str, Any], intent: int) -> tuple[float, str]:
             return -0.1, "a text field"
         return 0.0, ""
     if intent == A.SCROLL:
-        return (0.1, "scrollable") if role == "generic" and tag not in ("a", "button") else (0.0, "")
+        if el.get("scrollable"):
+            return 0.2, "scrollable"
+        return (0.1, "a box") if role == "generic" and tag not in ("a", "button") else (0.0, "")
     return 0.0, ""
 
 
 def _score(el: dict[str, Any], query: Query, intent: int, order: int,
            sims: dict[str, dict[str, float]]) -> Scored:
     f = _fields(el)
+    # Choosing from a list names the option ("pick economy"): its options speak for it.
+    own_fields = _SELECT_FIELDS if intent == A.SELECT else _OWN_FIELDS
     evidence: list[str] = []
     total = weight_sum = 0.0
     soft = 0.0
     matches: list[float] = []
     for word in query.words:
         best, where, hit = 0.0, "", ""
-        for field, weight in _OWN_FIELDS:
+        for field, weight in own_fields:
             s, w = _best_in(word.text, f[field], sims[word.text])
             s *= weight * (0.8 if word.context else 1.0)
             if s > best:
@@ -659,7 +710,7 @@ class Ranking:
 
 def rank(elements: list[dict[str, Any]], description: str, intent: int = A.INTENT_UNSPECIFIED) -> Ranking:
     """The elements best first, for a description and an intent (pure: no page needed)."""
-    query = parse(description)
+    query = parse(description, intent)
     sims: dict[str, dict[str, float]] = {w.text: {} for w in query.words}
     scored = [_score(el, query, intent, i, sims) for i, el in enumerate(elements)]
     # Ties: what a user can see first, then document order.
@@ -672,14 +723,16 @@ def rank(elements: list[dict[str, Any]], description: str, intent: int = A.INTEN
             s.score = min(s.score, round(THRESHOLD - 0.01, 4))
             s.raw = min(s.raw, s.score)
             s.why += f"; nothing on the page mentions {', '.join(map(repr, absent))}"
+    else:
+        _discount_unmatched(scored, query)
     scored.sort(key=lambda s: (-s.raw, not s.element.get("in_viewport", True), s.order))
+    if query.last_page:
+        _last_page_first(scored)
     note = ""
     ambiguous = len(scored) > 1 and scored[1].raw >= scored[0].raw - AMBIGUOUS_MARGIN
     if query.ordinal and scored and scored[0].score >= THRESHOLD:
-        top = scored[0]
-        pool = sorted((s for s in scored if s.raw >= top.raw - ORDINAL_MARGIN
-                       and _kind(s.element) == _kind(top.element)), key=lambda s: s.order)
         n = query.ordinal
+        top, pool = _ordinal_pool(scored, n)
         if n == -1 or n <= len(pool):
             pick = pool[-1] if n == -1 else pool[n - 1]
             position = len(pool) if n == -1 else n
@@ -692,6 +745,70 @@ def rank(elements: list[dict[str, Any]], description: str, intent: int = A.INTEN
             note = f"asked for the {_ordinal_word(n)} but only {len(pool)} alike"
             top.why += "; " + note
     return Ranking(scored, ambiguous, note)
+
+
+def _alike(scored: list[Scored], top: Scored) -> list[Scored]:
+    return sorted((s for s in scored if s.raw >= top.raw - ORDINAL_MARGIN
+                   and _kind(s.element) == _kind(top.element)), key=lambda s: s.order)
+
+
+def _ordinal_pool(scored: list[Scored], n: int) -> tuple[Scored, list[Scored]]:
+    """The list an ordinal counts in: the best candidate's kind, unless there are too few of
+    those ("the second flight" when a lone nav link says "Flights"); then the best kind that is
+    a list of enough alike ones (the results' Select links), if one scored above the threshold."""
+    top = scored[0]
+    pool = _alike(scored, top)
+    need = 2 if n == -1 else n
+    if len(pool) >= need:
+        return top, pool
+    seen = {_kind(top.element)}
+    for s in scored[1:]:
+        if s.score < THRESHOLD:
+            break
+        kind = _kind(s.element)
+        if kind in seen:
+            continue
+        seen.add(kind)
+        other = _alike(scored, s)
+        if len(other) >= need and kind[1]:  # a kind of row or card, not loose controls
+            return s, other
+    return top, pool
+
+
+def _discount_unmatched(scored: list[Scored], query: Query) -> None:
+    """A word that matches nothing anywhere on the page ("the next lot of results", "who do I
+    send it to") tells no candidate from another; it keeps a fifth of its weight, so the words
+    that do match decide and the best is not pushed under the threshold by the others."""
+    unmatched = [i for i, w in enumerate(query.words)
+                 if not w.soft and not any(s.matches[i] > 0 for s in scored)]
+    if not unmatched or len(unmatched) == sum(1 for w in query.words if not w.soft):
+        return
+    weights = [w.weight * (0.2 if i in unmatched else 1.0) for i, w in enumerate(query.words)]
+    kept = sum(x for x, w in zip(weights, query.words, strict=True) if not w.soft)
+    for s in scored:
+        if s.base <= 0:
+            continue
+        base = sum(m * x for m, x, w in zip(s.matches, weights, query.words, strict=True)
+                   if not w.soft) / kept
+        # matches[] carry the field weights already; base was their mean at the full weights.
+        lift = 0.75 * (base - s.base)
+        s.base = base
+        s.raw = round(s.raw + lift, 4)
+        s.score = round(max(0.0, min(1.0, s.raw)), 4)
+        s.why += f"; {len(unmatched)} word(s) found nowhere on the page counted less"
+
+
+def _last_page_first(scored: list[Scored]) -> None:
+    numbered = [s for s in scored if s.element.get("role") in ("link", "button")
+                and s.element.get("label", "").strip().isdigit()]
+    if not numbered:
+        return
+    pick = max(numbered, key=lambda s: (int(s.element["label"]), -s.order))
+    pick.why = (pick.why + "; " if pick.why else "") + "the highest page number"
+    pick.score = max(pick.score, THRESHOLD + 0.1)
+    pick.raw = max(pick.raw, pick.score)
+    scored.remove(pick)
+    scored.insert(0, pick)
 
 
 def _kind(el: dict[str, Any]) -> tuple[str, str]:
