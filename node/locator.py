@@ -406,6 +406,7 @@ class Query:
     icon: bool = False     # "the trash icon": an element that shows a symbol, not words
     action: bool = False   # it starts with an action verb as said ("delete ...", not "deleted ...")
     last_page: bool = False  # "the last page": of the numbered page links, the highest
+    surface: frozenset[str] = frozenset()  # the words as said, before roots and synonyms
 
 
 @functools.lru_cache(maxsize=4096)
@@ -423,6 +424,7 @@ def parse(description: str, intent: int = A.INTENT_UNSPECIFIED) -> Query:
     action = False
     negate = searching = False
     last_page = False
+    surface: set[str] = set()
     for i, w in enumerate(raw):
         if w == "for" and found and found[-1].text == "search" and not found[-1].context:
             searching = True  # "search for pasta": what follows is what to type, not where
@@ -467,6 +469,7 @@ def parse(description: str, intent: int = A.INTENT_UNSPECIFIED) -> Query:
             continue
         if first and not context:
             action = w in ACTIONS
+        surface.add(w)
         found.append(Word(c, context, 1.5 if first and not context else 1.0, named=c in named))
         first = False
     if ordinal > 0 and "page" in raw[ordinal_at:]:
@@ -480,7 +483,8 @@ def parse(description: str, intent: int = A.INTENT_UNSPECIFIED) -> Query:
                  for i, w in enumerate(found)]
     head = tuple(w.text for w in found if not w.context and not w.soft)
     icon = any(w in ICON_LOOKS for w in raw)
-    return Query(tuple(found), frozenset(roles), tuple(role_words), ordinal, head, icon, action, last_page)
+    return Query(tuple(found), frozenset(roles), tuple(role_words), ordinal, head, icon, action, last_page,
+                 frozenset(surface))
 
 
 # ---- scoring -------------------------------------------------------------------------------
@@ -531,6 +535,11 @@ def _fields(el: dict[str, Any]) -> dict[str, tuple[str, ...]]:
         "group": words(ctx.get("group", "")), "landmark": words(landmark_text),
         "frame": words(ctx.get("frame", "")),
     }
+
+
+@functools.lru_cache(maxsize=16384)
+def _surface(label: str) -> frozenset[str]:
+    return frozenset(_raw_words(label))
 
 
 @functools.lru_cache(maxsize=16384)
@@ -592,7 +601,7 @@ def _intent_fit(el: dict[str, Any], intent: int) -> tuple[float, str]:
     tag = el.get("tag", "")
     textual = (role in TEXTUAL and tag != "select") or role == "textbox"
     if intent == A.TYPE:
-        return (0.15, "takes text") if textual else (-0.3, "does not take text")
+        return (0.15, "takes text") if textual else (-0.4, "does not take text")
     if intent == A.SELECT:
         if role in CHOOSABLE or tag == "select":
             return 0.15, "a list to choose from"
@@ -667,6 +676,11 @@ def _score(el: dict[str, Any], query: Query, intent: int, order: int,
     if query.head and name and tuple(name) == query.head:
         score += 0.05
         evidence.append("exact name")
+    if query.surface and base > 0:
+        # Of two equal matches, the one that says the words as they were said ("replies", not
+        # "Reply") is the nearer.
+        said_as = len(query.surface & _surface(el.get("label", ""))) / len(query.surface)
+        score += 0.03 * said_as
     if query.roles:
         if roles & query.roles:
             score += 0.12
