@@ -9,7 +9,8 @@ element meant), calls Automation.Locate through the control plane, client side:
      apart on HELD_OUT (phrasings written after tuning) and on UNSEEN (bench/locate_unseen.py: six
      pages of bench/pages/unseen/ and their cases, written before the resolver was read): top-1
      is right when the best candidate carries the case's id in its `data-expect` attribute (read
-     back with an Evaluate on the answer's ref; the resolver never reads that attribute). Also
+     back with an Evaluate on the answer's ref; the resolver never reads that attribute); and on
+     LATER (a seventh page and new phrasings written after the resolver was changed). Also
      whether the element meant is among the candidates (top-5). Overall, per page, every miss
      listed with what was chosen instead.
   2. Latency of those calls (p50/p99), then on big.html (40 generated rows, over 200 interactive
@@ -49,7 +50,7 @@ import grpc  # noqa: E402
 
 from bench import stats as bench_stats  # noqa: E402
 from bench.locate_cases import CASES, HELD_OUT  # noqa: E402
-from bench.locate_unseen import UNSEEN  # noqa: E402
+from bench.locate_unseen import LATER, UNSEEN  # noqa: E402
 from bench.stats import summary  # noqa: E402
 from browserplane.v1 import automation_pb2 as A  # noqa: E402
 from browserplane.v1 import automation_pb2_grpc  # noqa: E402
@@ -205,9 +206,10 @@ def main(argv: list[str] | None = None) -> int:
         session_id = cluster.stub.CreateSession(cp.CreateSessionRequest(
             options=S.SessionOptions(keep_alive=True)), metadata=md, timeout=60).id
         bench = Bench(auto, md, session_id, site)
-        pages = sorted({c[0] for c in CASES + UNSEEN})
+        pages = sorted({c[0] for c in CASES + UNSEEN + LATER})
         print(f"cluster up in {time.monotonic() - started:.1f}s; {len(CASES)} + {len(HELD_OUT)} held-out + "
-              f"{len(UNSEEN)} unseen cases on {len(pages)} pages (+ two iframes)", flush=True)
+              f"{len(UNSEEN)} unseen + {len(LATER)} later cases on {len(pages)} pages (+ two iframes)",
+              flush=True)
 
         # Warm-up: every page once (the reader is installed in each document on first use).
         for page in pages:
@@ -225,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         print_accuracy("unseen pages and phrasings, offline (109/189 = 57.7% when first measured, before "
                        "the resolver was read or changed)", unseen)
         out["unseen"] = unseen
+        later = accuracy_pass(bench, True, LATER)
+        print_accuracy("later: written after the changes UNSEEN led to, never tuned on", later)
+        out["later"] = later
 
         # -- latency on a page with 200+ interactive elements, uncached vs remembered ----------
         bench.goto("big.html")
@@ -270,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
                       "chosen_cached": dict(chosen_cached)}
 
         if args.model_base_url:
-            with_model = accuracy_pass(bench, False, CASES + HELD_OUT + UNSEEN)
+            with_model = accuracy_pass(bench, False, CASES + HELD_OUT + UNSEEN + LATER)
             print_accuracy(f"with the model {args.model} for close ties", with_model)
             out["model"] = with_model
         print(f"\ntotal {time.monotonic() - started:.1f}s")
