@@ -228,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
                        "the resolver was read or changed)", unseen)
         out["unseen"] = unseen
         later = accuracy_pass(bench, True, LATER)
-        print_accuracy("later: written after the changes UNSEEN led to, never tuned on", later)
+        print_accuracy("later: written after the changes UNSEEN led to, never tuned on (50/71 = 70.4% "
+                       "when first measured; the resolver before those changes: 43/71)", later)
         out["later"] = later
 
         # -- latency on a page with 200+ interactive elements, uncached vs remembered ----------
