@@ -7,13 +7,15 @@ A model, when the node has one, only breaks a close tie among the few best candi
 shown (`Chooser`). Resolutions are remembered per project (`ResolutionCache`) and reused while the
 element they found is still there and still looks the same.
 
-Scoring, in short: the description's words (after synonyms: "log in" = "sign in", "basket" =
-"cart", "trash" = "delete" ...) are looked for in the element's own words (accessible name,
-text, title, placeholder, alt, id-ish hints) and in its context (the row or card, heading,
-legend, landmark, frame). Words after "in", "for", "on", "next to" ... are context words. Role
-words ("button", "field", "toggle") and the intent (TYPE wants a text box, CHECK a checkbox)
-move the score up or down; ordinals ("the second ...") pick among equally good candidates in
-document order.
+Scoring, in short: the description's words (by their Porter2 roots, after synonyms grouped by
+concept: "log in" = "sign in", "basket" = "cart", "silence" = "mute" ...) are looked for in the
+element's own words (accessible name, text, title, placeholder, alt, svg title, id-ish hints;
+a select's options when choosing) and in its context (the row or card, heading, legend,
+landmark, frame). Words after "in", "for", "on", "next to" ... are context words. Role words
+("button", "field", "toggle") and the intent (TYPE wants a text box, CHECK a checkbox) move the
+score up or down; verbs that only restate the intent, fillers and words the page never mentions
+count for little. Ordinals ("the second ...") pick among equally good candidates in document
+order, within a list of alike rows or cards when the best is a lone control.
 """
 
 from __future__ import annotations
