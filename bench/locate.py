@@ -6,10 +6,13 @@ case of bench/locate_cases.py (a page, an intent, a description as a person woul
 element meant), calls Automation.Locate through the control plane, client side:
 
   1. Accuracy, offline (`offline`, `no_cache`), on CASES (the set the resolver was tuned on) and
-     apart on HELD_OUT (phrasings written after tuning): top-1 is right when the best candidate carries
-     the case's id in its `data-expect` attribute (read back with an Evaluate on the answer's ref;
-     the resolver never reads that attribute). Also whether the element meant is among the
-     candidates (top-5). Overall, per page, every miss listed with what was chosen instead.
+     apart on HELD_OUT (phrasings written after tuning) and on UNSEEN (bench/locate_unseen.py: six
+     pages of bench/pages/unseen/ and their cases, written before the resolver was read): top-1
+     is right when the best candidate carries the case's id in its `data-expect` attribute (read
+     back with an Evaluate on the answer's ref; the resolver never reads that attribute); and on
+     LATER (a seventh page and new phrasings written after the resolver was changed). Also
+     whether the element meant is among the candidates (top-5). Overall, per page, every miss
+     listed with what was chosen instead.
   2. Latency of those calls (p50/p99), then on big.html (40 generated rows, over 200 interactive
      elements) a fixed set of descriptions in rounds: uncached (`no_cache`) and remembered
      (the cache) alternating, with the p50 ratio.
@@ -47,6 +50,7 @@ import grpc  # noqa: E402
 
 from bench import stats as bench_stats  # noqa: E402
 from bench.locate_cases import CASES, HELD_OUT  # noqa: E402
+from bench.locate_unseen import LATER, UNSEEN  # noqa: E402
 from bench.stats import summary  # noqa: E402
 from browserplane.v1 import automation_pb2 as A  # noqa: E402
 from browserplane.v1 import automation_pb2_grpc  # noqa: E402
@@ -159,7 +163,7 @@ def print_accuracy(title: str, result: dict[str, Any]) -> None:
           f"{result['top5'] / total:.1%}   ambiguous answers: {result['ambiguous']}   "
           f"chosen by: {result['chosen_by']}")
     for page, (r, n) in result["per_page"].items():
-        print(f"  {page:<16} {r:>3}/{n:<3} {r / n:6.1%}")
+        print(f"  {page:<20} {r:>3}/{n:<3} {r / n:6.1%}")
     print(fmt("locate (gRPC, per case)", result["latency"]))
     if result["model_ms"].get("n"):
         print(fmt("model tie-break", result["model_ms"]))
@@ -202,9 +206,10 @@ def main(argv: list[str] | None = None) -> int:
         session_id = cluster.stub.CreateSession(cp.CreateSessionRequest(
             options=S.SessionOptions(keep_alive=True)), metadata=md, timeout=60).id
         bench = Bench(auto, md, session_id, site)
-        pages = sorted({c[0] for c in CASES})
-        print(f"cluster up in {time.monotonic() - started:.1f}s; {len(CASES)} cases on {len(pages)} pages "
-              f"(+ payment-frame.html in an iframe)", flush=True)
+        pages = sorted({c[0] for c in CASES + UNSEEN + LATER})
+        print(f"cluster up in {time.monotonic() - started:.1f}s; {len(CASES)} + {len(HELD_OUT)} held-out + "
+              f"{len(UNSEEN)} unseen + {len(LATER)} later cases on {len(pages)} pages (+ two iframes)",
+              flush=True)
 
         # Warm-up: every page once (the reader is installed in each document on first use).
         for page in pages:
@@ -218,6 +223,14 @@ def main(argv: list[str] | None = None) -> int:
         print_accuracy("held-out phrasings, offline (30/44 when first measured, before the "
                        "vocabulary their misses showed was added)", held)
         out["held_out"] = held
+        unseen = accuracy_pass(bench, True, UNSEEN)
+        print_accuracy("unseen pages and phrasings, offline (109/189 = 57.7% when first measured, before "
+                       "the resolver was read or changed)", unseen)
+        out["unseen"] = unseen
+        later = accuracy_pass(bench, True, LATER)
+        print_accuracy("later: written after the changes UNSEEN led to, never tuned on (50/71 = 70.4% "
+                       "when first measured; the resolver before those changes: 43/71)", later)
+        out["later"] = later
 
         # -- latency on a page with 200+ interactive elements, uncached vs remembered ----------
         bench.goto("big.html")
@@ -263,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
                       "chosen_cached": dict(chosen_cached)}
 
         if args.model_base_url:
-            with_model = accuracy_pass(bench, False, CASES + HELD_OUT)
+            with_model = accuracy_pass(bench, False, CASES + HELD_OUT + UNSEEN + LATER)
             print_accuracy(f"with the model {args.model} for close ties", with_model)
             out["model"] = with_model
         print(f"\ntotal {time.monotonic() - started:.1f}s")

@@ -7,13 +7,15 @@ A model, when the node has one, only breaks a close tie among the few best candi
 shown (`Chooser`). Resolutions are remembered per project (`ResolutionCache`) and reused while the
 element they found is still there and still looks the same.
 
-Scoring, in short: the description's words (after synonyms: "log in" = "sign in", "basket" =
-"cart", "trash" = "delete" ...) are looked for in the element's own words (accessible name,
-text, title, placeholder, alt, id-ish hints) and in its context (the row or card, heading,
-legend, landmark, frame). Words after "in", "for", "on", "next to" ... are context words. Role
-words ("button", "field", "toggle") and the intent (TYPE wants a text box, CHECK a checkbox)
-move the score up or down; ordinals ("the second ...") pick among equally good candidates in
-document order.
+Scoring, in short: the description's words (by their Porter2 roots, after synonyms grouped by
+concept: "log in" = "sign in", "basket" = "cart", "silence" = "mute" ...) are looked for in the
+element's own words (accessible name, text, title, placeholder, alt, svg title, id-ish hints;
+a select's options when choosing) and in its context (the row or card, heading, legend,
+landmark, frame). Words after "in", "for", "on", "next to" ... are context words. Role words
+("button", "field", "toggle") and the intent (TYPE wants a text box, CHECK a checkbox) move the
+score up or down; verbs that only restate the intent, fillers and words the page never mentions
+count for little. Ordinals ("the second ...") pick among equally good candidates in document
+order, within a list of alike rows or cards when the best is a lone control.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
+import snowballstemmer
 from playwright.async_api import Page
 
 from browserplane import errors
@@ -106,6 +109,46 @@ _GROUPS = [
     "timezone time-zone",
     "careers jobs hiring",
     "tc terms-and-conditions terms-of-service tos terms-of-use terms",
+    # media players
+    "mute silence quiet",
+    "volume sound loudness audio",
+    "caption subtitle cc closed-caption closed-captions",
+    "fullscreen full-screen maximise maximize enlarge",
+    "theater theatre cinema-mode wide-mode",
+    "miniplayer mini-player picture-in-picture pip",
+    "like thumbs-up upvote 👍",
+    "dislike thumbs-down downvote 👎",
+    "seek progress-bar scrubber timeline",
+    "autoplay auto-play",
+    "bookmark watch-later read-later save-for-later",
+    # quantities and steppers
+    "decrease reduce fewer less lower minus halve −",
+    "increase raise",
+    # keeping, finding, leaving
+    "save remember keep",
+    "clear reset",
+    "cancel abandon abort quit",
+    "confirm verify validate",
+    "contact get-in-touch reach-us",
+    "only just solely",
+    "export download-as",
+    "spreadsheet csv excel xlsx",
+    "import upload",
+    "sort order-by sort-by arrange",
+    "swap reverse flip",
+    # work items, orders, money
+    "issue ticket task story",
+    "fulfil fulfill ship dispatch",
+    "collapse hide fold minimise minimize",
+    "payee recipient beneficiary",
+    "price cheap cheapest cost fare",
+    # travel and time
+    "return round-trip roundtrip come-back coming-back",
+    "depart departure outbound leave leaving",
+    "direct nonstop non-stop",
+    "today now immediately right-away straight-away",
+    "later future scheduled",
+    "vegetarian veggie veg",
 ]
 # Related words count for part of a match.
 _RELATED = {("next", "more"): 0.6, ("previous", "back"): 0.8, ("wishlist", "save"): 0.6,
@@ -115,7 +158,7 @@ _RELATED = {("next", "more"): 0.6, ("previous", "back"): 0.8, ("wishlist", "save
             ("delete", "revoke"): 0.5, ("cart", "buy"): 0.8, ("add", "buy"): 0.7,
             ("close", "cancel"): 0.6, ("close", "clear"): 0.5, ("message", "chat"): 0.6,
             ("search", "query"): 0.7, ("menu", "open"): 0.3, ("archive", "inbox"): 0.3,
-            ("folder", "move"): 0.6, ("wishlist", "star"): 0.5, ("like", "heart"): 0.8,
+            ("folder", "move"): 0.6, ("like", "heart"): 0.8,
             ("signin", "account"): 0.4, ("tc", "agree"): 0.3, ("dark", "theme"): 0.2,
             ("attachment", "download"): 0.6, ("edit", "write"): 0.3, ("add", "write"): 0.3,
             ("add", "compose"): 0.6, ("compose", "write"): 0.8, ("video", "demo"): 0.5,
@@ -127,7 +170,21 @@ _RELATED = {("next", "more"): 0.6, ("previous", "back"): 0.8, ("wishlist", "save
             ("contents", "toc"): 1.0, ("filter", "refine"): 0.8, ("reply", "answer"): 0.8,
             ("reply", "respond"): 0.8, ("report", "flag"): 0.8, ("follow", "connect"): 0.7,
             ("revoke", "cancel"): 0.8, ("revoke", "withdraw"): 0.8, ("order", "purchase"): 0.7,
-            ("place", "complete"): 0.6, ("checkout", "purchase"): 0.7, ("submit", "complete"): 0.5}
+            ("place", "complete"): 0.6, ("checkout", "purchase"): 0.7, ("submit", "complete"): 0.5,
+            # question words stand for the kind of field that answers them
+            ("who", "name"): 0.6, ("who", "payee"): 0.8, ("who", "person"): 0.7,
+            ("when", "date"): 0.8, ("when", "time"): 0.7, ("where", "address"): 0.7,
+            ("where", "location"): 0.8, ("where", "destination"): 0.7,
+            ("increase", "add"): 0.8, ("increase", "more"): 0.7, ("bigger", "fullscreen"): 0.6,
+            ("bigger", "theater"): 0.6, ("subscribe", "follow"): 0.8, ("bookmark", "save"): 0.8,
+            ("bookmark", "playlist"): 0.7, ("bookmark", "wishlist"): 0.6, ("more", "rest"): 0.7,
+            ("expand", "rest"): 0.6, ("more", "option"): 0.7, ("menu", "option"): 0.6,
+            ("export", "download"): 0.8, ("contact", "support"): 0.6, ("contact", "help"): 0.4,
+            ("rate", "star"): 0.7, ("instruction", "method"): 0.8, ("instruction", "direction"): 0.8,
+            ("instruction", "step"): 0.6, ("jump", "skip"): 0.8, ("next", "skip"): 0.7,
+            ("recommend", "related"): 0.7, ("recommend", "suggest"): 0.9, ("avatar", "profile"): 0.8,
+            ("clear", "empty"): 0.8, ("later", "schedule"): 0.7, ("receipt", "confirmation"): 0.7,
+            ("autoplay", "automatic"): 0.7, ("next", "continue"): 0.6, ("wishlist", "star"): 0.7}
 _CANON: dict[str, str] = {}
 _PHRASES: dict[tuple[str, ...], str] = {}
 for _group in _GROUPS:
@@ -138,9 +195,6 @@ for _group in _GROUPS:
             _PHRASES[parts] = _words[0]
         else:
             _CANON[_w] = _words[0]
-_RELATED_ANY: dict[tuple[str, str], float] = {}
-for (_a, _b), _v in _RELATED.items():
-    _RELATED_ANY[(_a, _b)] = _RELATED_ANY[(_b, _a)] = _v
 # Phrases that mark what follows as context ("next to Dan").
 _CONTEXT_PHRASES = {("next", "to"): "@ctx", ("close", "to"): "@ctx", ("in", "front", "of"): "@ctx",
                     ("turn", "on"): "@soft", ("turn", "off"): "@soft", ("switch", "on"): "@soft",
@@ -150,7 +204,9 @@ _CONTEXT_PHRASES = {("next", "to"): "@ctx", ("close", "to"): "@ctx", ("in", "fro
                     ("search", "bar"): "search @field", ("search", "box"): "search @field",
                     ("search", "field"): "search @field", ("drop", "down"): "dropdown",
                     ("radio", "button"): "radio", ("table", "of", "contents"): "contents",
-                    ("how", "many"): "qty", ("how", "much"): "qty"}
+                    ("how", "many"): "qty", ("how", "much"): "qty", ("look", "for"): "search for",
+                    ("searching", "for"): "search for", ("less", "than"): "@soft",
+                    ("more", "than"): "@soft", ("half", "an", "hour"): "30 minute"}
 # "last week" is a time, not the last of a list.
 for _unit in ("hour", "day", "night", "week", "month", "year", "time"):
     _CONTEXT_PHRASES[("last", _unit)] = f"past {_unit}"
@@ -158,13 +214,17 @@ _PHRASES.update(_CONTEXT_PHRASES)
 _MAX_PHRASE = max(len(p) for p in _PHRASES)
 
 STOP = frozenset("""the a an this that these those my your our their its it me i we you please
-    just now then here there which who whose is are be being been was called named labeled labelled
+    then here there which whose is are be being been was called named labeled labelled
     saying says say text and or to at with by as want would can could should let lets
-    thing something one icon symbol element control""".split())
+    thing something one icon symbol element control
+    him her them they he she us itself myself some any also really actually maybe kindly
+    am will shall may might must need needs wanna gonna does did didn don doesn isn aren wasn
+    won t s ll ve re m d get gets getting got have has had yet stuff things bit lot bunch
+    around again okay whatever""".split())
 # Verbs and fillers that add to a match when an element has them but are not required.
 SOFT = frozenset("""click tap press hit push choose pick go open turn switch enable disable
     toggle mark make put set use view show see display visit do done type enter fill
-    tick untick uncheck check select give try about regarding""".split())
+    tick untick uncheck check select give try about regarding just only""".split())
 # A description that starts with one of these names an action: a button more likely than a link.
 ACTIONS = frozenset("""delete add edit submit accept reject close follow reply like apply save
     copy report archive refresh star snooze resend revoke invite export share subscribe""".split())
@@ -172,7 +232,14 @@ CONTEXT_WORDS = frozenset("in inside within under on for of from beside near bel
                           "at among".split())
 # Words for the kind of thing a container is: they say "a row", not what is in it.
 STRUCTURAL = frozenset("row card section tile panel area region part line entry column cell "
-                       "list item page screen site website window".split())
+                       "list item page screen site website window result results description "
+                       "detail details info information".split())
+# Verbs that only restate the intent ("write some feedback" to TYPE): soft for that intent.
+INTENT_VERBS = {A.TYPE: frozenset("write put type enter fill add key say".split()),
+                A.SELECT: frozenset("choose pick select set change switch use".split()),
+                A.CHECK: frozenset("tick check mark select choose pick turn set".split()),
+                A.HOVER: frozenset("hover point move".split()),
+                A.SCROLL: frozenset("scroll move go browse".split())}
 ROLE_WORDS: dict[str, frozenset[str]] = {
     "button": frozenset({"button"}), "btn": frozenset({"button"}),
     "link": frozenset({"link"}), "hyperlink": frozenset({"link"}),
@@ -198,6 +265,13 @@ ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "
             "4th": 4, "fifth": 5, "5th": 5, "sixth": 6, "6th": 6, "seventh": 7, "7th": 7,
             "eighth": 8, "8th": 8, "ninth": 9, "9th": 9, "tenth": 10, "10th": 10, "last": -1,
             "final": -1}
+NUMBERS = {"two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8",
+           "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "twenty": "20", "thirty": "30",
+           "fifty": "50", "hundred": "100"}  # "one" is too often "one way", "that one"
+_NTH = re.compile(r"^(\d+)(?:st|nd|rd|th)$")
+# Words that say how a control looks, not what it is called: an icon is meant.
+ICON_LOOKS = frozenset("""icon symbol glyph magnifying magnifier heart bin pencil gear cog bell dots
+    hamburger kebab ellipsis cross chevron caret arrow paperclip trash thumbs thumb""".split())
 TEXTUAL = frozenset({"textbox", "searchbox", "combobox", "spinbutton"})
 CHOOSABLE = frozenset({"combobox", "listbox"})
 CHECKABLE = frozenset({"checkbox", "radio", "switch", "menuitemcheckbox", "menuitemradio"})
@@ -218,11 +292,56 @@ def _stem(word: str) -> str:
     return word
 
 
+# Porter2 roots ("shipped" = "ship", "coming" = "come", "replies" = "reply"), so inflections match
+# exactly; a vocabulary word is known by its root too.
+_ENGLISH = snowballstemmer.stemmer("english")
+_IRREGULAR = {"children": "child", "kids": "child", "kid": "child", "people": "person", "men": "man",
+              "women": "woman", "feet": "foot", "mice": "mouse", "went": "go", "gone": "go"}
+
+
+@functools.lru_cache(maxsize=65536)
+def _root(word: str) -> str:
+    word = _IRREGULAR.get(word, word)
+    if not word.isalpha() or len(word) <= 3:
+        return word
+    return _ENGLISH.stemWord(word)
+
+
+@functools.lru_cache(maxsize=65536)
 def _canon(word: str) -> str:
     if word in _CANON:
         return _CANON[word]
     stem = _stem(word)
-    return _CANON.get(stem, stem)
+    if stem in _CANON:
+        return _CANON[stem]
+    root = _root(word)
+    return _CANON_ROOTS.get(root, root)
+
+
+# Every vocabulary word is also known by its root; roots two groups share stay unmapped.
+_CANON_ROOTS: dict[str, str] = {}
+_clashes: set[str] = set()
+for _w, _c in list(_CANON.items()):
+    _r = _root(_w)
+    if len(_r) < 4:  # "settings" -> "set" would make the verb a gear
+        continue
+    if _CANON_ROOTS.setdefault(_r, _c) != _c:
+        _clashes.add(_r)
+for _r in _clashes:
+    del _CANON_ROOTS[_r]
+_RELATED_ANY: dict[tuple[str, str], float] = {}
+for (_a, _b), _v in _RELATED.items():
+    _a, _b = _canon(_a), _canon(_b)
+    _RELATED_ANY[(_a, _b)] = _RELATED_ANY[(_b, _a)] = _v
+
+
+def _light_canon(word: str) -> str:
+    """The vocabulary's word for it by plural folding only: what SOFT and STRUCTURAL are in."""
+    stem = _stem(word)
+    return _CANON.get(word) or _CANON.get(stem, stem)
+
+
+_STRUCTURAL_C = frozenset(STRUCTURAL | {_root(w) for w in STRUCTURAL})
 
 
 def _raw_words(text: str) -> list[str]:
@@ -262,6 +381,8 @@ def words(text: str) -> tuple[str, ...]:
     for w in _phrased(_raw_words(text)):
         if w.startswith("@"):
             continue
+        if w in STOP or w in CONTEXT_WORDS:
+            continue
         c = _canon(w)
         if c not in STOP and c not in CONTEXT_WORDS:
             out.append(c)
@@ -285,11 +406,15 @@ class Query:
     ordinal: int  # 0: none; -1: last
     head: tuple[str, ...]  # the non-context words, to compare with a name exactly
     icon: bool = False     # "the trash icon": an element that shows a symbol, not words
+    action: bool = False   # it starts with an action verb as said ("delete ...", not "deleted ...")
+    last_page: bool = False  # "the last page": of the numbered page links, the highest
+    surface: frozenset[str] = frozenset()  # the words as said, before roots and synonyms
 
 
 @functools.lru_cache(maxsize=4096)
-def parse(description: str) -> Query:
+def parse(description: str, intent: int = A.INTENT_UNSPECIFIED) -> Query:
     raw = _phrased(_raw_words(description))
+    restates = INTENT_VERBS.get(intent, frozenset())
     named = {_canon(w.lower()) for w in _TOKEN.findall(_POSSESSIVE.sub(r"\1", description))[1:]
              if any(c.isupper() or c.isdigit() for c in w)}
     found: list[Word] = []
@@ -298,9 +423,17 @@ def parse(description: str) -> Query:
     ordinal = ordinal_at = 0
     context = False
     first = True
+    action = False
+    negate = searching = False
+    last_page = False
+    surface: set[str] = set()
     for i, w in enumerate(raw):
+        if w == "for" and found and found[-1].text == "search" and not found[-1].context:
+            searching = True  # "search for pasta": what follows is what to type, not where
+            continue
         if w in ("@ctx",) or w in CONTEXT_WORDS:
             context = True
+            searching = False
             continue
         if w == "@soft" or (w.startswith("@") and context):
             continue
@@ -318,20 +451,42 @@ def parse(description: str) -> Query:
         if w in ORDINALS and not ordinal:
             ordinal, ordinal_at = ORDINALS[w], i
             continue
+        if w in STOP:
+            continue
+        if w == "not":
+            negate = True  # "not yet fulfilled": the "unfulfilled" tab
+            continue
+        w = NUMBERS.get(w, w)
+        dated = _NTH.match(w)
+        if dated:  # "the 14th" (past the ordinals: a date or a number, not a position)
+            w = dated.group(1)
+        if negate and w.isalpha():
+            w, negate = "un" + w, False
         c = _canon(w)
         if c in STOP or c.startswith("@"):
             continue
-        if c in SOFT or w in SOFT or c in STRUCTURAL:
+        light = _light_canon(w)
+        if light in SOFT or w in SOFT or light in STRUCTURAL or searching or (first and w in restates):
             found.append(Word(c, context, 0.5, soft=True))
             continue
+        if first and not context:
+            action = w in ACTIONS
+        surface.add(w)
         found.append(Word(c, context, 1.5 if first and not context else 1.0, named=c in named))
         first = False
     if ordinal > 0 and "page" in raw[ordinal_at:]:
         found.append(Word(str(ordinal), False, 1.0))  # "the second page": the link "2"
         ordinal = 0
+    elif ordinal == -1 and "page" in raw[ordinal_at:]:
+        last_page, ordinal = True, 0  # "the last page": the highest page number
+    if found and all(w.soft for w in found) and not last_page:
+        # Only soft words ("my cards", "just mine"): they are all there is to match.
+        found = [Word(w.text, w.context, 1.5 if i == 0 else 1.0, named=w.text in named)
+                 for i, w in enumerate(found)]
     head = tuple(w.text for w in found if not w.context and not w.soft)
-    icon = any(w in ("icon", "symbol", "glyph") for w in raw)
-    return Query(tuple(found), frozenset(roles), tuple(role_words), ordinal, head, icon)
+    icon = any(w in ICON_LOOKS for w in raw)
+    return Query(tuple(found), frozenset(roles), tuple(role_words), ordinal, head, icon, action, last_page,
+                 frozenset(surface))
 
 
 # ---- scoring -------------------------------------------------------------------------------
@@ -339,6 +494,7 @@ def parse(description: str) -> Query:
 # Where a word may be found, and what a match there is worth: (own, as context word).
 _OWN_FIELDS = (("name", 1.0), ("text", 0.9), ("aria", 1.0), ("title", 0.9), ("placeholder", 0.9),
                ("alt", 0.85), ("value", 0.9), ("hints", 0.6), ("options", 0.3))
+_SELECT_FIELDS = tuple((f, 0.85 if f == "options" else w) for f, w in _OWN_FIELDS)
 _CONTEXT_FIELDS = (("container", 0.55, 1.0), ("heading", 0.5, 0.9), ("group", 0.55, 1.0),
                    ("landmark", 0.45, 0.9), ("frame", 0.4, 0.8))
 _LANDMARK_WORDS = {"header": "header top", "nav": "nav menu", "footer": "footer bottom",
@@ -372,12 +528,20 @@ def _fields(el: dict[str, Any]) -> dict[str, tuple[str, ...]]:
         "name": words(el.get("label", "")), "text": words(own.get("text", "")),
         "aria": words(own.get("aria", "")), "title": words(own.get("title", "")),
         "placeholder": words(own.get("placeholder", "")), "alt": words(own.get("alt", "")),
-        "value": words(own.get("value", "")), "hints": _hint_words(own.get("hints", "")),
+        "value": words(own.get("value", "")),
+        # A button that opens a menu is a menu button ("the menu on the first card").
+        "hints": _hint_words(own.get("hints", "")) + (("menu",) if own.get("popup") in ("menu", "true")
+                                                       else ()),
         "options": words(" ".join(el.get("options", [])[:20])),
         "container": words(ctx.get("container", "")), "heading": words(ctx.get("heading", "")),
         "group": words(ctx.get("group", "")), "landmark": words(landmark_text),
         "frame": words(ctx.get("frame", "")),
     }
+
+
+@functools.lru_cache(maxsize=16384)
+def _surface(label: str) -> frozenset[str]:
+    return frozenset(_raw_words(label))
 
 
 @functools.lru_cache(maxsize=16384)
@@ -397,6 +561,12 @@ def _similar(a: str, b: str) -> float:
     short, long_ = (a, b) if len(a) <= len(b) else (b, a)
     if len(short) >= 4 and long_.startswith(short[:max(4, len(short) - 2)]):
         return 0.7
+    # A toggle's other state: "unsave" / "save", "unmute" / "mute" (roots may drop an "e").
+    if len(long_) > 4 and long_.startswith("un") and not short.startswith("un"):
+        rest = long_[2:]
+        if len(rest) >= 3 and abs(len(rest) - len(short)) <= 1 and (
+                short.startswith(rest) or rest.startswith(short)):
+            return 0.75
     return 0.0
 
 
@@ -433,7 +603,7 @@ def _intent_fit(el: dict[str, Any], intent: int) -> tuple[float, str]:
     tag = el.get("tag", "")
     textual = (role in TEXTUAL and tag != "select") or role == "textbox"
     if intent == A.TYPE:
-        return (0.15, "takes text") if textual else (-0.3, "does not take text")
+        return (0.15, "takes text") if textual else (-0.4, "does not take text")
     if intent == A.SELECT:
         if role in CHOOSABLE or tag == "select":
             return 0.15, "a list to choose from"
@@ -451,20 +621,24 @@ def _intent_fit(el: dict[str, Any], intent: int) -> tuple[float, str]:
             return -0.1, "a text field"
         return 0.0, ""
     if intent == A.SCROLL:
-        return (0.1, "scrollable") if role == "generic" and tag not in ("a", "button") else (0.0, "")
+        if el.get("scrollable"):
+            return 0.2, "scrollable"
+        return (0.1, "a box") if role == "generic" and tag not in ("a", "button") else (0.0, "")
     return 0.0, ""
 
 
 def _score(el: dict[str, Any], query: Query, intent: int, order: int,
            sims: dict[str, dict[str, float]]) -> Scored:
     f = _fields(el)
+    # Choosing from a list names the option ("pick economy"): its options speak for it.
+    own_fields = _SELECT_FIELDS if intent == A.SELECT else _OWN_FIELDS
     evidence: list[str] = []
     total = weight_sum = 0.0
     soft = 0.0
     matches: list[float] = []
     for word in query.words:
         best, where, hit = 0.0, "", ""
-        for field, weight in _OWN_FIELDS:
+        for field, weight in own_fields:
             s, w = _best_in(word.text, f[field], sims[word.text])
             s *= weight * (0.8 if word.context else 1.0)
             if s > best:
@@ -494,7 +668,7 @@ def _score(el: dict[str, Any], query: Query, intent: int, order: int,
         base = 0.6 if query.roles and roles & query.roles else 0.0
     # How much of the element's name the description accounts for (counts and "items" aside).
     said = f["name"] or f["aria"] or f["text"]
-    name = [w for w in said if not w.isdigit() and w not in STRUCTURAL]
+    name = [w for w in said if not w.isdigit() and w not in _STRUCTURAL_C]
     if name:
         precision = sum(1 for w in name if any(_best_in(q.text, (w,), sims[q.text])[0] >= 0.7
                                                for q in query.words)) / len(name)
@@ -504,6 +678,11 @@ def _score(el: dict[str, Any], query: Query, intent: int, order: int,
     if query.head and name and tuple(name) == query.head:
         score += 0.05
         evidence.append("exact name")
+    if query.surface and base > 0:
+        # Of two equal matches, the one that says the words as they were said ("replies", not
+        # "Reply") is the nearer.
+        said_as = len(query.surface & _surface(el.get("label", ""))) / len(query.surface)
+        score += 0.03 * said_as
     if query.roles:
         if roles & query.roles:
             score += 0.12
@@ -514,7 +693,7 @@ def _score(el: dict[str, Any], query: Query, intent: int, order: int,
     if query.icon and base > 0 and not _LETTERS.search(el.get("own", {}).get("text", "")):
         score += 0.08
         evidence.append("an icon")
-    if query.head and query.head[0] in ACTIONS and el.get("role") == "button" and base > 0:
+    if query.action and el.get("role") == "button" and base > 0:
         score += 0.03  # "delete ...": the Delete button, not the Trash folder's link
     fit, why = _intent_fit(el, intent)
     score += fit
@@ -547,7 +726,7 @@ class Ranking:
 
 def rank(elements: list[dict[str, Any]], description: str, intent: int = A.INTENT_UNSPECIFIED) -> Ranking:
     """The elements best first, for a description and an intent (pure: no page needed)."""
-    query = parse(description)
+    query = parse(description, intent)
     sims: dict[str, dict[str, float]] = {w.text: {} for w in query.words}
     scored = [_score(el, query, intent, i, sims) for i, el in enumerate(elements)]
     # Ties: what a user can see first, then document order.
@@ -560,14 +739,16 @@ def rank(elements: list[dict[str, Any]], description: str, intent: int = A.INTEN
             s.score = min(s.score, round(THRESHOLD - 0.01, 4))
             s.raw = min(s.raw, s.score)
             s.why += f"; nothing on the page mentions {', '.join(map(repr, absent))}"
+    else:
+        _discount_unmatched(scored, query)
     scored.sort(key=lambda s: (-s.raw, not s.element.get("in_viewport", True), s.order))
+    if query.last_page:
+        _last_page_first(scored)
     note = ""
     ambiguous = len(scored) > 1 and scored[1].raw >= scored[0].raw - AMBIGUOUS_MARGIN
     if query.ordinal and scored and scored[0].score >= THRESHOLD:
-        top = scored[0]
-        pool = sorted((s for s in scored if s.raw >= top.raw - ORDINAL_MARGIN
-                       and _kind(s.element) == _kind(top.element)), key=lambda s: s.order)
         n = query.ordinal
+        top, pool = _ordinal_pool(scored, n)
         if n == -1 or n <= len(pool):
             pick = pool[-1] if n == -1 else pool[n - 1]
             position = len(pool) if n == -1 else n
@@ -580,6 +761,70 @@ def rank(elements: list[dict[str, Any]], description: str, intent: int = A.INTEN
             note = f"asked for the {_ordinal_word(n)} but only {len(pool)} alike"
             top.why += "; " + note
     return Ranking(scored, ambiguous, note)
+
+
+def _alike(scored: list[Scored], top: Scored) -> list[Scored]:
+    return sorted((s for s in scored if s.raw >= top.raw - ORDINAL_MARGIN
+                   and _kind(s.element) == _kind(top.element)), key=lambda s: s.order)
+
+
+def _ordinal_pool(scored: list[Scored], n: int) -> tuple[Scored, list[Scored]]:
+    """The list an ordinal counts in: the best candidate's kind, unless there are too few of
+    those ("the second flight" when a lone nav link says "Flights"); then the best kind that is
+    a list of enough alike ones (the results' Select links), if one scored above the threshold."""
+    top = scored[0]
+    pool = _alike(scored, top)
+    need = 2 if n == -1 else n
+    if len(pool) >= need:
+        return top, pool
+    seen = {_kind(top.element)}
+    for s in scored[1:]:
+        if s.score < THRESHOLD:
+            break
+        kind = _kind(s.element)
+        if kind in seen:
+            continue
+        seen.add(kind)
+        other = _alike(scored, s)
+        if len(other) >= need and kind[1]:  # a kind of row or card, not loose controls
+            return s, other
+    return top, pool
+
+
+def _discount_unmatched(scored: list[Scored], query: Query) -> None:
+    """A word that matches nothing anywhere on the page ("the next lot of results", "who do I
+    send it to") tells no candidate from another; it keeps a fifth of its weight, so the words
+    that do match decide and the best is not pushed under the threshold by the others."""
+    unmatched = [i for i, w in enumerate(query.words)
+                 if not w.soft and not any(s.matches[i] > 0 for s in scored)]
+    if not unmatched or len(unmatched) == sum(1 for w in query.words if not w.soft):
+        return
+    weights = [w.weight * (0.2 if i in unmatched else 1.0) for i, w in enumerate(query.words)]
+    kept = sum(x for x, w in zip(weights, query.words, strict=True) if not w.soft)
+    for s in scored:
+        if s.base <= 0:
+            continue
+        base = sum(m * x for m, x, w in zip(s.matches, weights, query.words, strict=True)
+                   if not w.soft) / kept
+        # matches[] carry the field weights already; base was their mean at the full weights.
+        lift = 0.75 * (base - s.base)
+        s.base = base
+        s.raw = round(s.raw + lift, 4)
+        s.score = round(max(0.0, min(1.0, s.raw)), 4)
+        s.why += f"; {len(unmatched)} word(s) found nowhere on the page counted less"
+
+
+def _last_page_first(scored: list[Scored]) -> None:
+    numbered = [s for s in scored if s.element.get("role") in ("link", "button")
+                and s.element.get("label", "").strip().isdigit()]
+    if not numbered:
+        return
+    pick = max(numbered, key=lambda s: (int(s.element["label"]), -s.order))
+    pick.why = (pick.why + "; " if pick.why else "") + "the highest page number"
+    pick.score = max(pick.score, THRESHOLD + 0.1)
+    pick.raw = max(pick.raw, pick.score)
+    scored.remove(pick)
+    scored.insert(0, pick)
 
 
 def _kind(el: dict[str, Any]) -> tuple[str, str]:

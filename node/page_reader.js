@@ -89,6 +89,9 @@
       if (text) return text;
       const img = el.querySelector("img[alt]");
       if (img && img.alt.trim()) return squash(img.alt);
+      // An icon-only control named by its svg's <title> (the accessible name a screen reader says).
+      const svgTitle = el.querySelector("svg title");
+      if (svgTitle && svgTitle.textContent.trim()) return squash(svgTitle.textContent);
     }
     return squash(el.getAttribute("title") || el.getAttribute("name") || "");
   }
@@ -518,7 +521,8 @@
 
   const EXTRA = "img[alt], [title], [aria-haspopup], [data-tooltip]";
   const CONTAINERS = new Set(["TR", "LI", "ARTICLE", "DD", "FIGURE"]);
-  const CONTAINER_ROLES = new Set(["row", "listitem", "article", "gridcell", "option", "treeitem"]);
+  // A grid's cell is too small to say which row it is: the row is the container.
+  const CONTAINER_ROLES = new Set(["row", "listitem", "article", "option", "treeitem"]);
   const LANDMARK_TAGS = {HEADER: "header", NAV: "nav", MAIN: "main", FOOTER: "footer",
                          ASIDE: "aside", DIALOG: "dialog", FORM: "form"};
   const LANDMARK_ROLES = {banner: "header", navigation: "nav", main: "main", contentinfo: "footer",
@@ -689,6 +693,9 @@
 
   // What a row or card says about its items: its text and image alts, without the labels of
   // the controls in it (the row's other buttons say nothing about which row it is).
+  // Controls and popups (a card's open menu) are not what the card is about.
+  const QUIET_ROLES = new Set(["button", "switch", "checkbox", "tab", "menu", "menuitem", "menuitemcheckbox",
+                               "menuitemradio", "listbox", "option", "slider", "textbox", "searchbox", "combobox"]);
   const QUIET = new Set(["BUTTON", "SELECT", "TEXTAREA", "INPUT", "SCRIPT", "STYLE", "TEMPLATE", "SVG", "NOSCRIPT"]);
   function contextText(node) {
     const parts = [];
@@ -701,7 +708,7 @@
         } else if (c.nodeType === 1) {
           if (QUIET.has(c.tagName.toUpperCase())) continue;
           const r = c.getAttribute("role");
-          if (r === "button" || r === "switch" || r === "checkbox" || r === "tab") continue;
+          if (r && QUIET_ROLES.has(r)) continue;
           if (c.tagName === "IMG") {
             if (c.alt) parts.push(" " + c.alt + " ");
             continue;
@@ -810,12 +817,16 @@
   function candidates(opts) {
     const viewport = {w: window.innerWidth, h: window.innerHeight};
     let els = interactive(document);
+    const scrolling = new Set();
     if (opts.extra) {
       const seen = new Set(els);
       const more = [];
       const walk = (scope) => {
         for (const el of scope.querySelectorAll(EXTRA)) if (!seen.has(el)) { seen.add(el); more.push(el); }
-        if (opts.scroll) for (const el of scrollables(scope)) if (!seen.has(el)) { seen.add(el); more.push(el); }
+        if (opts.scroll) for (const el of scrollables(scope)) {
+          scrolling.add(el);
+          if (!seen.has(el)) { seen.add(el); more.push(el); }
+        }
         for (const host of scope.querySelectorAll("*")) if (host.shadowRoot) walk(host.shadowRoot);
       };
       walk(document);
@@ -831,7 +842,9 @@
         if (proxy) out.push(candidateInfo(proxy, viewport, hs, containerText));
         continue;
       }
-      out.push(candidateInfo(el, viewport, hs, containerText));
+      const info = candidateInfo(el, viewport, hs, containerText);
+      if (scrolling.has(el)) info.scrollable = true;
+      out.push(info);
       if (out.length >= (opts.limit || 3000)) break;
     }
     const frames = Array.from(document.querySelectorAll("iframe, frame")).map((f) => ({

@@ -308,3 +308,22 @@ def test_words_page_patterns_and_the_bounded_cache():
     assert len(cache.entries) == 2 and cache.get(("p", "u", "0", 1)) is None
     assert locator.ResolutionCache.key("p", "https://x.test/a/7", "The  Delete button", 1) == \
         locator.ResolutionCache.key("p", "https://x.test/a/8", "the delete button", 1)
+
+
+def test_rank_roots_numbers_unmatched_words_and_ordinals_in_lists():
+    card = {"item": "LI.card"}
+    cards = [_el("n1", "Flights", role="link", tag="a", context={"landmark": "nav", "item": ""}),
+             _el("s1", "Select", role="link", tag="a", order_text="TAP flight £89", context=card),
+             _el("s2", "Select", role="link", tag="a", order_text="easyJet flight £64", context=card),
+             _el("m1", "Mark as fulfilled"), _el("p2", "2", role="link", tag="a"),
+             _el("p5", "5", role="link", tag="a"), _el("nx", "Next page", role="link", tag="a"),
+             _el("st", "4 stars", role="radio", tag="span")]
+    assert locator.rank(cards, "choose the second flight", A.CLICK).best.ref == "s2"  # a list, not the nav
+    assert locator.rank(cards, "mark them shipped", A.CLICK).best.ref == "m1"  # roots: shipped = ship
+    assert locator.rank(cards, "page two", A.CLICK).best.ref == "p2"
+    assert locator.rank(cards, "jump to the last page", A.CLICK).best.ref == "p5"
+    assert locator.rank(cards, "give it four stars", A.CLICK).best.ref == "st"
+    # "lot" and "results" are on no element here: the word that is decides.
+    assert locator.rank(cards, "go to the next lot of results", A.CLICK).best.ref == "nx"
+    assert locator.rank(cards, "a purple elephant", A.CLICK).best is None
+    assert locator.words("Shipped orders") == locator.words("ship order")
