@@ -18,6 +18,13 @@ from node import locator
 from tests.cluster import Cluster
 
 
+@pytest.fixture(scope="module")
+def md(cluster: Cluster):
+    """A project of this file's own: resolutions are remembered per project, and other files
+    resolve descriptions on the same pages."""
+    return (("authorization", f"Bearer {cluster.create_key('locate-tests')}"),)
+
+
 @pytest.fixture
 def auto(cluster: Cluster):
     with grpc.insecure_channel(cluster.address) as channel:
