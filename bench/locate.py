@@ -40,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -276,6 +277,14 @@ def main(argv: list[str] | None = None) -> int:
                       "chosen_cached": dict(chosen_cached)}
 
         if args.model_base_url:
+            # A model that is not there would only measure refused connections.
+            try:
+                with urllib.request.urlopen(args.model_base_url.rstrip("/") + "/models", timeout=10) as r:
+                    if r.status != 200:
+                        raise BenchError(f"the model endpoint answered {r.status}")
+            except OSError as err:
+                raise BenchError(f"the model endpoint {args.model_base_url} is not answering: "
+                                 f"{err}") from None
             with_model = accuracy_pass(bench, False, CASES + HELD_OUT + UNSEEN + LATER)
             print_accuracy(f"with the model {args.model} for close ties", with_model)
             out["model"] = with_model
