@@ -21,6 +21,14 @@ class WaitUntil(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     COMMIT: _ClassVar[WaitUntil]
     NO_WAIT: _ClassVar[WaitUntil]
 
+class VaultSecret(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VAULT_SECRET_UNSPECIFIED: _ClassVar[VaultSecret]
+    VAULT_USERNAME: _ClassVar[VaultSecret]
+    VAULT_EMAIL: _ClassVar[VaultSecret]
+    VAULT_PASSWORD: _ClassVar[VaultSecret]
+    VAULT_MFA_CODE: _ClassVar[VaultSecret]
+
 class FileKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     FILE_KIND_UNSPECIFIED: _ClassVar[FileKind]
@@ -43,6 +51,11 @@ DOM_CONTENT_LOADED: WaitUntil
 NETWORK_IDLE: WaitUntil
 COMMIT: WaitUntil
 NO_WAIT: WaitUntil
+VAULT_SECRET_UNSPECIFIED: VaultSecret
+VAULT_USERNAME: VaultSecret
+VAULT_EMAIL: VaultSecret
+VAULT_PASSWORD: VaultSecret
+VAULT_MFA_CODE: VaultSecret
 FILE_KIND_UNSPECIFIED: FileKind
 DOWNLOAD: FileKind
 UPLOAD: FileKind
@@ -360,14 +373,16 @@ class Click(_message.Message):
     def __init__(self, target: _Optional[_Union[ElementTarget, _Mapping]] = ..., button: _Optional[_Union[Click.Button, str]] = ..., click_count: _Optional[int] = ..., wait_for_navigation: _Optional[bool] = ...) -> None: ...
 
 class Fill(_message.Message):
-    __slots__ = ("target", "value", "press_enter")
+    __slots__ = ("target", "value", "press_enter", "vault_secret")
     TARGET_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     PRESS_ENTER_FIELD_NUMBER: _ClassVar[int]
+    VAULT_SECRET_FIELD_NUMBER: _ClassVar[int]
     target: ElementTarget
     value: str
     press_enter: bool
-    def __init__(self, target: _Optional[_Union[ElementTarget, _Mapping]] = ..., value: _Optional[str] = ..., press_enter: _Optional[bool] = ...) -> None: ...
+    vault_secret: VaultSecret
+    def __init__(self, target: _Optional[_Union[ElementTarget, _Mapping]] = ..., value: _Optional[str] = ..., press_enter: _Optional[bool] = ..., vault_secret: _Optional[_Union[VaultSecret, str]] = ...) -> None: ...
 
 class TypeText(_message.Message):
     __slots__ = ("target", "text", "delay_ms", "clear_first", "press_enter", "press_tab")

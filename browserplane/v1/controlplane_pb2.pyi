@@ -11,6 +11,190 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class Vault(_message.Message):
+    __slots__ = ("id", "project_id", "name", "created_at", "updated_at", "credential_count", "has_credit_card")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIAL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    HAS_CREDIT_CARD_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    project_id: str
+    name: str
+    created_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    credential_count: int
+    has_credit_card: bool
+    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., name: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., credential_count: _Optional[int] = ..., has_credit_card: _Optional[bool] = ...) -> None: ...
+
+class Credential(_message.Message):
+    __slots__ = ("url", "username", "email", "password", "mfa_secret")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    MFA_SECRET_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    username: str
+    email: str
+    password: str
+    mfa_secret: str
+    def __init__(self, url: _Optional[str] = ..., username: _Optional[str] = ..., email: _Optional[str] = ..., password: _Optional[str] = ..., mfa_secret: _Optional[str] = ...) -> None: ...
+
+class CredentialInfo(_message.Message):
+    __slots__ = ("url", "username", "email", "has_mfa", "created_at", "updated_at")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    HAS_MFA_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    username: str
+    email: str
+    has_mfa: bool
+    created_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, url: _Optional[str] = ..., username: _Optional[str] = ..., email: _Optional[str] = ..., has_mfa: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreditCard(_message.Message):
+    __slots__ = ("card_holder_name", "card_number", "card_cvv", "card_full_expiration")
+    CARD_HOLDER_NAME_FIELD_NUMBER: _ClassVar[int]
+    CARD_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    CARD_CVV_FIELD_NUMBER: _ClassVar[int]
+    CARD_FULL_EXPIRATION_FIELD_NUMBER: _ClassVar[int]
+    card_holder_name: str
+    card_number: str
+    card_cvv: str
+    card_full_expiration: str
+    def __init__(self, card_holder_name: _Optional[str] = ..., card_number: _Optional[str] = ..., card_cvv: _Optional[str] = ..., card_full_expiration: _Optional[str] = ...) -> None: ...
+
+class CreateVaultRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ListVaultsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListVaultsResponse(_message.Message):
+    __slots__ = ("vaults", "next_page_token", "total_size")
+    VAULTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    vaults: _containers.RepeatedCompositeFieldContainer[Vault]
+    next_page_token: str
+    total_size: int
+    def __init__(self, vaults: _Optional[_Iterable[_Union[Vault, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
+
+class GetVaultRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class UpdateVaultRequest(_message.Message):
+    __slots__ = ("id", "name")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class DeleteVaultRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class DeleteVaultResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class AddCredentialsRequest(_message.Message):
+    __slots__ = ("vault_id", "credential")
+    VAULT_ID_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
+    vault_id: str
+    credential: Credential
+    def __init__(self, vault_id: _Optional[str] = ..., credential: _Optional[_Union[Credential, _Mapping]] = ...) -> None: ...
+
+class GetCredentialsRequest(_message.Message):
+    __slots__ = ("vault_id", "url")
+    VAULT_ID_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    vault_id: str
+    url: str
+    def __init__(self, vault_id: _Optional[str] = ..., url: _Optional[str] = ...) -> None: ...
+
+class ListCredentialsRequest(_message.Message):
+    __slots__ = ("vault_id",)
+    VAULT_ID_FIELD_NUMBER: _ClassVar[int]
+    vault_id: str
+    def __init__(self, vault_id: _Optional[str] = ...) -> None: ...
+
+class ListCredentialsResponse(_message.Message):
+    __slots__ = ("credentials",)
+    CREDENTIALS_FIELD_NUMBER: _ClassVar[int]
+    credentials: _containers.RepeatedCompositeFieldContainer[CredentialInfo]
+    def __init__(self, credentials: _Optional[_Iterable[_Union[CredentialInfo, _Mapping]]] = ...) -> None: ...
+
+class DeleteCredentialsRequest(_message.Message):
+    __slots__ = ("vault_id", "url")
+    VAULT_ID_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    vault_id: str
+    url: str
+    def __init__(self, vault_id: _Optional[str] = ..., url: _Optional[str] = ...) -> None: ...
+
+class DeleteCredentialsResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SetCreditCardRequest(_message.Message):
+    __slots__ = ("vault_id", "credit_card")
+    VAULT_ID_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_CARD_FIELD_NUMBER: _ClassVar[int]
+    vault_id: str
+    credit_card: CreditCard
+    def __init__(self, vault_id: _Optional[str] = ..., credit_card: _Optional[_Union[CreditCard, _Mapping]] = ...) -> None: ...
+
+class GetCreditCardRequest(_message.Message):
+    __slots__ = ("vault_id",)
+    VAULT_ID_FIELD_NUMBER: _ClassVar[int]
+    vault_id: str
+    def __init__(self, vault_id: _Optional[str] = ...) -> None: ...
+
+class DeleteCreditCardRequest(_message.Message):
+    __slots__ = ("vault_id",)
+    VAULT_ID_FIELD_NUMBER: _ClassVar[int]
+    vault_id: str
+    def __init__(self, vault_id: _Optional[str] = ...) -> None: ...
+
+class DeleteCreditCardResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class StoredVault(_message.Message):
+    __slots__ = ("vault", "credentials", "infos", "credit_card")
+    VAULT_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIALS_FIELD_NUMBER: _ClassVar[int]
+    INFOS_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_CARD_FIELD_NUMBER: _ClassVar[int]
+    vault: Vault
+    credentials: _containers.RepeatedCompositeFieldContainer[Credential]
+    infos: _containers.RepeatedCompositeFieldContainer[CredentialInfo]
+    credit_card: CreditCard
+    def __init__(self, vault: _Optional[_Union[Vault, _Mapping]] = ..., credentials: _Optional[_Iterable[_Union[Credential, _Mapping]]] = ..., infos: _Optional[_Iterable[_Union[CredentialInfo, _Mapping]]] = ..., credit_card: _Optional[_Union[CreditCard, _Mapping]] = ...) -> None: ...
+
 class StartCallRequest(_message.Message):
     __slots__ = ("method", "request", "client_request_id")
     METHOD_FIELD_NUMBER: _ClassVar[int]

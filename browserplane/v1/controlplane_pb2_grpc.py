@@ -215,6 +215,66 @@ class ControlPlaneStub:
                 request_serializer=browserplane_dot_v1_dot_controlplane__pb2.GetCallRequest.SerializeToString,
                 response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.Call.FromString,
                 _registered_method=True)
+        self.CreateVault = channel.unary_unary(
+                '/browserplane.v1.ControlPlane/CreateVault',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.CreateVaultRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.Vault.FromString,
+                _registered_method=True)
+        self.ListVaults = channel.unary_unary(
+                '/browserplane.v1.ControlPlane/ListVaults',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.ListVaultsRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.ListVaultsResponse.FromString,
+                _registered_method=True)
+        self.GetVault = channel.unary_unary(
+                '/browserplane.v1.ControlPlane/GetVault',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.GetVaultRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.Vault.FromString,
+                _registered_method=True)
+        self.UpdateVault = channel.unary_unary(
+                '/browserplane.v1.ControlPlane/UpdateVault',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.UpdateVaultRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.Vault.FromString,
+                _registered_method=True)
+        self.DeleteVault = channel.unary_unary(
+                '/browserplane.v1.ControlPlane/DeleteVault',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.DeleteVaultRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.DeleteVaultResponse.FromString,
+                _registered_method=True)
+        self.AddCredentials = channel.unary_unary(
+                '/browserplane.v1.ControlPlane/AddCredentials',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.AddCredentialsRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.CredentialInfo.FromString,
+                _registered_method=True)
+        self.GetCredentials = channel.unary_unary(
+                '/browserplane.v1.ControlPlane/GetCredentials',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.GetCredentialsRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.Credential.FromString,
+                _registered_method=True)
+        self.ListCredentials = channel.unary_unary(
+                '/browserplane.v1.ControlPlane/ListCredentials',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.ListCredentialsRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.ListCredentialsResponse.FromString,
+                _registered_method=True)
+        self.DeleteCredentials = channel.unary_unary(
+                '/browserplane.v1.ControlPlane/DeleteCredentials',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.DeleteCredentialsRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.DeleteCredentialsResponse.FromString,
+                _registered_method=True)
+        self.SetCreditCard = channel.unary_unary(
+                '/browserplane.v1.ControlPlane/SetCreditCard',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.SetCreditCardRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.Vault.FromString,
+                _registered_method=True)
+        self.GetCreditCard = channel.unary_unary(
+                '/browserplane.v1.ControlPlane/GetCreditCard',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.GetCreditCardRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.CreditCard.FromString,
+                _registered_method=True)
+        self.DeleteCreditCard = channel.unary_unary(
+                '/browserplane.v1.ControlPlane/DeleteCreditCard',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.DeleteCreditCardRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.DeleteCreditCardResponse.FromString,
+                _registered_method=True)
 
 
 class ControlPlaneServicer:
@@ -452,6 +512,85 @@ class ControlPlaneServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateVault(self, request, context):
+        """Vaults: credentials (per site) and one credit card, sealed at rest; a project sees its own.
+        Secrets leave the control plane only through GetCredentials and GetCreditCard, to the
+        owning project's key or a cluster caller acting for it (a node filling a login form).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListVaults(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetVault(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateVault(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteVault(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddCredentials(self, request, context):
+        """Adds a site's credentials, replacing what the vault held for the same origin.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCredentials(self, request, context):
+        """The credential whose URL matches `url`'s origin (scheme, host and port; a stored URL without
+        a scheme matches the host on any scheme). NOT_FOUND (CREDENTIAL_NOT_FOUND) when none does.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCredentials(self, request, context):
+        """Never secrets: urls, usernames, emails and whether an MFA secret is held.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteCredentials(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetCreditCard(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCreditCard(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteCreditCard(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlPlaneServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -634,6 +773,66 @@ def add_ControlPlaneServicer_to_server(servicer, server):
                     servicer.CancelCall,
                     request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.GetCallRequest.FromString,
                     response_serializer=browserplane_dot_v1_dot_controlplane__pb2.Call.SerializeToString,
+            ),
+            'CreateVault': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateVault,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.CreateVaultRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.Vault.SerializeToString,
+            ),
+            'ListVaults': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListVaults,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.ListVaultsRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.ListVaultsResponse.SerializeToString,
+            ),
+            'GetVault': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetVault,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.GetVaultRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.Vault.SerializeToString,
+            ),
+            'UpdateVault': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateVault,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.UpdateVaultRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.Vault.SerializeToString,
+            ),
+            'DeleteVault': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteVault,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.DeleteVaultRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.DeleteVaultResponse.SerializeToString,
+            ),
+            'AddCredentials': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddCredentials,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.AddCredentialsRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.CredentialInfo.SerializeToString,
+            ),
+            'GetCredentials': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCredentials,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.GetCredentialsRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.Credential.SerializeToString,
+            ),
+            'ListCredentials': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCredentials,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.ListCredentialsRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.ListCredentialsResponse.SerializeToString,
+            ),
+            'DeleteCredentials': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteCredentials,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.DeleteCredentialsRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.DeleteCredentialsResponse.SerializeToString,
+            ),
+            'SetCreditCard': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetCreditCard,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.SetCreditCardRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.Vault.SerializeToString,
+            ),
+            'GetCreditCard': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCreditCard,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.GetCreditCardRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.CreditCard.SerializeToString,
+            ),
+            'DeleteCreditCard': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteCreditCard,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.DeleteCreditCardRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.DeleteCreditCardResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1608,6 +1807,330 @@ class ControlPlane:
             '/browserplane.v1.ControlPlane/CancelCall',
             browserplane_dot_v1_dot_controlplane__pb2.GetCallRequest.SerializeToString,
             browserplane_dot_v1_dot_controlplane__pb2.Call.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateVault(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/CreateVault',
+            browserplane_dot_v1_dot_controlplane__pb2.CreateVaultRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.Vault.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListVaults(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/ListVaults',
+            browserplane_dot_v1_dot_controlplane__pb2.ListVaultsRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.ListVaultsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetVault(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/GetVault',
+            browserplane_dot_v1_dot_controlplane__pb2.GetVaultRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.Vault.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateVault(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/UpdateVault',
+            browserplane_dot_v1_dot_controlplane__pb2.UpdateVaultRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.Vault.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteVault(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/DeleteVault',
+            browserplane_dot_v1_dot_controlplane__pb2.DeleteVaultRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.DeleteVaultResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddCredentials(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/AddCredentials',
+            browserplane_dot_v1_dot_controlplane__pb2.AddCredentialsRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.CredentialInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCredentials(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/GetCredentials',
+            browserplane_dot_v1_dot_controlplane__pb2.GetCredentialsRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.Credential.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCredentials(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/ListCredentials',
+            browserplane_dot_v1_dot_controlplane__pb2.ListCredentialsRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.ListCredentialsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteCredentials(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/DeleteCredentials',
+            browserplane_dot_v1_dot_controlplane__pb2.DeleteCredentialsRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.DeleteCredentialsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetCreditCard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/SetCreditCard',
+            browserplane_dot_v1_dot_controlplane__pb2.SetCreditCardRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.Vault.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCreditCard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/GetCreditCard',
+            browserplane_dot_v1_dot_controlplane__pb2.GetCreditCardRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.CreditCard.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteCreditCard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/DeleteCreditCard',
+            browserplane_dot_v1_dot_controlplane__pb2.DeleteCreditCardRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.DeleteCreditCardResponse.FromString,
             options,
             channel_credentials,
             insecure,
