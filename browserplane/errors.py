@@ -48,6 +48,12 @@ MODEL_NOT_CONFIGURED = "MODEL_NOT_CONFIGURED"
 MODEL_FAILED = "MODEL_FAILED"        # the model service failed or answered nothing usable
 BUDGET_EXCEEDED = "BUDGET_EXCEEDED"  # a credit or time limit stopped a model-backed call
 CALL_NOT_FOUND = "CALL_NOT_FOUND"
+# vaults
+VAULT_NOT_FOUND = "VAULT_NOT_FOUND"
+CREDENTIAL_NOT_FOUND = "CREDENTIAL_NOT_FOUND"
+CREDIT_CARD_NOT_FOUND = "CREDIT_CARD_NOT_FOUND"
+# A vault fill with no vault on the session, or no credential (part) for the page's origin.
+VAULT_CREDENTIAL_MISSING = "VAULT_CREDENTIAL_MISSING"
 # A body or archive past a size or count limit (HTTP 413 in every dialect).
 PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
 INTERNAL = "INTERNAL"

@@ -30,6 +30,7 @@ from controlplane.leases import NodeRegistry
 from controlplane.record_cipher import RecordCipher, WrongKey
 from controlplane.sessions import SessionPolicy, SessionService
 from controlplane.store import Store
+from controlplane.vaults import VaultService
 
 log = logging.getLogger(__name__)
 CHUNK_BYTES = 1024 * 1024
@@ -143,6 +144,10 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
     async def CreateSession(self, request: cp.CreateSessionRequest,
                             context: grpc.aio.ServicerContext) -> session_pb2.Session:
         principal = _auth(self, context)
+        if request.options.vault_id:  # one of the project's vaults, checked before anything starts
+            if principal.project_id is None:
+                raise errors.invalid("x-browserplane-project", "name the project the vault is in")
+            self.plane.vaults.get(principal.project_id, request.options.vault_id)
         called = time.time()
         s = await self.sessions.create(principal, request, context.time_remaining())
         if request.idempotency_key and s.created_at.ToNanoseconds() < called * 1e9:
@@ -493,6 +498,64 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
     async def CancelCall(self, request: cp.GetCallRequest, context: grpc.aio.ServicerContext) -> cp.Call:
         return await self.plane.calls.cancel(_auth(self, context), request.id)
 
+    # -- vaults (a project's own; cluster callers act for one with x-browserplane-project) ------
+
+    def _vault_project(self, context: grpc.aio.ServicerContext) -> str:
+        return self._project(context).project_id or ""
+
+    async def CreateVault(self, request: cp.CreateVaultRequest,
+                          context: grpc.aio.ServicerContext) -> cp.Vault:
+        return self.plane.vaults.create(self._vault_project(context), request.name)
+
+    async def ListVaults(self, request: cp.ListVaultsRequest,
+                         context: grpc.aio.ServicerContext) -> cp.ListVaultsResponse:
+        return self.plane.vaults.list(self._vault_project(context), request)
+
+    async def GetVault(self, request: cp.GetVaultRequest, context: grpc.aio.ServicerContext) -> cp.Vault:
+        return self.plane.vaults.get(self._vault_project(context), request.id)
+
+    async def UpdateVault(self, request: cp.UpdateVaultRequest,
+                          context: grpc.aio.ServicerContext) -> cp.Vault:
+        return self.plane.vaults.rename(self._vault_project(context), request.id, request.name)
+
+    async def DeleteVault(self, request: cp.DeleteVaultRequest,
+                          context: grpc.aio.ServicerContext) -> cp.DeleteVaultResponse:
+        self.plane.vaults.delete(self._vault_project(context), request.id)
+        return cp.DeleteVaultResponse()
+
+    async def AddCredentials(self, request: cp.AddCredentialsRequest,
+                             context: grpc.aio.ServicerContext) -> cp.CredentialInfo:
+        return self.plane.vaults.add_credential(self._vault_project(context), request.vault_id,
+                                                request.credential)
+
+    async def GetCredentials(self, request: cp.GetCredentialsRequest,
+                             context: grpc.aio.ServicerContext) -> cp.Credential:
+        return self.plane.vaults.credential(self._vault_project(context), request.vault_id, request.url)
+
+    async def ListCredentials(self, request: cp.ListCredentialsRequest,
+                              context: grpc.aio.ServicerContext) -> cp.ListCredentialsResponse:
+        return cp.ListCredentialsResponse(
+            credentials=self.plane.vaults.credentials(self._vault_project(context), request.vault_id))
+
+    async def DeleteCredentials(self, request: cp.DeleteCredentialsRequest,
+                                context: grpc.aio.ServicerContext) -> cp.DeleteCredentialsResponse:
+        self.plane.vaults.delete_credential(self._vault_project(context), request.vault_id, request.url)
+        return cp.DeleteCredentialsResponse()
+
+    async def SetCreditCard(self, request: cp.SetCreditCardRequest,
+                            context: grpc.aio.ServicerContext) -> cp.Vault:
+        return self.plane.vaults.set_credit_card(self._vault_project(context), request.vault_id,
+                                                 request.credit_card)
+
+    async def GetCreditCard(self, request: cp.GetCreditCardRequest,
+                            context: grpc.aio.ServicerContext) -> cp.CreditCard:
+        return self.plane.vaults.credit_card(self._vault_project(context), request.vault_id)
+
+    async def DeleteCreditCard(self, request: cp.DeleteCreditCardRequest,
+                               context: grpc.aio.ServicerContext) -> cp.DeleteCreditCardResponse:
+        self.plane.vaults.delete_credit_card(self._vault_project(context), request.vault_id)
+        return cp.DeleteCreditCardResponse()
+
     async def DrainNode(self, request: cp.DrainNodeRequest,
                         context: grpc.aio.ServicerContext) -> cp.Node:
         _cluster(self, context)
@@ -534,6 +597,7 @@ class ControlPlane:
             log.info("sealed session records written before encryption at rest",
                      extra={"fields": {"sessions": sealed}})
         self.keys = KeyRing(self.store, settings.cluster_secret)
+        self.vaults = VaultService(self.store)
         self.registry = NodeRegistry(settings.lease_seconds)
         self.sessions = SessionService(
             self.store, self.registry,

@@ -46,6 +46,11 @@ CREATE TABLE IF NOT EXISTS profiles (
 CREATE TABLE IF NOT EXISTS extensions (
   id TEXT PRIMARY KEY, project_id TEXT NOT NULL, data BLOB NOT NULL, created_at REAL NOT NULL
 );
+-- A vault's whole record (credentials, credit card) sealed under "vault:" + its id.
+CREATE TABLE IF NOT EXISTS vaults (
+  id TEXT PRIMARY KEY, project_id TEXT NOT NULL, data BLOB NOT NULL, created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS vaults_project ON vaults(project_id, created_at);
 CREATE TABLE IF NOT EXISTS idempotency (
   project_id TEXT NOT NULL, key TEXT NOT NULL, session_id TEXT NOT NULL, created_at REAL NOT NULL,
   PRIMARY KEY (project_id, key)
@@ -282,6 +287,36 @@ class Store:
 
     def delete_extension(self, extension_id: str) -> None:
         self.db.execute("DELETE FROM extensions WHERE id=?", (extension_id,))
+
+    # -- vaults (always sealed: they hold passwords and card numbers) ----------------------
+
+    def save_vault(self, v: controlplane_pb2.StoredVault) -> None:
+        vault_id = v.vault.id
+        self.db.execute("INSERT OR REPLACE INTO vaults VALUES (?,?,?,?)",
+                        (vault_id, v.vault.project_id,
+                         self._seal(v.SerializeToString(), "vault:" + vault_id),
+                         _seconds(v.vault.created_at)))
+
+    def vault(self, vault_id: str) -> controlplane_pb2.StoredVault | None:
+        row = self.db.execute("SELECT data FROM vaults WHERE id=?", (vault_id,)).fetchone()
+        return self._vault(vault_id, row[0]) if row else None
+
+    def vaults(self, project_id: str, offset: int, limit: int) -> list[controlplane_pb2.StoredVault]:
+        rows = self.db.execute("SELECT id, data FROM vaults WHERE project_id=? ORDER BY created_at, "
+                               "id LIMIT ? OFFSET ?", (project_id, limit, offset))
+        return [self._vault(r[0], r[1]) for r in rows]
+
+    def count_vaults(self, project_id: str) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM vaults WHERE project_id=?",
+                               (project_id,)).fetchone()[0]
+
+    def delete_vault(self, vault_id: str) -> None:
+        self.db.execute("DELETE FROM vaults WHERE id=?", (vault_id,))
+
+    def _vault(self, vault_id: str, data: bytes) -> controlplane_pb2.StoredVault:
+        if self.cipher is None:
+            raise RuntimeError("this store was opened without the secret key")
+        return controlplane_pb2.StoredVault.FromString(self.cipher.open(data, "vault:" + vault_id))
 
 
 def _session_filter(project_id: str | None, states: Iterable[int]) -> tuple[str, list]:
