@@ -9,7 +9,6 @@ No secret is put into an error message or a log line here.
 from __future__ import annotations
 
 import time
-import urllib.parse
 import uuid
 
 import grpc
@@ -18,45 +17,12 @@ from browserplane import errors, totp
 from browserplane.errors import BrowserplaneError, not_found
 from browserplane.times import timestamp
 from browserplane.v1 import controlplane_pb2 as cp
+from browserplane.vault_origins import matches, origin_key, origin_text
 from controlplane.store import Store
 
 MAX_CREDENTIALS = 1000  # per vault
 MAX_FIELD = 4096        # characters in one credential or card field
 MAX_NAME = 256
-
-
-def origin_key(url: str) -> tuple[str, str, int | None]:
-    """(scheme, host, port) of a URL or a bare host; scheme "" for a bare host ("github.com").
-    Raises INVALID_ARGUMENT for what is neither."""
-    text = url.strip()
-    if not text:
-        raise errors.invalid("url", "is required")
-    if "://" not in text:
-        text = "//" + text  # a bare host
-    try:
-        parts = urllib.parse.urlsplit(text)
-        port = parts.port
-    except ValueError:
-        raise errors.invalid("url", "not a URL or a host name") from None
-    host = (parts.hostname or "").lower()
-    if not host:
-        raise errors.invalid("url", "not a URL or a host name")
-    scheme = parts.scheme.lower()
-    if scheme and port is None:
-        port = {"http": 80, "https": 443}.get(scheme)
-    return scheme, host, port
-
-
-def matches(stored: str, wanted: str) -> bool:
-    """Whether a stored credential URL serves the page (or origin) `wanted`: the same host, and
-    the same scheme and port unless the stored URL is a bare host."""
-    s_scheme, s_host, s_port = origin_key(stored)
-    w_scheme, w_host, w_port = origin_key(wanted)
-    if s_host.removeprefix("www.") != w_host.removeprefix("www."):
-        return False
-    if not s_scheme:
-        return s_port is None or s_port == w_port
-    return (s_scheme, s_port) == (w_scheme, w_port)
 
 
 def _check_field(name: str, value: str) -> None:
@@ -159,7 +125,7 @@ class VaultService:
                 return i
         raise BrowserplaneError(
             grpc.StatusCode.NOT_FOUND, errors.CREDENTIAL_NOT_FOUND,
-            f"vault {stored.vault.id!r} holds no credential for {_origin_text(url)}",
+            f"vault {stored.vault.id!r} holds no credential for {origin_text(url)}",
             metadata={"id": stored.vault.id})
 
     def credential(self, project_id: str, vault_id: str, url: str) -> cp.Credential:
@@ -199,7 +165,3 @@ class VaultService:
         stored.ClearField("credit_card")
         self._save(stored)
 
-
-def _origin_text(url: str) -> str:
-    scheme, host, port = origin_key(url)
-    return f"{scheme + '://' if scheme else ''}{host}{':' + str(port) if port else ''}"

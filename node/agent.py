@@ -44,6 +44,7 @@ from node.lease import LeaseKeeper
 from node.model_client import ModelClient
 from node.profiles import ProfileTransfer
 from node.sandbox import Limits, Sandbox, parse_uid_range
+from node.vault_credentials import VaultCredentials
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +254,7 @@ class NodeAgent:
         md = cluster_metadata(self.settings.cluster_secret)
         self.fleet.profiles = ProfileTransfer(stub, md)
         self.fleet.extensions = ExtensionCache(self.settings.data_dir / "extensions", stub, md)
+        self.automation.vaults = VaultCredentials(stub, md)
         self.lease = LeaseKeeper(self.settings.control_plane, md, self._node_message, self._beat,
                                  self._reports, self._stop_unknown, self.registered.set,
                                  self.settings.stall_seconds)

@@ -34,7 +34,7 @@ from browserplane.errors import BrowserplaneError
 from browserplane.times import timestamp
 from browserplane.v1 import automation_pb2 as A
 from browserplane.v1 import automation_pb2_grpc, session_pb2
-from node import locator, page_actions, page_events, page_reader, session_files
+from node import locator, page_actions, page_events, page_reader, session_files, vault_credentials
 from node.fleet import Fleet, SessionSlot
 from node.intelligence import Intelligence, Tab
 from node.model_client import ModelClient, check_schema, not_configured
@@ -51,7 +51,11 @@ def _act_details(request: A.ActRequest) -> dict[str, Any]:
     action = getattr(request.action, kind) if kind else None
     target = getattr(action, "target", None) if action is not None else None
     # What was acted on, never what was typed (it may be a password).
-    return {"action": kind, **(_target(target) if target is not None else {})}
+    details = {"action": kind, **(_target(target) if target is not None else {})}
+    if kind == "fill" and request.action.fill.vault_secret:  # which part, never the value
+        details["vault_secret"] = vault_credentials.SECRET_NAMES.get(
+            request.action.fill.vault_secret, str(request.action.fill.vault_secret))
+    return details
 
 
 def translated(method: Any) -> Any:
@@ -125,6 +129,24 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
         self.intelligence = Intelligence(model) if model is not None else None
         # Descriptions resolved before, per project (node-local, bounded).
         self.resolutions = locator.ResolutionCache()
+        # The control plane's vaults (set once the node has its link): Fill.vault_secret.
+        self.vaults: vault_credentials.VaultCredentials | None = None
+
+    def _vault(self, slot: SessionSlot) -> Any:
+        """What an Actor calls to fill a vault secret of this session."""
+        async def secret(url: str, which: int) -> str:
+            if self.vaults is None:
+                raise vault_credentials.missing("this node has no link to the control plane's vaults")
+            return await self.vaults.secret(slot.project_id, slot.vault_id, url, which)
+        return secret
+
+    def _vault_offer(self, slot: SessionSlot) -> Any:
+        """What the agent is told the vault can fill on a page (never a value)."""
+        async def offer(url: str) -> list[str]:
+            if self.vaults is None or not slot.vault_id:
+                return []
+            return await self.vaults.available(slot.project_id, slot.vault_id, url)
+        return offer
 
     def _locating(self, slot: SessionSlot) -> locator.Locating:
         return locator.Locating(project=slot.project_id, cache=self.resolutions,
@@ -287,7 +309,7 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
         actor = page_actions.Actor(page, slot.browser.uploads_dir, slot.browser.config.allowed_domains,
                                    egress=self.egress,
                                    busy=(lambda: events.busy(tid)) if events is not None else None,
-                                   locating=self._locating(slot))
+                                   locating=self._locating(slot), vault=self._vault(slot))
         response = await actor.run(request.action)
         if response.HasField("usage"):  # a model broke a tie resolving the target
             _add_session_usage(slot, response.usage)
@@ -348,7 +370,7 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
             actor = page_actions.Actor(page, slot.browser.uploads_dir, slot.browser.config.allowed_domains,
                                        egress=self.egress,
                                        busy=(lambda: events.busy(page_tid)) if events is not None else None,
-                                       locating=self._locating(slot))
+                                       locating=self._locating(slot), vault=self._vault(slot))
             response = await actor.run(action)
             if actor.page is not page:  # the action opened a tab: it is in front now
                 driver.active = await driver.target_id(actor.page)
@@ -356,7 +378,8 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
 
         meter = self.intelligence.meter(getattr(request, "budget", None), context.time_remaining(),
                                         lambda usage: _add_session_usage(slot, usage), default_s)
-        return self.intelligence, Tab(page, observe, act, self._check_url), meter
+        return self.intelligence, Tab(page, observe, act, self._check_url,
+                                      vault_offer=self._vault_offer(slot)), meter
 
     @recorded("ask", lambda r: {"prompt": r.prompt[:200], "follow_pagination": r.follow_pagination})
     async def Ask(self, request: A.AskRequest, context: grpc.aio.ServicerContext) -> A.ModelAnswer:

@@ -51,6 +51,7 @@ class SessionSlot:
     warm: bool
     start_ms: float
     profile_id: str = ""
+    vault_id: str = ""  # the session's vault (Fill.vault_secret reads it from the control plane)
     events: PageEvents | None = None
     driver: Any = None  # node.page_driver.PageDriver, made on the first Automation call
     dismiss_blockers: bool = False  # close cookie banners after each navigation
@@ -195,7 +196,7 @@ class Fleet:
             self._starting -= 1
         slot = SessionSlot(session_id, project_id, browser, warm,
                            (time.monotonic() - started) * 1000, profile_id=profile_id,
-                           dismiss_blockers=options.dismiss_blockers)
+                           dismiss_blockers=options.dismiss_blockers, vault_id=options.vault_id)
         # Recording (and resource blocking) starts after the hand-over, off the create path.
         slot.events = PageEvents(f"ws://127.0.0.1:{browser.port}{browser.browser_path}",
                                  tuple(options.blocked_resource_types),

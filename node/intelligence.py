@@ -33,6 +33,10 @@ DEFAULT_PAGES = 5
 DEFAULT_STEPS = 20
 DEFAULT_FAILURES = 3
 AGENT_ELEMENTS = 60  # elements an agent step is shown
+# Offered only when the session's vault holds a credential for the page: the node types the
+# secret, the model only names the field.
+VAULT_ACTIONS = {"fill_username": A.VAULT_USERNAME, "fill_password": A.VAULT_PASSWORD,
+                 "fill_mfa_code": A.VAULT_MFA_CODE}
 AGENT_ACTIONS = ("click", "type", "select", "scroll", "navigate", "back", "wait", "done", "fail",
                  "ask_human")
 NEEDS_REF = ("click", "type", "select")
@@ -48,8 +52,11 @@ class Tab:
 
     def __init__(self, page: Page, observe: Callable[[Page, A.ObserveRequest], Awaitable[A.Observation]],
                  act: Callable[[Page, A.Action], Awaitable[tuple[Page, A.ActResponse]]],
-                 check_url: Callable[[str], Awaitable[None]]) -> None:
+                 check_url: Callable[[str], Awaitable[None]],
+                 vault_offer: Callable[[str], Awaitable[list[str]]] | None = None) -> None:
         self.page = page
+        # What the session's vault can fill on a page (["username", "password"]), never values.
+        self.vault_offer = vault_offer
         self._observe = observe
         self._act = act
         self._check_url = check_url
@@ -294,11 +301,14 @@ class Intelligence:
             before.CopyFrom(meter.usage)
             obs = await tab.observe(max_text=self.model.max_input_chars // 2, max_elements=AGENT_ELEMENTS)
             shown = {e.ref: e for e in obs.elements}
+            offer = await tab.vault_offer(tab.page.url) if tab.vault_offer is not None else []
+            vault_actions = [f"fill_{part}" for part in offer]
             try:
                 choice = await self.model.complete(
                     meter, _AGENT_SYSTEM, _agent_prompt(request.task, obs, history,
-                                                        self.model.max_input_chars // 2),
-                    schema=_agent_schema(list(shown)), max_tokens=self._tokens(200))
+                                                        self.model.max_input_chars // 2)
+                    + _vault_note(vault_actions),
+                    schema=_agent_schema(list(shown), vault_actions), max_tokens=self._tokens(200))
             except BudgetReached as reached:
                 result = A.AgentResult(status=A.AgentResult.BUDGET, message=reached.message)
                 break
@@ -307,7 +317,7 @@ class Intelligence:
                     raise  # the model cannot be reached: the caller hears it as it is
                 choice = Answer(text="", data={"action": "", "ref": "", "text": "",
                                                "thought": err.message})
-            step = await self._agent_step(tab, index, choice.data, shown)
+            step = await self._agent_step(tab, index, choice.data, shown, vault_actions)
             step.duration_ms = (time.monotonic() - started) * 1000
             step.url = tab.page.url
             step.timestamp.CopyFrom(timestamp(time.time()))
@@ -333,11 +343,25 @@ class Intelligence:
         yield A.AgentEvent(result=result)
 
     async def _agent_step(self, tab: Tab, index: int, choice: dict,
-                          shown: dict[str, A.Element]) -> A.AgentStep:
+                          shown: dict[str, A.Element], vault_actions: list[str] = ()) -> A.AgentStep:
         action, ref = str(choice.get("action", "")), str(choice.get("ref", ""))
         text = str(choice.get("text", ""))
         step = A.AgentStep(index=index, thought=str(choice.get("thought", ""))[:500], action=action,
                            ref=ref, text=text)
+        if action in vault_actions:
+            step.text = ""  # the node types the vault's secret; nothing the model wrote is used
+            if ref not in shown:
+                step.message = f"{action} needs a ref among the elements shown"
+                return step
+            try:
+                await tab.act(A.Action(fill=A.Fill(target=A.ElementTarget(ref=ref),
+                                                   vault_secret=VAULT_ACTIONS[action]),
+                                       timeout_ms=10_000))
+            except (BrowserplaneError, PwError) as err:
+                step.message = getattr(err, "message", "") or "failed"
+                return step
+            step.success = True
+            return step
         if action not in AGENT_ACTIONS:
             step.message = step.thought or f"the model chose no valid action ({action!r})"
             return step
@@ -443,9 +467,17 @@ def _agent_prompt(task: str, obs: A.Observation, history: list[str], max_chars: 
             f"{trim(obs.markdown, max_chars)}\n\nElements:\n" + "\n".join(lines) + "\n\nThe next action?")
 
 
-def _agent_schema(refs: list[str]) -> dict:
+def _vault_note(vault_actions: list[str]) -> str:
+    if not vault_actions:
+        return ""
+    return ("\n\nA saved login is available for this site. You never see it: to fill the login "
+            f"form use {', '.join(vault_actions)} with the field's ref (no text), then click the "
+            "form's submit button.")
+
+
+def _agent_schema(refs: list[str], vault_actions: list[str] = ()) -> dict:
     return {"type": "object", "properties": {
-        "action": {"type": "string", "enum": list(AGENT_ACTIONS)},
+        "action": {"type": "string", "enum": [*AGENT_ACTIONS, *vault_actions]},
         "ref": {"type": "string", "enum": [*refs, ""]},
         "text": {"type": "string", "maxLength": 300},
         "thought": {"type": "string", "maxLength": 120}},

@@ -216,6 +216,8 @@ def _check_bounds(kind: str, action: Any) -> None:
                              "fill sets longer text at once")
     if kind == "fill" and len(action.value) > MAX_TEXT:
         raise errors.invalid("value", f"at most {MAX_TEXT} characters")
+    if kind == "fill" and action.vault_secret and action.value:
+        raise errors.invalid("value", "give value or vault_secret, not both")
     if kind == "fill_form" and sum(len(v) for v in action.fields.values()) > MAX_TEXT:
         raise errors.invalid("fields", f"at most {MAX_TEXT} characters in all")
 
@@ -228,8 +230,11 @@ class Actor:
 
     def __init__(self, page: Page, uploads: pathlib.Path, allowed_domains: tuple[str, ...] = (),
                  busy: Callable[[], int] | None = None, egress: EgressPolicy | None = None,
-                 locating: locator.Locating | None = None) -> None:
+                 locating: locator.Locating | None = None,
+                 vault: Callable[[str, int], Awaitable[str]] | None = None) -> None:
         self.page = page
+        # (the element's document URL, which secret) -> the session's vault secret for it
+        self.vault = vault
         self.uploads = uploads
         self.allowed_domains = allowed_domains
         self.busy = busy
@@ -289,7 +294,15 @@ class Actor:
 
     async def _fill(self, fill: A.Fill, timeout: int, response: A.ActResponse) -> None:
         el = await self._find(fill.target, timeout)
-        await el.fill(fill.value, timeout=timeout)
+        value = fill.value
+        if fill.vault_secret:
+            if self.vault is None:
+                raise errors.invalid("vault_secret", "vault secrets are not filled here")
+            # The origin of the field's own document (a login iframe has its own), read as the
+            # secret is about to be typed: the credential of another site is never filled.
+            url = await el.evaluate("e => e.ownerDocument.location.href", timeout=timeout)
+            value = await self.vault(str(url), fill.vault_secret)
+        await el.fill(value, timeout=timeout)
         if fill.press_enter:
             await el.press("Enter", timeout=timeout)
 
