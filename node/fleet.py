@@ -200,7 +200,8 @@ class Fleet:
         # Recording (and resource blocking) starts after the hand-over, off the create path.
         slot.events = PageEvents(f"ws://127.0.0.1:{browser.port}{browser.browser_path}",
                                  tuple(options.blocked_resource_types),
-                                 tuple(ad_hosts.url_patterns()) if options.block_ads else ())
+                                 tuple(ad_hosts.url_patterns()) if options.block_ads else (),
+                                 redact_bodies=bool(options.vault_id))
         slot.events.start()
         if self.disk_quota or (self.sandbox is not None and self.sandbox.cgroups is not None):
             slot.limits_watch = asyncio.get_running_loop().create_task(self._watch_limits(slot))

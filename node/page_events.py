@@ -44,8 +44,11 @@ class Buffer:
 
 class PageEvents:
     def __init__(self, ws_url: str, blocked_types: tuple[int, ...] = (),
-                 blocked_urls: tuple[str, ...] = ()) -> None:
+                 blocked_urls: tuple[str, ...] = (), redact_bodies: bool = False) -> None:
         self.ws_url = ws_url
+        # A session with a vault: request bodies (a login form's POST carries the password the
+        # node typed) are left out of the CDP log.
+        self.redact_bodies = redact_bodies
         self.blocked = sorted({FETCH_TYPES[t] for t in blocked_types if t in FETCH_TYPES})
         self.blocked_urls = blocked_urls  # Fetch urlPatterns, e.g. "*://*.doubleclick.net/*"
         self.blocked_count = 0
@@ -166,6 +169,10 @@ class PageEvents:
         if method in RECORDED_EVENTS or method.startswith(("Network.", "Runtime.console")):
             if method in ("Network.dataReceived",):
                 return
+            if self.redact_bodies and method == "Network.requestWillBeSent" and "request" in params:
+                request = {k: v for k, v in params["request"].items()
+                           if k not in ("postData", "postDataEntries")}
+                params = {**params, "request": request}
             self.cdp.add({"method": method, "page": target, "params": params,
                           "timestamp": time.time()})
 

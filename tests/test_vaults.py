@@ -221,6 +221,11 @@ def test_a_vault_login_fills_the_form_and_leaves_no_trace(cluster: Cluster, auto
                      10, "the page did not check the login")
         assert _js(auto, vmd, sid, "document.getElementById('result').textContent") == "Welcome"
         assert _js(auto, vmd, sid, "document.getElementById('username').value") == "ada"
+        cluster.wait(lambda: _js(auto, vmd, sid, "document.getElementById('sent').textContent"),
+                     10, "the page did not post the form")
+        posts = [e for e in auto.GetNetworkLog(A.LogRequest(session_id=sid, limit=1000),
+                                               metadata=vmd).entries if e.method == "POST"]
+        assert posts, "the form's POST is in the network log (and its body nowhere)"
 
         # What callers can read about the session: answers, observations, every log.
         answers.append(auto.Observe(A.ObserveRequest(session_id=sid), metadata=vmd).SerializeToString())
