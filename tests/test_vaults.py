@@ -305,3 +305,45 @@ def test_mfa_codes_follow_rfc_6238():
     assert vault_credentials.pick(cred, A.VAULT_USERNAME) == "e@a.test"
     with pytest.raises(errors.BrowserplaneError):
         vault_credentials.pick(cred, A.VAULT_MFA_CODE)
+
+
+@pytest.fixture(scope="module")
+def agent_cluster(tmp_path_factory, model_server):
+    """A cluster of its own whose node has the real model (SmolLM2-135M)."""
+    c = Cluster(tmp_path_factory.mktemp("vault-agent"))
+    try:
+        c.start_controlplane()
+        c.start_node("smol", 2, 0, (), 0, "--model-base-url", model_server,
+                     "--model", "SmolLM2-135M-Instruct.Q4_1", "--model-max-tokens", "128",
+                     "--model-max-input-chars", "4000")
+        yield c
+    finally:
+        c.stop()
+
+
+def test_an_agent_on_a_vault_session_never_sees_the_password(agent_cluster: Cluster, site):
+    """Whatever the real model chooses, no step, answer, log or file carries the password."""
+    c = agent_cluster
+    md = (("authorization", f"Bearer {c.create_key('agent')}"),)
+    password = _password()
+    vault = c.stub.CreateVault(cp.CreateVaultRequest(), metadata=md)
+    c.stub.AddCredentials(cp.AddCredentialsRequest(vault_id=vault.id, credential=cp.Credential(
+        url=site, username="ada", password=password)), metadata=md)
+    s = _session(c, md, vault.id)
+    with grpc.insecure_channel(c.address) as channel:
+        auto = automation_pb2_grpc.AutomationStub(channel)
+        digest = hashlib.sha256(password.encode()).hexdigest()
+        events = list(auto.RunAgent(A.RunAgentRequest(
+            session_id=s.id, task="Sign in with the saved login.", max_steps=3,
+            start_url=f"{site}/vault-login.html#ada:{digest}"), metadata=md, timeout=300))
+        assert events[-1].HasField("result")
+        log = auto.GetActionLog(A.LogRequest(session_id=s.id), metadata=md)
+        steps = [e for e in log.entries if e.type == "agent_step"]
+        assert len(steps) == events[-1].result.steps
+        answers = [e.SerializeToString() for e in events] + [log.SerializeToString()]
+        answers.append(auto.GetCdpLog(A.LogRequest(session_id=s.id, limit=1000),
+                                      metadata=md).SerializeToString())
+    c.stub.TerminateSession(cp.TerminateSessionRequest(id=s.id), metadata=md)
+    needles = [password.encode(), base64.b64encode(password.encode())]
+    assert not [n for a in answers for n in needles if n in a]
+    assert _files_holding(c.tmp, needles) == []
