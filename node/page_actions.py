@@ -300,7 +300,7 @@ class Actor:
                 raise errors.invalid("vault_secret", "vault secrets are not filled here")
             # The origin of the field's own document (a login iframe has its own), read as the
             # secret is about to be typed: the credential of another site is never filled.
-            url = await el.evaluate("e => e.ownerDocument.location.href", timeout=timeout)
+            url = await el.evaluate("e => e.ownerDocument.location.href")
             value = await self.vault(str(url), fill.vault_secret)
         await el.fill(value, timeout=timeout)
         if fill.press_enter:

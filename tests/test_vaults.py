@@ -15,7 +15,7 @@ import pytest
 
 from browserplane import errors, totp
 from browserplane.v1 import automation_pb2 as A
-from browserplane.v1 import automation_pb2_grpc
+from browserplane.v1 import automation_pb2_grpc, controlplane_pb2_grpc
 from browserplane.v1 import controlplane_pb2 as cp
 from browserplane.v1 import session_pb2 as S
 from node import intelligence, vault_credentials
@@ -213,7 +213,12 @@ def test_a_vault_login_fills_the_form_and_leaves_no_trace(cluster: Cluster, auto
         digest = hashlib.sha256(password.encode()).hexdigest()
         auto.Navigate(A.NavigateRequest(session_id=sid, url=f"{site}/vault-login.html#ada:{digest}"),
                       metadata=vmd, timeout=30)
-        answers.append(_fill(auto, vmd, sid, "#username", A.VAULT_USERNAME).SerializeToString())
+        # The username by an observed ref, the password by a selector.
+        obs = auto.Observe(A.ObserveRequest(session_id=sid), metadata=vmd)
+        user_ref = next(e.ref for e in obs.elements if e.label.strip().lower() == "username")
+        answers.append(auto.Act(A.ActRequest(session_id=sid, action=A.Action(fill=A.Fill(
+            target=A.ElementTarget(ref=user_ref), vault_secret=A.VAULT_USERNAME))),
+            metadata=vmd, timeout=60).SerializeToString())
         answers.append(_fill(auto, vmd, sid, "#password", A.VAULT_PASSWORD).SerializeToString())
         auto.Act(A.ActRequest(session_id=sid, action=A.Action(click=A.Click(
             target=A.ElementTarget(selector="button[type=submit]")))), metadata=vmd, timeout=60)
@@ -232,6 +237,7 @@ def test_a_vault_login_fills_the_form_and_leaves_no_trace(cluster: Cluster, auto
         log = auto.GetActionLog(A.LogRequest(session_id=sid), metadata=vmd)
         fills = [e for e in log.entries if e.type == "fill"]
         assert [e.details["vault_secret"] for e in fills] == ["username", "password"]
+        assert fills[0].details["ref"] == user_ref
         answers.append(log.SerializeToString())
         for method in (auto.GetConsoleLog, auto.GetNetworkLog, auto.GetCdpLog):
             answers.append(method(A.LogRequest(session_id=sid, limit=1000), metadata=vmd).SerializeToString())
@@ -347,3 +353,63 @@ def test_an_agent_on_a_vault_session_never_sees_the_password(agent_cluster: Clus
     needles = [password.encode(), base64.b64encode(password.encode())]
     assert not [n for a in answers for n in needles if n in a]
     assert _files_holding(c.tmp, needles) == []
+
+
+def test_an_agent_step_fills_the_vault_login_by_ref_without_the_value(cluster: Cluster, vmd, site):
+    """The agent's vault actions on a real page, through the node's own parts (page reader,
+    actor, the control plane's vaults over gRPC): the model only names the field."""
+    import asyncio
+
+    from playwright.async_api import async_playwright
+
+    from node import page_actions, page_reader
+    from node.chromium import find_chromium
+    from node.model_client import ModelClient
+
+    password = _password()
+    vault = cluster.stub.CreateVault(cp.CreateVaultRequest(name="agent-step"), metadata=vmd)
+    cluster.stub.AddCredentials(cp.AddCredentialsRequest(vault_id=vault.id, credential=cp.Credential(
+        url=site, username="ada", password=password)), metadata=vmd)
+    project = cluster.stub.Authenticate(cp.AuthenticateRequest(), metadata=vmd).project.id
+    digest = hashlib.sha256(password.encode()).hexdigest()
+
+    async def run() -> None:
+        channel = grpc.aio.insecure_channel(cluster.address)
+        vaults = vault_credentials.VaultCredentials(
+            controlplane_pb2_grpc.ControlPlaneStub(channel), cluster.admin)
+        # A model that is never asked: _agent_step runs one choice the test makes.
+        brain = intelligence.Intelligence(ModelClient("http://127.0.0.1:9/v1", "unused"))
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=find_chromium())
+            page = await browser.new_page()
+            await page.goto(f"{site}/vault-login.html#ada:{digest}")
+
+            async def act(pg, action):
+                actor = page_actions.Actor(pg, pathlib.Path("/nonexistent"), vault=lambda url, which:
+                                           vaults.secret(project, vault.id, url, which))
+                return actor.page, await actor.run(action)
+
+            tab = intelligence.Tab(page, page_reader.observe, act, lambda url: asyncio.sleep(0),
+                                   vault_offer=lambda url: vaults.available(project, vault.id, url))
+            offer = await tab.vault_offer(page.url)
+            assert offer == ["username", "password"]
+            assert await vaults.available(project, vault.id, "https://elsewhere.test/") == []
+            obs = await tab.observe(max_text=2000)
+            shown = {e.ref: e for e in obs.elements}
+            ref = {e.label.lower().strip(): e.ref for e in obs.elements}
+            actions = [f"fill_{part}" for part in offer]
+            for action, label in (("fill_username", "username"), ("fill_password", "password")):
+                step = await brain._agent_step(tab, 1, {"action": action, "ref": ref[label],
+                                                        "text": "whatever the model wrote"},
+                                               shown, actions)
+                assert step.success, step.message
+                assert step.text == "" and password not in str(step)
+            await page.click("button[type=submit]")
+            await page.wait_for_function("document.getElementById('result').textContent !== ''")
+            assert await page.text_content("#result") == "Welcome"
+            assert await page.input_value("#username") == "ada"
+            await browser.close()
+        await brain.model.close()
+        await channel.close()
+
+    asyncio.run(run())
