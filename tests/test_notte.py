@@ -1,0 +1,242 @@
+"""The official `notte-sdk` (1.10.0) against the gateway's Notte dialect, on tests/pages/notte-*.html.
+
+Telemetry and the SDK's PyPI version check are off before the SDK is imported, and every
+connection this process opens is checked to be to loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+os.environ["DISABLE_TELEMETRY"] = "true"  # read by notte_core at import time
+
+import notte_sdk.endpoints.base as notte_base  # noqa: E402
+import pytest  # noqa: E402
+from notte_sdk import NotteClient  # noqa: E402
+from notte_sdk.errors import NotteAPIError  # noqa: E402
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+# The version check would GET pypi.org on the first client; it has no switch but this flag.
+notte_base._version_check_performed = True
+
+_real_connect = socket.socket.connect
+OUTSIDE: list[Any] = []
+
+
+def _loopback_only(self: socket.socket, address: Any) -> Any:
+    host = address[0] if isinstance(address, tuple) else address
+    if self.family in (socket.AF_INET, socket.AF_INET6) and host not in ("127.0.0.1", "::1",
+                                                                         "localhost"):
+        OUTSIDE.append(address)
+        raise OSError(f"test refused a connection to {address!r}")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def loopback_only() -> Iterator[None]:
+    socket.socket.connect = _loopback_only  # type: ignore[method-assign]
+    yield
+    socket.socket.connect = _real_connect  # type: ignore[method-assign]
+    assert OUTSIDE == [], f"something tried to leave 127.0.0.1: {OUTSIDE}"
+
+
+@pytest.fixture
+def client(gateway_url: str, api_key: str) -> NotteClient:
+    return NotteClient(api_key=api_key, server_url=gateway_url)
+
+
+def _raw(gateway_url: str, api_key: str, method: str, path: str, body: Any = None
+         ) -> tuple[int, dict[str, Any]]:
+    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    req = urllib.request.Request(gateway_url + path, data=data, method=method, headers={
+        "Authorization": f"Bearer {api_key}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=120) as answer:
+            return answer.status, json.loads(answer.read() or b"{}")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}")
+
+
+def _ids(obs: Any) -> dict[str, str]:
+    return {a.text_label or a.description: a.id for a in obs.space.interaction_actions}
+
+
+def _text(session: Any, selector: str) -> str:
+    return session.execute(type="evaluate_js",
+                           code=f"document.querySelector({selector!r}).textContent")
+
+
+def test_health_without_auth(client: NotteClient, gateway_url: str) -> None:
+    assert client.health_check() is None or True
+    with urllib.request.urlopen(gateway_url + "/health", timeout=10) as answer:
+        assert answer.status == 200 and json.loads(answer.read())["status"] == "ok"
+
+
+def test_start_attach_status_list_stop(client: NotteClient, site: str) -> None:
+    session = client.Session(idle_timeout_minutes=4, max_duration_minutes=20, viewport_width=1000,
+                             viewport_height=700, browser_type="chrome")
+    session.start()
+    try:
+        sid = session.session_id
+        status = session.status()
+        assert status.status == "active" and status.idle_timeout_minutes == 4
+        assert status.max_duration_minutes == 20 and status.viewport_width == 1000
+        listed = client.sessions.list(only_active=True, page_size=100)
+        assert sid in [s.session_id for s in listed]
+        debug = session.debug_info()
+        assert debug.ws.cdp and debug.debug_url and len(debug.tabs) >= 1
+        # The SDK connects Playwright with the URL alone (no Authorization on CDP).
+        with sync_playwright() as p:
+            browser = p.chromium.connect_over_cdp(session.cdp_url())
+            page = browser.contexts[0].pages[0]
+            page.goto(f"{site}/notte-app.html")
+            assert page.title() == "Notte app"
+            browser.close()
+        assert client.sessions.status(sid).status == "active"
+    finally:
+        session.stop()
+    closed = client.sessions.status(sid)
+    assert closed.status == "closed" and closed.closed_at and closed.close_reason == "manual"
+
+
+def test_observe_then_execute_by_id(client: NotteClient, site: str) -> None:
+    with client.Session() as session:
+        session.execute(type="goto", url=f"{site}/notte-app.html")
+        obs = session.observe()
+        assert obs.metadata.title == "Notte app" and obs.metadata.url.endswith("/notte-app.html")
+        assert obs.metadata.viewport.viewport_height > 0 and len(obs.metadata.tabs) == 1
+        assert obs.screenshot.bytes()[:4] == b"\x89PNG"
+        ids = _ids(obs)
+        button, link, city = ids["Clicked 0 times"], ids["Next page"], ids["City"]
+        assert button[0] == "B" and link[0] == "L" and city[0] == "I"
+        assert any(a.id.startswith("F") for a in obs.space.interaction_actions)
+        # Ids stay the same across observations of the same document.
+        assert _ids(session.observe())["Next page"] == link
+        result = session.execute(type="click", id=button)
+        assert result.success
+        assert _text(session, "#counter") == "Clicked 1 times"
+        assert _ids(session.observe())["Clicked 1 times"] == button
+        session.execute(type="fill", id=city, value="Lyon")
+        assert _text(session, "#echo") == "Lyon"
+        session.execute(type="click", id=link)
+        assert session.observe().metadata.title == "Notte next"
+
+
+def test_every_action_type(client: NotteClient, site: str) -> None:
+    app, nxt = f"{site}/notte-app.html", f"{site}/notte-next.html"
+    with client.Session() as session:
+        session.execute(type="goto", url=app)
+        ids = _ids(session.observe())
+        session.execute(type="select_dropdown_option", id=ids["Size"], value="Large")
+        assert _text(session, "#chosen") == "l"
+        session.execute(type="check", id=ids["I agree"], value=True)
+        assert session.execute(type="evaluate_js", code="document.querySelector('#agree').checked") \
+            == "true"
+        session.execute(type="click", selector="#keys")
+        session.execute(type="press_key", key="Enter")
+        assert _text(session, "#keylog") == "[Enter]"
+        # by selector: css, xpath, and a description resolved offline
+        session.execute(type="click", selector={"css_selector": "#counter", "xpath_selector": "",
+                                                "in_iframe": False, "in_shadow_root": False,
+                                                "iframe_parent_css_selectors": []})
+        session.execute(type="click", selector="xpath=//button[@id='counter']")
+        session.execute(type="click", description="the Clicked button")
+        assert _text(session, "#counter") == "Clicked 3 times"
+        session.execute(type="fill", selector="#city", value="Paris")
+        assert _text(session, "#echo") == "Paris"
+        session.execute(type="scroll_down", amount=800)
+        assert session.observe().metadata.viewport.scroll_y >= 700
+        session.execute(type="scroll_up")
+        assert session.observe().metadata.viewport.scroll_y < 700
+        session.execute(type="wait", time_ms=50)
+        session.execute(type="goto", url=nxt)
+        session.execute(type="go_back")
+        assert session.observe().metadata.title == "Notte app"
+        session.execute(type="go_forward")
+        assert session.observe().metadata.title == "Notte next"
+        session.execute(type="reload")
+        session.execute(type="goto_new_tab", url=app)
+        obs = session.observe()
+        assert len(obs.metadata.tabs) == 2 and obs.metadata.title == "Notte app"
+        session.execute(type="switch_tab", tab_index=0)
+        assert session.observe().metadata.title == "Notte next"
+        session.execute(type="switch_tab", tab_index=1)
+        session.execute(type="close_tab")
+        assert len(session.observe().metadata.tabs) == 1
+        scraped = session.execute(type="scrape")
+        assert "Second page" in scraped.data.markdown
+        done = session.execute(type="completion", success=True, answer="all done")
+        assert done.success and done.message == "all done"
+
+
+def test_scrape_without_a_model(client: NotteClient, site: str) -> None:
+    with client.Session() as session:
+        session.execute(type="goto", url=f"{site}/notte-app.html")
+        markdown = session.scrape()
+        assert "# Notte app" in markdown and "Next page" in markdown
+        scoped = session.scrape(selector="#bottom")
+        assert "The end." in scoped and "Notte app" not in scoped
+        with pytest.raises(NotteAPIError) as failed:
+            session.scrape(instructions="What is the page about?")
+        assert "model" in str(failed.value).lower()
+        # the session is still usable
+        assert session.status().status == "active"
+
+
+def test_cookies_set_and_get(client: NotteClient, site: str) -> None:
+    with client.Session() as session:
+        session.execute(type="goto", url=f"{site}/notte-app.html")
+        session.set_cookies(cookies=[{"name": "flavour", "value": "oat", "domain": "127.0.0.1",
+                                      "path": "/", "httpOnly": False, "secure": False,
+                                      "sameSite": "Lax"}])
+        cookies = {c["name"]: c for c in session.get_cookies()}
+        assert cookies["flavour"]["value"] == "oat" and cookies["flavour"]["domain"] == "127.0.0.1"
+        assert session.execute(type="evaluate_js", code="document.cookie") == "flavour=oat"
+
+
+def test_one_shot_scrapes_and_search(gateway_url: str, api_key: str, site: str) -> None:
+    status, body = _raw(gateway_url, api_key, "POST", "/scrape", {"url": f"{site}/notte-next.html"})
+    assert status == 200 and "Second page" in body["markdown"]
+    status, body = _raw(gateway_url, api_key, "POST", "/scrape_from_html",
+                        {"frames": [{"html": "<h1>Given HTML</h1><p>No fetch.</p>"}]})
+    assert status == 200 and "Given HTML" in body["markdown"], body
+    status, body = _raw(gateway_url, api_key, "POST", "/search", {"q": "x"})
+    assert status == 501 and "SearXNG" in body["message"]
+
+
+def test_bad_input(client: NotteClient, gateway_url: str, api_key: str, site: str) -> None:
+    before = len(client.sessions.list(only_active=True, page_size=100))
+    for bad in ({"chrome_args": ["--gpu-launcher=/bin/sh"]}, {"browser_type": "firefox"},
+                {"idle_timeout_minutes": "five"}, {"proxies": True}, {"vault_id": "v1"},
+                {"extra_http_headers": {"X-A": "1"}}, {"nonsense": 1}):
+        status, body = _raw(gateway_url, api_key, "POST", "/sessions/start", bad)
+        assert 400 <= status < 500 and body["message"], (bad, body)
+    assert len(client.sessions.list(only_active=True, page_size=100)) == before
+    with client.Session() as session:
+        session.execute(type="goto", url=f"{site}/notte-app.html")
+        sid = session.session_id
+        cases = [
+            {"type": "fly_away"},
+            {"type": "click", "id": "B99999"},
+            {"type": "click", "id": "nonsense"},
+            {"type": "click", "selector": "#no-such-thing", "timeout": 500},
+            {"type": "goto", "url": 5},
+            {"type": "wait", "time_ms": "soon"},
+            {"type": "check", "id": "I1", "value": "yes"},
+        ]
+        for action in cases:
+            status, body = _raw(gateway_url, api_key, "POST", f"/sessions/{sid}/page/execute", action)
+            assert 400 <= status < 500 and body["message"] and "detail" in body, (action, body)
+        with pytest.raises(NotteAPIError):
+            session.execute(type="click", id="B99999")
+        status, body = _raw(gateway_url, api_key, "POST", f"/sessions/{sid}/page/execute", b"{not")
+        assert status == 400
+        status, _ = _raw(gateway_url, api_key, "POST", "/sessions/nope/page/observe", {})
+        assert status == 404
+        # still usable afterwards
+        assert session.observe().metadata.title == "Notte app"
