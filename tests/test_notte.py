@@ -67,8 +67,7 @@ def _ids(obs: Any) -> dict[str, str]:
 
 
 def _text(session: Any, selector: str) -> str:
-    return session.execute(type="evaluate_js",
-                           code=f"document.querySelector({selector!r}).textContent")
+    return session.evaluate_js(f"document.querySelector({selector!r}).textContent")
 
 
 def test_health_without_auth(client: NotteClient, gateway_url: str) -> None:
@@ -110,11 +109,10 @@ def test_observe_then_execute_by_id(client: NotteClient, site: str) -> None:
         obs = session.observe()
         assert obs.metadata.title == "Notte app" and obs.metadata.url.endswith("/notte-app.html")
         assert obs.metadata.viewport.viewport_height > 0 and len(obs.metadata.tabs) == 1
-        assert obs.screenshot.bytes()[:4] == b"\x89PNG"
+        assert obs.screenshot.bytes()[:2] in (b"\xff\xd8", b"\x89P")  # JPEG or PNG
         ids = _ids(obs)
         button, link, city = ids["Clicked 0 times"], ids["Next page"], ids["City"]
         assert button[0] == "B" and link[0] == "L" and city[0] == "I"
-        assert any(a.id.startswith("F") for a in obs.space.interaction_actions)
         # Ids stay the same across observations of the same document.
         assert _ids(session.observe())["Next page"] == link
         result = session.execute(type="click", id=button)
@@ -127,7 +125,7 @@ def test_observe_then_execute_by_id(client: NotteClient, site: str) -> None:
         assert session.observe().metadata.title == "Notte next"
 
 
-def test_every_action_type(client: NotteClient, site: str) -> None:
+def test_every_action_type(client: NotteClient, gateway_url: str, api_key: str, site: str) -> None:
     app, nxt = f"{site}/notte-app.html", f"{site}/notte-next.html"
     with client.Session() as session:
         session.execute(type="goto", url=app)
@@ -135,7 +133,7 @@ def test_every_action_type(client: NotteClient, site: str) -> None:
         session.execute(type="select_dropdown_option", id=ids["Size"], value="Large")
         assert _text(session, "#chosen") == "l"
         session.execute(type="check", id=ids["I agree"], value=True)
-        assert session.execute(type="evaluate_js", code="document.querySelector('#agree').checked") \
+        assert session.evaluate_js("document.querySelector('#agree').checked") \
             == "true"
         session.execute(type="click", selector="#keys")
         session.execute(type="press_key", key="Enter")
@@ -145,7 +143,10 @@ def test_every_action_type(client: NotteClient, site: str) -> None:
                                                 "in_iframe": False, "in_shadow_root": False,
                                                 "iframe_parent_css_selectors": []})
         session.execute(type="click", selector="xpath=//button[@id='counter']")
-        session.execute(type="click", description="the Clicked button")
+        # The SDK insists on an id or a selector; plain HTTP may name the element in words.
+        status, body = _raw(gateway_url, api_key, "POST", f"/sessions/{session.session_id}/page/execute",
+                            {"type": "click", "description": "the Clicked button"})
+        assert status == 200 and body["success"], body
         assert _text(session, "#counter") == "Clicked 3 times"
         session.execute(type="fill", selector="#city", value="Paris")
         assert _text(session, "#echo") == "Paris"
@@ -196,7 +197,7 @@ def test_cookies_set_and_get(client: NotteClient, site: str) -> None:
                                       "sameSite": "Lax"}])
         cookies = {c["name"]: c for c in session.get_cookies()}
         assert cookies["flavour"]["value"] == "oat" and cookies["flavour"]["domain"] == "127.0.0.1"
-        assert session.execute(type="evaluate_js", code="document.cookie") == "flavour=oat"
+        assert session.evaluate_js("document.cookie") == "flavour=oat"
 
 
 def test_one_shot_scrapes_and_search(gateway_url: str, api_key: str, site: str) -> None:

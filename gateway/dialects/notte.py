@@ -202,9 +202,10 @@ def _selector(raw: Any) -> str | None:
                    "selector.iframe_parent_css_selectors")
     typed(raw, "in_iframe", bool, False, "selector.in_iframe")
     typed(raw, "in_shadow_root", bool, False, "selector.in_shadow_root")  # Playwright's css pierces
-    if not css and not xpath:
+    playwright = typed(raw, "playwright_selector", str, "", "selector.playwright_selector")
+    if not css and not xpath and not playwright:
         return None
-    inner = css or ("xpath=" + xpath)
+    inner = playwright or css or ("xpath=" + xpath)
     chain = []
     for i, frame in enumerate(frames):
         if not isinstance(frame, str) or not frame:
@@ -748,7 +749,8 @@ class Notte:
             if answer.error:
                 raise ApiError(422, "script_failed", f"the script threw: {answer.error}")
             result = json_format.MessageToDict(answer.result) if answer.HasField("result") else None
-            return "evaluated", {"markdown": json.dumps(result)}, True
+            text = result if isinstance(result, str) else json.dumps(result)
+            return "evaluated", {"markdown": text}, True
         return go
 
     async def _do_scrape(self, sid: str, a: dict[str, Any], md: Any, check_only: bool) -> Any:
