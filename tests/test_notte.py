@@ -241,3 +241,63 @@ def test_bad_input(client: NotteClient, gateway_url: str, api_key: str, site: st
         assert status == 404
         # still usable afterwards
         assert session.observe().metadata.title == "Notte app"
+
+
+def test_observe_instructions_rank_and_page_reads(client: NotteClient, gateway_url: str,
+                                                  api_key: str, site: str) -> None:
+    with client.Session() as session:
+        session.execute(type="goto", url=f"{site}/notte-app.html")
+        with pytest.warns(DeprecationWarning):
+            ranked = session.observe(instructions="the Next page link")
+        assert ranked and ranked[0].text_label == "Next page" and ranked[0].id.startswith("L")
+        sid = session.session_id
+        status, shot = _raw(gateway_url, api_key, "POST", f"/sessions/{sid}/page/screenshot")
+        assert status == 200 and len(shot["screenshot"]) > 100
+        status, logs = _raw(gateway_url, api_key, "GET", f"/sessions/{sid}/network/logs")
+        assert status == 200 and any(e["url"].endswith("/notte-app.html") for e in logs["entries"])
+        tab = client.sessions.debug_tab_info(sid, 0)
+        assert tab.metadata.url.endswith("/notte-app.html") and tab.ws_url
+
+
+def test_profile_from_browserbase_loads_in_notte(client: NotteClient, gateway_url: str,
+                                                 api_key: str, site: str) -> None:
+    from browserbase import Browserbase
+
+    context = Browserbase(api_key=api_key, base_url=gateway_url, max_retries=0).contexts.create()
+    with client.Session(profile={"id": context.id, "persist": True}) as session:
+        session.execute(type="goto", url=f"{site}/notte-app.html")
+        session.evaluate_js("document.cookie = 'kept=yes; max-age=3600'")
+    with client.Session(profile={"id": context.id, "persist": False}) as session:
+        session.execute(type="goto", url=f"{site}/notte-app.html")
+        assert session.evaluate_js("document.cookie") == "kept=yes"
+
+
+def test_wrong_types_in_every_model(client: NotteClient, gateway_url: str, api_key: str,
+                                    site: str) -> None:
+    with client.Session() as session:
+        session.execute(type="goto", url=f"{site}/notte-app.html")
+        sid = session.session_id
+        for method, path, body in [
+            ("POST", f"/sessions/{sid}/page/observe", {"max_nb_actions": "many"}),
+            ("POST", f"/sessions/{sid}/page/observe", {"instructions": 3}),
+            ("POST", f"/sessions/{sid}/page/scrape", {"only_main_content": "yes"}),
+            ("POST", f"/sessions/{sid}/page/scrape", {"selector": ["#a"]}),
+            ("POST", f"/sessions/{sid}/cookies", {"cookies": "flavour=oat"}),
+            ("POST", f"/sessions/{sid}/cookies", {"cookies": [{"name": "a", "value": 1}]}),
+            ("POST", f"/sessions/{sid}/page/execute", {"type": "select_dropdown_option",
+                                                       "id": "I1", "value": {"x": 1}}),
+            ("POST", f"/sessions/{sid}/page/execute", {"type": "switch_tab", "tab_index": 7}),
+            ("GET", f"/sessions/{sid}/debug/tab?tab_idx=x", None),
+            ("GET", "/sessions/?only_active=maybe", None),
+            ("GET", "/sessions/?page=0", None),
+            ("DELETE", f"/sessions/{sid}/stop?close_reason=bored", None),
+            ("POST", "/scrape", {"url": "ftp://example.com"}),
+            ("POST", "/scrape_from_html", {"frames": [{"html": 5}]}),
+            ("GET", f"/sessions/{sid}/no-such-route", None),
+        ]:
+            status, answer = _raw(gateway_url, api_key, method, path, body)
+            assert 400 <= status < 500 and answer["message"], (path, body, answer)
+        status, answer = _raw(gateway_url, "", "GET", "/sessions/")
+        assert status == 401 and answer["message"]
+        assert session.observe().metadata.title == "Notte app"
+        assert session.status().status == "active"
