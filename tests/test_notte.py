@@ -101,6 +101,20 @@ def test_start_attach_status_list_stop(client: NotteClient, site: str) -> None:
         session.stop()
     closed = client.sessions.status(sid)
     assert closed.status == "closed" and closed.closed_at and closed.close_reason == "manual"
+    again = client.sessions.stop(sid)  # stopping an ended session answers it, closed
+    assert again.status == "closed" and again.close_reason == "manual"
+
+
+def test_sdk_page_and_stop_reason(client: NotteClient, site: str) -> None:
+    session = client.Session()
+    session.start()
+    try:
+        page = session.page  # the SDK's own Playwright connection: contexts[0].pages[0]
+        page.goto(f"{site}/notte-next.html")
+        assert session.observe().metadata.title == "Notte next"
+    finally:
+        session.stop(close_reason="error")
+    assert client.sessions.status(session.session_id).close_reason == "error"
 
 
 def test_observe_then_execute_by_id(client: NotteClient, site: str) -> None:
