@@ -243,6 +243,8 @@ def test_bad_input(client: NotteClient, gateway_url: str, api_key: str, site: st
             {"type": "goto", "url": 5},
             {"type": "wait", "time_ms": "soon"},
             {"type": "check", "id": "I1", "value": "yes"},
+            {"type": "goto", "url": "http://127.0.0.1:1/refused"},  # the egress policy says no
+            {"type": "upload_file", "selector": "#city", "file_path": "/etc/passwd"},
         ]
         for action in cases:
             status, body = _raw(gateway_url, api_key, "POST", f"/sessions/{sid}/page/execute", action)

@@ -26,6 +26,7 @@ import grpc
 from aiohttp import web
 from google.protobuf import json_format, timestamp_pb2
 
+from browserplane import errors
 from browserplane.logs import request_id_var
 from browserplane.v1 import automation_pb2 as A
 from browserplane.v1 import automation_pb2_grpc, controlplane_pb2_grpc
@@ -73,6 +74,10 @@ SCRAPE_FIELDS = {"selector", "scrape_links", "scrape_images", "only_main_content
 ROLE_LETTER = {"link": "L", "textbox": "I", "searchbox": "I", "combobox": "I", "spinbutton": "I",
                "checkbox": "I", "radio": "I", "switch": "I", "slider": "I", "listbox": "I",
                "option": "O", "img": "F", "image": "F"}
+# What an action met on the page, not a server fault: answered 422 so the SDK does not retry
+# the action (it retries POSTs on 503).
+PAGE_FAILURES = {errors.ACTION_FAILED, errors.NAVIGATION_FAILED, errors.TIMEOUT,
+                 errors.ELEMENT_NOT_FOUND, errors.PAGE_NOT_FOUND, errors.FILE_NOT_FOUND}
 ID_PATTERN = re.compile(r"^([LBIOF])([1-9][0-9]{0,8})$")
 INTERACTION = "Interaction Actions"
 IMAGES_JS = ("Array.from(document.images).map(i => ({url: i.currentSrc || i.src, "
@@ -557,7 +562,13 @@ class Notte:
         call = await run(sid, action, md, check_only=True)  # bad input: nothing has run
         await self._running(request, md)
         started = _now()
-        message, data, success = await call()
+        try:
+            message, data, success = await call()
+        except grpc.RpcError as err:
+            failure = ApiError.from_grpc(err)
+            if errors.describe(err).reason in PAGE_FAILURES and failure.status >= 500:
+                failure.status = 422
+            raise failure from None
         return web.json_response({"started_at": started, "ended_at": _now(), "action": action,
                                   "success": success, "message": message, "data": data,
                                   "exception_detail": None, "action_executed": True})
