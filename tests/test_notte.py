@@ -317,3 +317,40 @@ def test_wrong_types_in_every_model(client: NotteClient, gateway_url: str, api_k
         assert status == 401 and answer["message"]
         assert session.observe().metadata.title == "Notte app"
         assert session.status().status == "active"
+
+
+# ---- with a real model (SmolLM2-135M on loopback): the answers' shape, never their quality -----
+
+@pytest.fixture(scope="module")
+def smol_client(tmp_path_factory: pytest.TempPathFactory, model_server: str) -> Iterator[NotteClient]:
+    from tests.cluster import Cluster
+
+    c = Cluster(tmp_path_factory.mktemp("notte-model"))
+    try:
+        c.start_controlplane()
+        c.start_node("smol", 2, 1, (), 0, "--model-base-url", model_server,
+                     "--model", "SmolLM2-135M-Instruct.Q4_1", "--model-max-tokens", "128",
+                     "--model-max-input-chars", "4000")
+        c.start_gateway()
+        yield NotteClient(api_key=c.create_key("notte-model"),
+                          server_url=f"http://127.0.0.1:{c.gateway_port}")
+    finally:
+        c.stop()
+
+
+def test_scrape_with_a_model(smol_client: NotteClient, site: str) -> None:
+    from pydantic import BaseModel
+
+    class Title(BaseModel):
+        title: str
+
+    with smol_client.Session() as session:
+        session.execute(type="goto", url=f"{site}/notte-next.html")
+        answer = session.scrape(instructions="What is the page's heading?", raise_on_failure=False)
+        assert answer.success in (True, False) and (answer.data is not None or answer.error)
+        typed_answer = session.scrape(instructions="The page's heading", response_format=Title,
+                                      raise_on_failure=False)
+        if typed_answer.success:
+            assert isinstance(typed_answer.data.title, str)
+        else:
+            assert typed_answer.error
