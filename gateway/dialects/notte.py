@@ -80,6 +80,7 @@ PAGE_FAILURES = {errors.ACTION_FAILED, errors.NAVIGATION_FAILED, errors.TIMEOUT,
                  errors.ELEMENT_NOT_FOUND, errors.PAGE_NOT_FOUND, errors.FILE_NOT_FOUND}
 ID_PATTERN = re.compile(r"^([LBIOF])([1-9][0-9]{0,8})$")
 INTERACTION = "Interaction Actions"
+MAX_HTML_CHARS = 2 * 1024 * 1024  # a data: URL travels in one gRPC message (4 MiB)
 IMAGES_JS = ("Array.from(document.images).map(i => ({url: i.currentSrc || i.src, "
              "description: i.alt || null})).filter(i => i.url)")
 
@@ -877,6 +878,9 @@ class Notte:
                     raise bad_request(f"frames[{i}].html", "must be a string")
                 parts.append(frame["html"])
             html = "\n".join(parts)
+        if len(html) > MAX_HTML_CHARS:
+            raise ApiError(413, "payload_too_large", f"the HTML is longer than {MAX_HTML_CHARS} "
+                           "characters", field="frames")
         options = _scrape_options(body, known=SCRAPE_FIELDS | {"frames", "html", "url"})
         # The page reader runs on the HTML as a page of its own: a data: URL, never a fetch.
         url = "data:text/html;base64," + base64.b64encode(html.encode("utf-8", "surrogatepass")).decode()
