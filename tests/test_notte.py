@@ -214,7 +214,10 @@ def test_cookies_set_and_get(client: NotteClient, site: str) -> None:
         assert session.evaluate_js("document.cookie") == "flavour=oat"
 
 
-def test_one_shot_scrapes_and_search(gateway_url: str, api_key: str, site: str) -> None:
+def test_one_shot_scrapes_and_search(client: NotteClient, gateway_url: str, api_key: str,
+                                     site: str) -> None:
+    # The SDK's client.scrape(url): start, goto, scrape, stop.
+    assert "Second page" in client.scrape(f"{site}/notte-next.html")
     status, body = _raw(gateway_url, api_key, "POST", "/scrape", {"url": f"{site}/notte-next.html"})
     assert status == 200 and "Second page" in body["markdown"]
     status, body = _raw(gateway_url, api_key, "POST", "/scrape_from_html",
