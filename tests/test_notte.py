@@ -360,3 +360,39 @@ def test_scrape_with_a_model(smol_client: NotteClient, site: str) -> None:
             assert isinstance(typed_answer.data.title, str)
         else:
             assert typed_answer.error
+
+
+def test_upload_download_and_frames(client: NotteClient, cluster: Any, md: Any, site: str) -> None:
+    from browserplane.v1 import automation_pb2 as A
+    from browserplane.v1 import automation_pb2_grpc
+
+    automation = automation_pb2_grpc.AutomationStub(cluster.channel)
+    with client.Session() as session:
+        sid = session.session_id
+        # A file in the session's uploads (Notte's files API is not built yet: gRPC puts it there).
+        automation.WriteFile(iter([A.FileChunk(session_id=sid, kind=A.UPLOAD, name="notes.txt",
+                                               data=b"hello from notte")]), metadata=md, timeout=30)
+        session.execute(type="goto", url=f"{site}/upload.html")
+        upload = next(a for a in session.observe().space.interaction_actions
+                      if a.type == "upload_file")
+        assert upload.id.startswith("I")
+        session.execute(type="upload_file", id=upload.id, file_path="notes.txt")
+        assert session.evaluate_js("document.querySelector('#content').textContent") \
+            == "hello from notte"
+        session.execute(type="goto", url=f"{site}/files.html")
+        session.execute(type="download_file", selector="#report")
+        for _ in range(50):
+            files = automation.ListFiles(A.ListFilesRequest(session_id=sid, kind=A.DOWNLOAD),
+                                         metadata=md, timeout=30).files
+            if files:
+                break
+            session.execute(type="wait", time_ms=100)
+        assert [f.name for f in files] == ["report.csv"]
+        # An element inside an iframe, by its parent frame's selector.
+        session.execute(type="goto", url=f"{site}/framed.html")
+        session.execute(type="fill", selector={"css_selector": "#name", "xpath_selector": "",
+                                               "in_iframe": True, "in_shadow_root": False,
+                                               "iframe_parent_css_selectors": ["#widget"]},
+                        value="Framed Jane")
+        assert session.evaluate_js("document.querySelector('#widget').contentDocument"
+                                   ".querySelector('#name').value") == "Framed Jane"
