@@ -396,3 +396,43 @@ def test_upload_download_and_frames(client: NotteClient, cluster: Any, md: Any, 
                         value="Framed Jane")
         assert session.evaluate_js("document.querySelector('#widget').contentDocument"
                                    ".querySelector('#name').value") == "Framed Jane"
+
+
+def test_start_options_reach_the_browser(client: NotteClient, site: str) -> None:
+    with client.Session(user_agent="NotteTest/1.0 (Browserplane)", viewport_width=900,
+                        viewport_height=600, block_ads=True, solve_captchas=True) as session:
+        session.execute(type="goto", url=f"{site}/notte-app.html")
+        assert session.evaluate_js("navigator.userAgent") == "NotteTest/1.0 (Browserplane)"
+        assert session.evaluate_js("String(window.innerWidth)") == "900"
+        status = session.status()
+        assert status.user_agent == "NotteTest/1.0 (Browserplane)" and status.solve_captchas
+    # An external proxy becomes the session's proxy rule (the egress policy checks it: the
+    # test site's address is the one loopback destination allowed).
+    with client.Session(proxies=[{"type": "external", "server": site}]) as session:
+        assert session.status().proxies
+    with pytest.raises(NotteAPIError, match="egress"):
+        client.Session(proxies=[{"type": "external", "server": "http://127.0.0.1:9"}]).start()
+
+
+def test_ids_and_selectors_translate_without_a_server() -> None:
+    from browserplane.v1 import automation_pb2 as A
+    from gateway.dialects import notte
+    from gateway.http_api import ApiError
+
+    cases = [(A.Element(ref="e17", tag="button", role="button"), "B17"),
+             (A.Element(ref="e3", tag="a", role="link"), "L3"),
+             (A.Element(ref="e4", tag="input", role="textbox", type="text"), "I4"),
+             (A.Element(ref="e5", tag="input", role="button", type="submit"), "B5"),
+             (A.Element(ref="e6", tag="select", role="combobox"), "I6"),
+             (A.Element(ref="e7", tag="img", role="img"), "F7"),
+             (A.Element(ref="e8", tag="li", role="option"), "O8")]
+    for element, expected in cases:
+        assert notte.notte_id(element) == expected
+        assert notte._ref_of(expected) == element.ref
+    for bad in ("B0", "X1", "B", "b3", "B1e", "B01"):
+        with pytest.raises(ApiError):
+            notte._ref_of(bad)
+    assert notte._selector({"css_selector": "#a", "iframe_parent_css_selectors": ["#f1", "#f2"]}) \
+        == "#f1 >> internal:control=enter-frame >> #f2 >> internal:control=enter-frame >> #a"
+    assert notte._selector({"xpath_selector": "//a"}) == "xpath=//a"
+    assert notte._selector({"css_selector": ""}) is None
