@@ -312,6 +312,8 @@ def test_wrong_types_in_every_model(client: NotteClient, gateway_url: str, api_k
             ("GET", f"/sessions/{sid}/debug/tab?tab_idx=x", None),
             ("GET", "/sessions/?only_active=maybe", None),
             ("GET", "/sessions/?page=0", None),
+            ("GET", "/sessions/?page_size=%C2%B2", None),
+            ("GET", f"/sessions/{sid}/network/logs?limit=%C2%B2", None),
             ("DELETE", f"/sessions/{sid}/stop?close_reason=bored", None),
             ("POST", "/scrape", {"url": "ftp://example.com"}),
             ("POST", "/scrape_from_html", {"frames": [{"html": 5}]}),

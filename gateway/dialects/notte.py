@@ -450,7 +450,7 @@ class Notte:
         numbers = {}
         for name, default, high in (("page", 1, 100_000), ("page_size", 10, 100)):
             raw = q.get(name, str(default))
-            if not raw.isdigit() or not 1 <= int(raw) <= high:
+            if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= high:
                 raise bad_request(name, f"must be 1..{high}")
             numbers[name] = int(raw)
         states = [S.PENDING, S.RUNNING] if flags["only_active"] else []
@@ -950,7 +950,7 @@ class Notte:
 
     async def network_logs(self, request: web.Request, md: Any) -> web.StreamResponse:
         raw = request.query.get("limit", "100")
-        if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 1000:
             raise bad_request("limit", "must be 1..1000")
         session = await self._running(request, md)
         answer = await self.automation.GetNetworkLog(A.LogRequest(session_id=session.id,
