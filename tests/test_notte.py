@@ -127,6 +127,7 @@ def test_observe_then_execute_by_id(client: NotteClient, site: str) -> None:
         ids = _ids(obs)
         button, link, city = ids["Clicked 0 times"], ids["Next page"], ids["City"]
         assert button[0] == "B" and link[0] == "L" and city[0] == "I"
+        assert f"* {link}: Click 'Next page'" in obs.space.description
         # Ids stay the same across observations of the same document.
         assert _ids(session.observe())["Next page"] == link
         result = session.execute(type="click", id=button)

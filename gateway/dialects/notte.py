@@ -542,13 +542,16 @@ class Notte:
             order = {c.element.ref: i for i, c in enumerate(located.candidates)}
             elements.sort(key=lambda e: order.get(e.ref, len(order)))
         pages = obs.pages or [obs.page]
+        actions = [interaction_action(e) for e in elements[:most]]
+        # The text a model reads: the page, then one line per action, as Notte lists them.
+        listing = "\n".join(f"* {a['id']}: {a['description']}" for a in actions)
         return web.json_response({
             "started_at": started, "ended_at": _now(),
             "metadata": {"title": obs.page.title, "url": obs.page.url, "viewport": _viewport(obs),
                          "tabs": _tabs(pages), "timestamp": _now()},
             "screenshot": {"raw": base64.b64encode(obs.screenshot).decode()},
-            "space": {"description": obs.page.title or obs.page.url,
-                      "interaction_actions": [interaction_action(e) for e in elements[:most]]},
+            "space": {"description": f"{obs.page.title or obs.page.url}\n{listing}".strip(),
+                      "interaction_actions": actions},
         })
 
     async def execute(self, request: web.Request, md: Any) -> web.StreamResponse:
