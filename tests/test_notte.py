@@ -134,6 +134,10 @@ def test_observe_then_execute_by_id(client: NotteClient, site: str) -> None:
         assert result.success
         assert _text(session, "#counter") == "Clicked 1 times"
         assert _ids(session.observe())["Clicked 1 times"] == button
+        # The observed action object itself, as agent code passes it back.
+        observed = next(a for a in session.observe().space.interaction_actions if a.id == button)
+        assert session.execute(observed).success
+        assert _text(session, "#counter") == "Clicked 2 times"
         session.execute(type="fill", id=city, value="Lyon")
         assert _text(session, "#echo") == "Lyon"
         session.execute(type="click", id=link)
