@@ -203,7 +203,7 @@ def test_scrape_without_a_model(client: NotteClient, site: str) -> None:
         assert "The end." in scoped and "Notte app" not in scoped
         with pytest.raises(NotteAPIError) as failed:
             session.scrape(instructions="What is the page about?")
-        assert "model" in str(failed.value).lower()
+        assert failed.value.status_code == 409 and "model" in str(failed.value).lower()
         # the session is still usable
         assert session.status().status == "active"
 
