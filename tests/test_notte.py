@@ -97,6 +97,7 @@ def test_start_attach_status_list_stop(client: NotteClient, site: str) -> None:
             assert page.title() == "Notte app"
             browser.close()
         assert client.sessions.status(sid).status == "active"
+        assert client.sessions.auth_readiness(sid).status == "active"
     finally:
         session.stop()
     closed = client.sessions.status(sid)

@@ -276,6 +276,7 @@ class Notte:
             ("GET", "/sessions/", "list", self.list_sessions),
             ("GET", "/sessions/{id}", "status", self.status),
             ("DELETE", "/sessions/{id}/stop", "stop", self.stop),
+            ("GET", "/sessions/{id}/auth", "auth", self.auth),
             ("GET", "/sessions/{id}/debug", "debug", self.debug),
             ("GET", "/sessions/{id}/debug/tab", "debug_tab", self.debug_tab),
             ("POST", "/sessions/{id}/page/observe", "observe", self.observe),
@@ -437,6 +438,13 @@ class Notte:
 
     async def status(self, request: web.Request, md: Any) -> web.StreamResponse:
         return web.json_response(session_json(await self._session(request, md), request))
+
+    async def auth(self, request: web.Request, md: Any) -> web.StreamResponse:
+        """Sessions never wait for stored authentications here (auth_ids are refused)."""
+        session = await self._session(request, md)
+        state = "active" if session.state in (S.PENDING, S.RUNNING) else "closed"
+        return web.json_response({"session_id": session.id, "status": state, "operations": [],
+                                  "error": None})
 
     async def list_sessions(self, request: web.Request, md: Any) -> web.StreamResponse:
         q = request.query
