@@ -21,6 +21,7 @@ from gateway.cdp_endpoint import CdpEndpoint
 from gateway.dialects.airtop import Airtop
 from gateway.dialects.browserbase import Browserbase
 from gateway.dialects.browserbeam import Browserbeam
+from gateway.dialects.notte import Notte
 from gateway.front import front_door
 from gateway.http_api import RateLimiter, body_stall_guard, json_protocol_errors, neutral_error
 from gateway.live_view import LiveView
@@ -83,6 +84,8 @@ class Gateway:
         mount(app, "/api/v1", Airtop(self.control, automation, self.cdp, limiter,
                                      self.settings.cluster_secret))
         mount_shared(app, "/v1", [browserbase, browserbeam])
+        # The Notte SDK's server_url is the gateway itself: /sessions/..., /scrape, /health.
+        Notte(self.control, automation, self.cdp, limiter).routes(app)
         LiveView(self.control, self.settings.cluster_secret).routes(app)
         self.cdp.routes(app)
         app.router.add_route("*", "/{tail:.*}", self.not_found)  # last: only what nothing else serves
