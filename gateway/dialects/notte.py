@@ -81,6 +81,13 @@ PAGE_FAILURES = {errors.ACTION_FAILED, errors.NAVIGATION_FAILED, errors.TIMEOUT,
 ID_PATTERN = re.compile(r"^([LBIOF])([1-9][0-9]{0,8})$")
 INTERACTION = "Interaction Actions"
 MAX_HTML_CHARS = 2 * 1024 * 1024  # a data: URL travels in one gRPC message (4 MiB)
+# notte-core's vault placeholders (notte_core.credentials): a fill with one of these values types
+# that secret of the session's vault credential for the page's origin, node-side, so the value
+# never crosses the API.
+VAULT_PLACEHOLDERS = {"user@example.org": A.VAULT_EMAIL, "cooljohnny1567": A.VAULT_USERNAME,
+                      "mycoolpassword": A.VAULT_PASSWORD, "999779": A.VAULT_MFA_CODE}
+CREDENTIAL_FIELDS = ("email", "username", "password", "mfa_secret")
+CARD_FIELDS = ("card_holder_name", "card_number", "card_cvv", "card_full_expiration")
 IMAGES_JS = ("Array.from(document.images).map(i => ({url: i.currentSrc || i.src, "
              "description: i.alt || null})).filter(i => i.url)")
 
@@ -250,12 +257,31 @@ def _target(action: dict[str, Any]) -> A.ElementTarget:
 
 def _value(action: dict[str, Any]) -> str:
     value = action.get("value")
-    if isinstance(value, dict):
-        raise ApiError(400, "invalid_request", "vault placeholders in value are not available yet "
-                       "(vaults are not built in this Browserplane)", field="value")
     if not isinstance(value, str):
-        raise bad_request("value", "must be a string")
+        raise bad_request("value", "must be a string (a vault placeholder such as mycoolpassword "
+                          "fills from the session's vault)")
     return value
+
+
+def vault_json(v: cp.Vault) -> dict[str, Any]:
+    return {"vault_id": v.id, "name": v.name, "created_at": _iso(v.created_at) or _now(),
+            "for_persona": False}
+
+
+def _secrets(body: dict[str, Any], key: str, names: tuple[str, ...], required: tuple[str, ...]
+             ) -> dict[str, str]:
+    """body[key] as {name: string}; errors name the field, never its value."""
+    given = typed(body, key, dict, None)
+    if given is None:
+        raise bad_request(key, "is required")
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise bad_request(f"{key}.{unknown[0]}", "is not a known field (" + ", ".join(names) + ")")
+    values = {name: typed(given, name, str, "", f"{key}.{name}") for name in names}
+    for name in required:
+        if not values[name]:
+            raise bad_request(f"{key}.{name}", "is required")
+    return values
 
 
 class Notte:
@@ -289,12 +315,26 @@ class Notte:
             ("POST", "/scrape", "scrape_url", self.scrape_url),
             ("POST", "/scrape_from_html", "scrape_html", self.scrape_html),
             ("POST", "/search", "search", self.search),
+            ("POST", "/vaults/create", "vault_create", self.vault_create),
+            ("GET", "/vaults", "vault_list", self.vault_list),
+            ("GET", "/vaults/", "vault_list", self.vault_list),
+            ("GET", "/vaults/{vault}", "vault_credentials_list", self.credentials_list),
+            ("PATCH", "/vaults/{vault}", "vault_update", self.vault_update),
+            ("DELETE", "/vaults/{vault}", "vault_delete", self.vault_delete),
+            ("GET", "/vaults/{vault}/credentials", "vault_credentials_get", self.credentials_get),
+            ("POST", "/vaults/{vault}/credentials", "vault_credentials_add", self.credentials_add),
+            ("DELETE", "/vaults/{vault}/credentials", "vault_credentials_delete",
+             self.credentials_delete),
+            ("GET", "/vaults/{vault}/card", "vault_card_get", self.card_get),
+            ("POST", "/vaults/{vault}/card", "vault_card_set", self.card_set),
+            ("DELETE", "/vaults/{vault}/card", "vault_card_delete", self.card_delete),
         ]
         for method, path, name, handler in table:
             app.router.add_route(method, path, endpoint(DIALECT, name, error_body)(self._authed(handler)))
         app.router.add_get("/health", endpoint(DIALECT, "health", error_body)(self.health))
-        app.router.add_route("*", "/sessions/{tail:.*}",
-                             endpoint(DIALECT, "unknown", error_body)(self.unknown))
+        for prefix in ("/sessions/", "/vaults/"):
+            app.router.add_route("*", prefix + "{tail:.*}",
+                                 endpoint(DIALECT, "unknown", error_body)(self.unknown))
 
     def _authed(self, handler: Any) -> Any:
         async def run(request: web.Request) -> web.StreamResponse:
@@ -317,6 +357,120 @@ class Notte:
     async def search(self, request: web.Request, md: Any) -> web.StreamResponse:
         raise ApiError(501, "not_implemented", "web search needs a search backend and none is "
                        "configured in this Browserplane (a SearXNG-compatible URL is the natural one)")
+
+    # -- vaults (controlplane/vaults.py keeps and seals them; secrets are never logged here) --------
+
+    async def vault_create(self, request: web.Request, md: Any) -> web.StreamResponse:
+        body = await json_body(request)
+        unknown = sorted(set(body) - {"name"})
+        if unknown:
+            raise bad_request(unknown[0], "is not a VaultCreateRequest field")
+        vault = await self.control.CreateVault(cp.CreateVaultRequest(
+            name=typed(body, "name", str, "")), metadata=md, timeout=30)
+        return web.json_response(vault_json(vault))
+
+    async def vault_list(self, request: web.Request, md: Any) -> web.StreamResponse:
+        numbers = {}
+        for name, default, high in (("page", 1, 100_000), ("page_size", 10, 100)):
+            raw = request.query.get(name, str(default))
+            if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= high:
+                raise bad_request(name, f"must be 1..{high}")
+            numbers[name] = int(raw)
+        if request.query.get("only_active", "true").lower() not in ("true", "false"):
+            raise bad_request("only_active", "must be True or False")
+        page, size = numbers["page"], numbers["page_size"]
+        found: list[cp.Vault] = []
+        token = ""
+        while len(found) < page * size + 1:
+            answer = await self.control.ListVaults(cp.ListVaultsRequest(
+                page_size=1000, page_token=token), metadata=md, timeout=30)
+            found += answer.vaults
+            token = answer.next_page_token
+            if not token:
+                break
+        start = (page - 1) * size
+        return web.json_response({"items": [vault_json(v) for v in found[start:start + size]],
+                                  "page": page, "page_size": size,
+                                  "has_next": len(found) > start + size, "has_previous": page > 1})
+
+    async def vault_update(self, request: web.Request, md: Any) -> web.StreamResponse:
+        body = await json_body(request, allow_empty=False)
+        unknown = sorted(set(body) - {"name"})
+        if unknown:
+            raise bad_request(unknown[0], "is not a VaultUpdateRequest field")
+        name = typed(body, "name", str, "")
+        if not name:
+            raise bad_request("name", "is required")
+        vault = await self.control.UpdateVault(cp.UpdateVaultRequest(
+            id=request.match_info["vault"], name=name), metadata=md, timeout=30)
+        return web.json_response(vault_json(vault))
+
+    async def vault_delete(self, request: web.Request, md: Any) -> web.StreamResponse:
+        await self.control.DeleteVault(cp.DeleteVaultRequest(id=request.match_info["vault"]),
+                                       metadata=md, timeout=30)
+        return web.json_response({"status": "success", "message": "Vault deleted successfully"})
+
+    async def credentials_list(self, request: web.Request, md: Any) -> web.StreamResponse:
+        answer = await self.control.ListCredentials(cp.ListCredentialsRequest(
+            vault_id=request.match_info["vault"]), metadata=md, timeout=30)
+        return web.json_response({"credentials": [
+            {"url": c.url, "username": c.username or None, "email": c.email or None}
+            for c in answer.credentials]})
+
+    @staticmethod
+    def _url(request: web.Request) -> str:
+        url = request.query.get("url", "")
+        if not url:
+            raise bad_request("url", "is required (the site whose credentials these are)")
+        return url
+
+    async def credentials_add(self, request: web.Request, md: Any) -> web.StreamResponse:
+        body = await json_body(request, allow_empty=False)
+        unknown = sorted(set(body) - {"url", "credentials"})
+        if unknown:
+            raise bad_request(unknown[0], "is not an AddCredentialsRequest field")
+        url = typed(body, "url", str, "")
+        if not url:
+            raise bad_request("url", "is required")
+        creds = _secrets(body, "credentials", CREDENTIAL_FIELDS, ("password",))
+        await self.control.AddCredentials(cp.AddCredentialsRequest(
+            vault_id=request.match_info["vault"], credential=cp.Credential(url=url, **creds)),
+            metadata=md, timeout=30)
+        return web.json_response({"status": "success"})
+
+    async def credentials_get(self, request: web.Request, md: Any) -> web.StreamResponse:
+        got = await self.control.GetCredentials(cp.GetCredentialsRequest(
+            vault_id=request.match_info["vault"], url=self._url(request)), metadata=md, timeout=30)
+        creds = {name: getattr(got, name) for name in CREDENTIAL_FIELDS if getattr(got, name)}
+        return web.json_response({"credentials": creds})
+
+    async def credentials_delete(self, request: web.Request, md: Any) -> web.StreamResponse:
+        await self.control.DeleteCredentials(cp.DeleteCredentialsRequest(
+            vault_id=request.match_info["vault"], url=self._url(request)), metadata=md, timeout=30)
+        return web.json_response({"status": "success",
+                                  "message": "Credentials deleted successfully"})
+
+    async def card_set(self, request: web.Request, md: Any) -> web.StreamResponse:
+        body = await json_body(request, allow_empty=False)
+        unknown = sorted(set(body) - {"credit_card"})
+        if unknown:
+            raise bad_request(unknown[0], "is not an AddCreditCardRequest field")
+        card = _secrets(body, "credit_card", CARD_FIELDS, CARD_FIELDS)
+        await self.control.SetCreditCard(cp.SetCreditCardRequest(
+            vault_id=request.match_info["vault"], credit_card=cp.CreditCard(**card)),
+            metadata=md, timeout=30)
+        return web.json_response({"status": "success"})
+
+    async def card_get(self, request: web.Request, md: Any) -> web.StreamResponse:
+        card = await self.control.GetCreditCard(cp.GetCreditCardRequest(
+            vault_id=request.match_info["vault"]), metadata=md, timeout=30)
+        return web.json_response({"credit_card": {name: getattr(card, name) for name in CARD_FIELDS}})
+
+    async def card_delete(self, request: web.Request, md: Any) -> web.StreamResponse:
+        await self.control.DeleteCreditCard(cp.DeleteCreditCardRequest(
+            vault_id=request.match_info["vault"]), metadata=md, timeout=30)
+        return web.json_response({"status": "success",
+                                  "message": "Credit card deleted successfully"})
 
     # -- sessions ------------------------------------------------------------------------------
 
@@ -375,8 +529,11 @@ class Notte:
         if headers:
             raise bad_request("extra_http_headers", "extra HTTP headers are not applied by this "
                               "Browserplane's nodes yet; start without them")
-        if typed(body, "vault_id", str, None) is not None:
-            raise bad_request("vault_id", "vaults are not available yet in this Browserplane")
+        vault_id = typed(body, "vault_id", str, None)
+        if vault_id is not None:
+            if not vault_id:
+                raise bad_request("vault_id", "must be a vault id (from /vaults/create)")
+            o.vault_id = vault_id  # the control plane checks it is the project's
         if typed(body, "auth_ids", list, []):
             raise bad_request("auth_ids", "stored authentications are not available here")
         for flag in ("wait_for_authentication", "advanced_stealth", "use_file_storage"):
@@ -722,7 +879,10 @@ class Notte:
         target, value = _target(a), _value(a)
         clear = typed(a, "clear_before_fill", bool, True)
         enter = typed(a, "press_enter", bool, False)
-        if clear:
+        secret = VAULT_PLACEHOLDERS.get(value)
+        if secret is not None:  # the node types the vault's value (it always clears the field)
+            fill = A.Action(fill=A.Fill(target=target, vault_secret=secret, press_enter=enter))
+        elif clear:
             fill = A.Action(fill=A.Fill(target=target, value=value, press_enter=enter))
         else:
             fill = A.Action(type=A.TypeText(target=target, text=value, press_enter=enter))
