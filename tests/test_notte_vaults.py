@@ -211,7 +211,7 @@ def test_a_placeholder_without_a_vault_fills_nothing(client: NotteClient, site: 
         session.execute(type="goto", url=f"{site}/vault-login.html#ada:x")
         with pytest.raises(NotteAPIError) as err:
             session.execute(type="fill", selector="#password", value="mycoolpassword")
-        assert 400 <= err.value.status_code < 500
+        assert err.value.status_code == 409 and "vault_credential_missing" in str(err.value)
         assert session.evaluate_js("document.getElementById('password').value") == ""
         # The session is usable afterwards; an ordinary value still types as it is.
         session.execute(type="fill", selector="#username", value="someone")
