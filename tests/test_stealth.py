@@ -160,6 +160,7 @@ def test_forbidden_chrome_args_are_refused_and_nothing_starts(cluster: Cluster, 
 def test_allowed_chrome_args_take_effect_and_launch_cold(cluster: Cluster, md, site: str):
     s = create(cluster, md, chrome_args=["--lang=fr", "--force-dark-mode", "--hide-scrollbars",
                                          "--window-size=1000,700", "--disable-features=Translate"])
+    plain = create(cluster, md)
     try:
         assert s.warm is False  # a different command line: never a pooled browser
         with sync_playwright() as p:
@@ -172,8 +173,15 @@ def test_allowed_chrome_args_take_effect_and_launch_cold(cluster: Cluster, md, s
             assert page.evaluate("[document.documentElement.scrollHeight > innerHeight, "
                                  "innerWidth - document.documentElement.clientWidth]") == [True, 0]
             browser.close()
+            # The control: without the flag the same page has a scrollbar.
+            browser = p.chromium.connect_over_cdp(plain.cdp_url)
+            page = browser.contexts[0].pages[0]
+            page.goto(f"{site}/many.html")
+            assert page.evaluate("innerWidth - document.documentElement.clientWidth") > 0
+            assert page.evaluate("navigator.language") == "en-US"
+            browser.close()
     finally:
-        end(cluster, md, s)
+        end(cluster, md, s, plain)
 
 
 def test_node_refuses_flags_the_control_plane_would_refuse():
