@@ -78,6 +78,7 @@ def test_default_session_shows_no_headless_signal(cluster: Cluster, md, site: st
             assert seen["webdriver"] is False
             ua = seen["userAgent"]
             assert "HeadlessChrome" not in ua and "Chrome/" in ua
+            assert s.user_agent == ua  # the session record says what pages send
             major = ua.split("Chrome/")[1].split(".")[0]
             assert browser.version.startswith(major + ".")  # the browser's real version
             assert "Linux" in ua and seen["platform"] == "Linux" and seen["mobile"] is False
