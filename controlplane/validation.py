@@ -10,6 +10,7 @@ import zoneinfo
 
 from google.protobuf import struct_pb2
 
+from browserplane.chrome_flags import FlagRefused, check_flags
 from browserplane.cookies import check_cookie
 from browserplane.errors import BrowserplaneError, invalid
 from browserplane.v1 import controlplane_pb2, session_pb2
@@ -96,6 +97,10 @@ def validate_options(o: session_pb2.SessionOptions) -> None:
         if not sep or not HEADER_NAME.fullmatch(name.strip()) or _control(value.replace("\t", " ")) \
                 or len(header) > 8192:
             raise invalid(f"options.extra_http_headers[{i}]", "must be 'Name: value'")
+    try:
+        check_flags(tuple(o.chrome_args))
+    except FlagRefused as err:
+        raise invalid(f"options.chrome_args[{err.index}]", str(err)) from None
 
 
 def _check_proxy(field: str, rule: session_pb2.ProxyRule) -> None:

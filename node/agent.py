@@ -106,6 +106,7 @@ def _browser_info(slot: SessionSlot, version: str) -> node_pb2.BrowserInfo:
         session_id=slot.session_id, pid=slot.browser.pid, version=version, warm=slot.warm,
         launch_ms=slot.browser.launch_ms, start_ms=slot.start_ms,
         connected_clients=slot.clients,
+        user_agent=slot.browser.config.user_agent or slot.browser.config.stealth_user_agent,
     )
 
 

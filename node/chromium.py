@@ -19,6 +19,7 @@ import tempfile
 import time
 import uuid
 
+from browserplane.chrome_flags import FlagRefused, check_flags
 from browserplane.v1 import session_pb2
 from node.sandbox import Sandbox, browser_env
 
@@ -47,6 +48,8 @@ BASE_FLAGS = [
     "--disable-hang-monitor",
     "--remote-debugging-address=127.0.0.1",
     "--remote-debugging-port=0",
+    # Stealth by default: navigator.webdriver is false for every page, whoever drives it.
+    "--disable-blink-features=AutomationControlled",
 ]
 DEFAULT_VIEWPORT = (1280, 720)
 LAUNCH_TIMEOUT_S = 30.0
@@ -84,24 +87,34 @@ class LaunchConfig:
     extension_dirs: tuple[str, ...] = ()
     headful: bool = False
     # New headless draws the real browser UI above the page; the window is the viewport plus
-    # this much (measured once per node by `measure_ui_size`).
+    # this much (measured once per node by `measure_browser`).
     ui_size: tuple[int, int] = (0, 0)
     allowed_domains: tuple[str, ...] = ()
+    # The user agent a session without one of its own gets: this Chromium's own, without
+    # "HeadlessChrome" (measured once per node by `measure_browser`).
+    stealth_user_agent: str = ""
+    chrome_args: tuple[str, ...] = ()  # the session's own, from browserplane/chrome_flags.py
 
     @classmethod
     def from_options(
         cls, options: session_pb2.SessionOptions, extension_dirs: tuple[str, ...] = (),
-        ui_size: tuple[int, int] = (0, 0),
+        ui_size: tuple[int, int] = (0, 0), stealth_user_agent: str = "",
     ) -> LaunchConfig:
         window = DEFAULT_VIEWPORT
         if options.HasField("viewport") and options.viewport.width and options.viewport.height:
             window = (options.viewport.width, options.viewport.height)
         server, pac, bypass = proxy_settings(options.proxies)
+        # On Linux --lang alone does not reach navigator.language (the environment and
+        # Accept-Language do): a --lang among the session's flags is its locale.
+        locale = options.locale
+        for flag in options.chrome_args:
+            if flag.startswith("--lang="):
+                locale = flag.partition("=")[2]
         return cls(
             window=window,
             scale_factor=options.viewport.device_scale_factor if options.HasField("viewport") else 0.0,
             user_agent=options.user_agent,
-            locale=options.locale,
+            locale=locale,
             timezone=options.timezone,
             proxy_server=server,
             proxy_pac=pac,
@@ -111,6 +124,8 @@ class LaunchConfig:
             headful=options.headful,
             ui_size=ui_size,
             allowed_domains=tuple(options.allowed_domains),
+            stealth_user_agent=stealth_user_agent,
+            chrome_args=tuple(options.chrome_args),
         )
 
     def flags(self) -> list[str]:
@@ -121,10 +136,14 @@ class LaunchConfig:
         flags.append(f"--window-size={width},{height}")
         if self.scale_factor and self.scale_factor != 1.0:
             flags.append(f"--force-device-scale-factor={self.scale_factor}")
-        if self.user_agent:
-            flags.append(f"--user-agent={self.user_agent}")
+        if self.user_agent or self.stealth_user_agent:
+            flags.append(f"--user-agent={self.user_agent or self.stealth_user_agent}")
         if self.locale:
-            flags += [f"--lang={self.locale}", f"--accept-lang={self.locale}"]
+            # navigator.languages and Accept-Language as a browser set to that language has
+            # them: the tag, then its bare language ("fr-FR,fr").
+            base = self.locale.replace("_", "-").split("-")[0]
+            accept = self.locale if base == self.locale else f"{self.locale},{base}"
+            flags += [f"--lang={self.locale}", f"--accept-lang={accept}"]
         if self.proxy_server:
             flags.append(f"--proxy-server={self.proxy_server}")
         if self.proxy_pac:
@@ -142,6 +161,13 @@ class LaunchConfig:
             flags += [f"--load-extension={joined}", f"--disable-extensions-except={joined}"]
         else:
             flags.append("--disable-extensions")
+        # Checked here too, whatever the control plane let through (defence in depth); last, so
+        # a session's --window-size or --lang wins over the node's.
+        try:
+            check_flags(self.chrome_args)
+        except FlagRefused as err:
+            raise LaunchError(f"chrome_args[{err.index}]: {err}") from None
+        flags += self.chrome_args
         return flags
 
 
@@ -407,15 +433,18 @@ class Browser:
         return ""
 
 
-async def measure_ui_size(root: pathlib.Path, binary: str,
-                          sandbox: Sandbox | None = None) -> tuple[int, int]:
-    """How much bigger than its viewport this Chromium's window is (outer minus inner size)."""
+async def measure_browser(root: pathlib.Path, binary: str,
+                          sandbox: Sandbox | None = None) -> tuple[tuple[int, int], str]:
+    """How much bigger than its viewport this Chromium's window is (outer minus inner size),
+    and the user agent sessions get by default: the browser's own with "HeadlessChrome"
+    replaced by "Chrome" (same version, same platform, as a headful Chrome of it sends)."""
     from node.cdp_client import CdpConnection
 
     browser = Browser(root, LaunchConfig(), binary, sandbox)
     try:
         await browser.launch()
         async with CdpConnection(f"ws://127.0.0.1:{browser.port}{browser.browser_path}") as cdp:
+            user_agent = (await cdp.send("Browser.getVersion"))["userAgent"]
             targets = (await cdp.send("Target.getTargets"))["targetInfos"]
             page = next(t["targetId"] for t in targets if t["type"] == "page")
             attached = await cdp.send("Target.attachToTarget", {"targetId": page, "flatten": True})
@@ -423,9 +452,14 @@ async def measure_ui_size(root: pathlib.Path, binary: str,
                 "expression": "[outerWidth - innerWidth, outerHeight - innerHeight]",
                 "returnByValue": True}, session_id=attached["sessionId"])
             width, height = result["result"]["value"]
-            return max(0, int(width)), max(0, int(height))
+            return (max(0, int(width)), max(0, int(height))), stealth_user_agent(user_agent)
     finally:
         await browser.close()
+
+
+def stealth_user_agent(user_agent: str) -> str:
+    """A headless Chromium's user agent as the same Chromium headful sends it."""
+    return user_agent.replace("HeadlessChrome/", "Chrome/")
 
 
 def remove_browser_dir(root: pathlib.Path) -> None:

@@ -26,7 +26,7 @@ from node.chromium import (
     Browser,
     LaunchConfig,
     LaunchError,
-    measure_ui_size,
+    measure_browser,
     remove_browser_dir,
     sweep_processes,
 )
@@ -85,6 +85,7 @@ class Fleet:
         self.default_config = default_config or LaunchConfig()
         self.sessions: dict[str, SessionSlot] = {}
         self.ui_size = (0, 0)
+        self.stealth_user_agent = ""
         self.changed = asyncio.Event()  # something a heartbeat should report right away
         self.pool = WarmPool(min(pool_size, capacity), self._launch_default, self._pool_room,
                              on_failure=lambda: metrics.LAUNCH_FAILURES.inc(),
@@ -126,9 +127,11 @@ class Fleet:
         if killed or leftovers:
             log.warning("removed browsers left by a previous run",
                         extra={"fields": {"processes": killed, "dirs": len(leftovers)}})
-        self.ui_size = await measure_ui_size(self.root, self.binary, self.sandbox)
-        self.default_config = dataclasses.replace(self.default_config, ui_size=self.ui_size)
-        log.info("measured browser UI", extra={"fields": {"ui_size": self.ui_size}})
+        self.ui_size, self.stealth_user_agent = await measure_browser(self.root, self.binary, self.sandbox)
+        self.default_config = dataclasses.replace(self.default_config, ui_size=self.ui_size,
+                                                  stealth_user_agent=self.stealth_user_agent)
+        log.info("measured browser UI", extra={"fields": {"ui_size": self.ui_size,
+                                                          "user_agent": self.stealth_user_agent}})
         self.pool.start()
         self._update_gauges()
 
@@ -169,7 +172,8 @@ class Fleet:
             if self.extensions is None:
                 raise LaunchError("this node cannot load extensions (no control plane link)")
             extension_dirs = tuple([str(await self.extensions.folder(e)) for e in options.extension_ids])
-        config = LaunchConfig.from_options(options, extension_dirs, self.ui_size)
+        config = LaunchConfig.from_options(options, extension_dirs, self.ui_size,
+                                           self.stealth_user_agent)
         self._starting += 1
         try:
             browser = None

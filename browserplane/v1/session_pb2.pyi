@@ -131,7 +131,7 @@ class ProfileRef(_message.Message):
     def __init__(self, profile_id: _Optional[str] = ..., persist: _Optional[bool] = ...) -> None: ...
 
 class SessionOptions(_message.Message):
-    __slots__ = ("viewport", "user_agent", "locale", "timezone", "proxies", "blocked_resource_types", "block_ads", "extension_ids", "profile", "idle_timeout_seconds", "max_duration_seconds", "keep_alive", "cookies", "labels", "user_metadata", "node_selector", "ignore_certificate_errors", "allowed_domains", "region", "solve_captchas", "record_session", "log_session", "dismiss_blockers", "extra_http_headers", "headful", "dialect", "accept_downloads", "vault_id")
+    __slots__ = ("viewport", "user_agent", "locale", "timezone", "proxies", "blocked_resource_types", "block_ads", "extension_ids", "profile", "idle_timeout_seconds", "max_duration_seconds", "keep_alive", "cookies", "labels", "user_metadata", "node_selector", "ignore_certificate_errors", "allowed_domains", "region", "solve_captchas", "record_session", "log_session", "dismiss_blockers", "extra_http_headers", "headful", "dialect", "accept_downloads", "chrome_args", "vault_id")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -173,6 +173,7 @@ class SessionOptions(_message.Message):
     HEADFUL_FIELD_NUMBER: _ClassVar[int]
     DIALECT_FIELD_NUMBER: _ClassVar[int]
     ACCEPT_DOWNLOADS_FIELD_NUMBER: _ClassVar[int]
+    CHROME_ARGS_FIELD_NUMBER: _ClassVar[int]
     VAULT_ID_FIELD_NUMBER: _ClassVar[int]
     viewport: Viewport
     user_agent: str
@@ -201,8 +202,9 @@ class SessionOptions(_message.Message):
     headful: bool
     dialect: str
     accept_downloads: bool
+    chrome_args: _containers.RepeatedScalarFieldContainer[str]
     vault_id: str
-    def __init__(self, viewport: _Optional[_Union[Viewport, _Mapping]] = ..., user_agent: _Optional[str] = ..., locale: _Optional[str] = ..., timezone: _Optional[str] = ..., proxies: _Optional[_Iterable[_Union[ProxyRule, _Mapping]]] = ..., blocked_resource_types: _Optional[_Iterable[_Union[ResourceType, str]]] = ..., block_ads: _Optional[bool] = ..., extension_ids: _Optional[_Iterable[str]] = ..., profile: _Optional[_Union[ProfileRef, _Mapping]] = ..., idle_timeout_seconds: _Optional[int] = ..., max_duration_seconds: _Optional[int] = ..., keep_alive: _Optional[bool] = ..., cookies: _Optional[_Iterable[_Union[Cookie, _Mapping]]] = ..., labels: _Optional[_Mapping[str, str]] = ..., user_metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., node_selector: _Optional[_Mapping[str, str]] = ..., ignore_certificate_errors: _Optional[bool] = ..., allowed_domains: _Optional[_Iterable[str]] = ..., region: _Optional[str] = ..., solve_captchas: _Optional[bool] = ..., record_session: _Optional[bool] = ..., log_session: _Optional[bool] = ..., dismiss_blockers: _Optional[bool] = ..., extra_http_headers: _Optional[_Iterable[str]] = ..., headful: _Optional[bool] = ..., dialect: _Optional[str] = ..., accept_downloads: _Optional[bool] = ..., vault_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, viewport: _Optional[_Union[Viewport, _Mapping]] = ..., user_agent: _Optional[str] = ..., locale: _Optional[str] = ..., timezone: _Optional[str] = ..., proxies: _Optional[_Iterable[_Union[ProxyRule, _Mapping]]] = ..., blocked_resource_types: _Optional[_Iterable[_Union[ResourceType, str]]] = ..., block_ads: _Optional[bool] = ..., extension_ids: _Optional[_Iterable[str]] = ..., profile: _Optional[_Union[ProfileRef, _Mapping]] = ..., idle_timeout_seconds: _Optional[int] = ..., max_duration_seconds: _Optional[int] = ..., keep_alive: _Optional[bool] = ..., cookies: _Optional[_Iterable[_Union[Cookie, _Mapping]]] = ..., labels: _Optional[_Mapping[str, str]] = ..., user_metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., node_selector: _Optional[_Mapping[str, str]] = ..., ignore_certificate_errors: _Optional[bool] = ..., allowed_domains: _Optional[_Iterable[str]] = ..., region: _Optional[str] = ..., solve_captchas: _Optional[bool] = ..., record_session: _Optional[bool] = ..., log_session: _Optional[bool] = ..., dismiss_blockers: _Optional[bool] = ..., extra_http_headers: _Optional[_Iterable[str]] = ..., headful: _Optional[bool] = ..., dialect: _Optional[str] = ..., accept_downloads: _Optional[bool] = ..., chrome_args: _Optional[_Iterable[str]] = ..., vault_id: _Optional[str] = ...) -> None: ...
 
 class Session(_message.Message):
     __slots__ = ("id", "project_id", "state", "end_cause", "end_reason", "options", "node_id", "cdp_url", "cdp_token", "created_at", "started_at", "ended_at", "expires_at", "updated_at", "last_activity_at", "connected_clients", "warm", "idle_timeout_seconds", "max_duration_seconds", "browser_version", "user_agent", "browser_seconds", "live_view_token", "save_profile_id")
