@@ -236,6 +236,20 @@ def test_one_shot_scrapes_and_search(client: NotteClient, gateway_url: str, api_
     assert status == 501 and "SearXNG" in body["message"]
 
 
+def test_chrome_args_from_the_allowlist(client: NotteClient, site: str) -> None:
+    with client.Session(chrome_args=["--lang=fr", "--hide-scrollbars"]) as session:
+        session.execute(type="goto", url=f"{site}/notte-app.html")
+        assert session.evaluate_js("navigator.language") == "fr"
+    before = len(client.sessions.list(only_active=True, page_size=100))
+    for flags in (["--gpu-launcher=x"], ["--lang=fr", "--renderer-cmd-prefix=/bin/sh"],
+                  ["--remote-debugging-address=0.0.0.0"], ["--user-data-dir=/tmp/x"]):
+        with pytest.raises(NotteAPIError) as err:
+            client.Session(chrome_args=flags).start()
+        assert err.value.status_code == 400 and "chrome_args" in str(err.value), flags
+        assert flags[-1].split("=")[0] in str(err.value)
+    assert len(client.sessions.list(only_active=True, page_size=100)) == before  # nothing started
+
+
 def test_bad_input(client: NotteClient, gateway_url: str, api_key: str, site: str) -> None:
     before = len(client.sessions.list(only_active=True, page_size=100))
     for bad in ({"chrome_args": ["--gpu-launcher=/bin/sh"]}, {"browser_type": "firefox"},

@@ -510,9 +510,11 @@ class Notte:
             raise bad_request("aspect_ratio", "must be 5:4 or 16:9")
         self._proxies(body, o)
         chrome_args = typed(body, "chrome_args", list, [])
-        if chrome_args:
-            raise bad_request("chrome_args", "extra Chromium flags are not accepted yet (an "
-                              "allowlist of harmless flags is coming); start without chrome_args")
+        for i, flag in enumerate(chrome_args):
+            if not isinstance(flag, str):
+                raise bad_request(f"chrome_args[{i}]", "must be a string")
+        # The control plane holds the allowlist (browserplane/chrome_flags.py) and refuses the rest.
+        o.chrome_args.extend(chrome_args)
         if typed(body, "cdp_url", str, ""):
             raise bad_request("cdp_url", "bringing your own browser is not supported; Browserplane "
                               "runs the browser")
