@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import pathlib
 import secrets
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
+from typing import Any
 
 os.environ["DISABLE_TELEMETRY"] = "true"  # read by notte_core at import time
 
@@ -224,3 +228,54 @@ def test_start_with_an_empty_or_unknown_vault_id_starts_nothing(client: NotteCli
             client.Session(vault_id=vault_id).start()
         assert err.value.status_code == status
     assert not list(client.sessions.list(only_active=True))
+
+
+def test_bad_vault_requests_answer_4xx_in_notte_shape(cluster: Cluster, gateway_url: str) -> None:
+    key = cluster.create_key("notte-vaults-raw")
+    client = NotteClient(api_key=key, server_url=gateway_url)
+    vault = client.Vault(name="raw")
+    v = f"/vaults/{vault.vault_id}"
+    password = _password()
+    cases = [
+        ("POST", "/vaults/create", b"{not json"),
+        ("POST", "/vaults/create", {"name": 5}),
+        ("POST", "/vaults/create", {"name": "x", "color": "red"}),
+        ("PATCH", v, {}),
+        ("POST", v + "/credentials", {"url": "https://a.test", "credentials": password}),
+        ("POST", v + "/credentials", {"url": "https://a.test",
+                                      "credentials": {"username": "u", "password": 5}}),
+        ("POST", v + "/credentials", {"url": "https://a.test",
+                                      "credentials": {"username": "u", "pin": password}}),
+        ("POST", v + "/credentials", {"credentials": {"username": "u", "password": password}}),
+        ("POST", v + "/credentials", {"url": "http://", "credentials": {
+            "username": "u", "password": password}}),
+        ("GET", v + "/credentials", None),  # no ?url=
+        ("DELETE", v + "/credentials?url=https://nowhere.test", None),
+        ("POST", v + "/card", {"credit_card": {"card_number": password}}),
+        ("GET", v + "/card", None),  # none set
+        ("GET", "/vaults/vault_nope", None),
+        ("GET", "/vaults/" + "x" * 3000, None),
+        ("GET", v + "/nothing/here", None),
+        ("GET", "/vaults?page=0", None),
+    ]
+    try:
+        for method, path, body in cases:
+            status, answer = _raw(gateway_url, key, method, path, body)
+            assert 400 <= status < 500, (method, path, status, answer)
+            assert answer["message"] and answer["status"] == status, (method, path, answer)
+            assert password not in json.dumps(answer)
+        assert [c.url for c in vault.list_credentials()] == []  # nothing was kept
+    finally:
+        vault.delete()
+    assert password not in cluster.logs()
+
+
+def _raw(gateway_url: str, key: str, method: str, path: str, body: Any) -> tuple[int, dict[str, Any]]:
+    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    req = urllib.request.Request(gateway_url + path, data=data, method=method, headers={
+        "Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as answer:
+            return answer.status, json.loads(answer.read() or b"{}")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}")
