@@ -4,9 +4,15 @@ credential is available for the page)."""
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import urllib.parse
 
 from browserplane import errors
+
+# A DNS name (labels of letters, digits and hyphens) or an IP literal; nothing else is a host.
+LABEL = r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?"
+HOST_NAME = re.compile(rf"^(?=.{{1,253}}$){LABEL}(\.{LABEL})*\.?$")
 
 
 def origin_key(url: str) -> tuple[str, str, int | None]:
@@ -23,12 +29,20 @@ def origin_key(url: str) -> tuple[str, str, int | None]:
     except ValueError:
         raise errors.invalid("url", "not a URL or a host name") from None
     host = (parts.hostname or "").lower()
-    if not host:
+    if not host or not (HOST_NAME.match(host) or _is_ip(host)):
         raise errors.invalid("url", "not a URL or a host name")
     scheme = parts.scheme.lower()
     if scheme and port is None:
         port = {"http": 80, "https": 443}.get(scheme)
     return scheme, host, port
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def matches(stored: str, wanted: str) -> bool:

@@ -116,6 +116,7 @@ def test_bad_input_is_refused_without_echoing_secrets(cluster: Cluster, vmd):
     cases = [
         cp.Credential(url="", username="u", password=password),
         cp.Credential(url="http://", username="u", password=password),
+        cp.Credential(url="not a url at all", username="u", password=password),
         cp.Credential(url="https://a.test", username="u"),
         cp.Credential(url="https://a.test", username="u", password=password, mfa_secret="not base32!"),
         cp.Credential(url="https://a.test", username="u", password="x" * 5000),
