@@ -16,6 +16,9 @@ from tests.cluster import Cluster, free_port
 # may reach: every component the tests start inherits this exception to the egress policy.
 SITE_PORT = free_port()
 os.environ["BROWSERPLANE_EGRESS_ALLOW"] = f"127.0.0.1:{SITE_PORT}"
+# notte-sdk patches asyncio with nest_asyncio when it is imported (for Jupyter) unless told not
+# to; the suite's other tests should run on asyncio as their users have it.
+os.environ["NOTTE_ENABLE_NEST_ASYNCIO"] = "false"
 
 
 @pytest.fixture(scope="session")

@@ -107,14 +107,14 @@ def test_start_attach_status_list_stop(client: NotteClient, site: str) -> None:
 
 
 def test_sdk_page_and_stop_reason(client: NotteClient, site: str) -> None:
-    session = client.Session()
-    session.start()
-    try:
+    # The context manager is how the SDK releases its own Playwright driver (stop() leaves it
+    # running, and a driver left running breaks every later sync Playwright in the process);
+    # leaving the block by an exception stops the session with close_reason "error".
+    with pytest.raises(RuntimeError, match="leave the block"), client.Session() as session:
         page = session.page  # the SDK's own Playwright connection: contexts[0].pages[0]
         page.goto(f"{site}/notte-next.html")
         assert session.observe().metadata.title == "Notte next"
-    finally:
-        session.stop(close_reason="error")
+        raise RuntimeError("leave the block")
     assert client.sessions.status(session.session_id).close_reason == "error"
 
 
