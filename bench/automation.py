@@ -89,12 +89,12 @@ def check(condition: bool, message: str) -> None:
 
 # -- helpers ---------------------------------------------------------------------------------
 
-def serve_pages() -> tuple[http.server.ThreadingHTTPServer, str]:
-    """tests/pages/ on 127.0.0.1, as the tests' `site` fixture serves it."""
+def serve_pages(directory: pathlib.Path = PAGES) -> tuple[http.server.ThreadingHTTPServer, str]:
+    """A folder (tests/pages/, as the tests' `site` fixture serves it) on 127.0.0.1."""
 
     class Handler(http.server.SimpleHTTPRequestHandler):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, directory=str(PAGES), **kwargs)
+            super().__init__(*args, directory=str(directory), **kwargs)
 
         def log_message(self, format: str, *args: object) -> None:
             pass

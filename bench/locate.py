@@ -32,13 +32,11 @@ os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")  # before grpc is imp
 import argparse  # noqa: E402
 import collections
 import functools
-import http.server
 import json
 import pathlib
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from typing import Any
@@ -50,6 +48,7 @@ if str(ROOT) not in sys.path:
 import grpc  # noqa: E402
 
 from bench import stats as bench_stats  # noqa: E402
+from bench.automation import serve_pages  # noqa: E402
 from bench.locate_cases import CASES, HELD_OUT  # noqa: E402
 from bench.locate_unseen import LATER, UNSEEN  # noqa: E402
 from bench.stats import summary  # noqa: E402
@@ -72,19 +71,6 @@ fmt = functools.partial(bench_stats.fmt, name_width=28, n_width=4)
 
 class BenchError(Exception):
     """A check failed: the benchmark measured something other than what it meant to."""
-
-
-def serve_pages() -> tuple[http.server.ThreadingHTTPServer, str]:
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, directory=str(PAGES), **kwargs)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, name="bench-pages", daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
 class Bench:
@@ -186,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--rounds: 1..1000")
 
     started = time.monotonic()
-    pages_server, site = serve_pages()
+    pages_server, site = serve_pages(PAGES)
     os.environ["BROWSERPLANE_EGRESS_ALLOW"] = site.rsplit("/", 1)[-1]
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench-locate-"))
     cluster = Cluster(tmp)

@@ -58,24 +58,39 @@ def _act_details(request: A.ActRequest) -> dict[str, Any]:
     return details
 
 
-def translated(method: Any) -> Any:
-    """Errors no branch of the method expected, in the contract's terms: a value the standard
+def _contract_error(err: ValueError | PwError) -> BrowserplaneError:
+    """An error no branch of a method expected, in the contract's terms: a value the standard
     library cannot parse is INVALID_ARGUMENT, a Playwright error is the page's answer
     (ACTION_FAILED, or INVALID_ARGUMENT for a selector or URL it cannot read), never INTERNAL."""
+    if isinstance(err, ValueError):
+        return errors.invalid("request", str(err)[:300] or "a value could not be read")
+    message = str(err).split("\n", 1)[0][:300]
+    if any(m in message for m in ("not a valid selector", "SyntaxError", "Unexpected token",
+                                  "Invalid URL", "Cannot navigate to invalid URL", "Invalid url")):
+        return errors.invalid("request", message)
+    return BrowserplaneError(grpc.StatusCode.FAILED_PRECONDITION, errors.ACTION_FAILED, message)
+
+
+def translated(method: Any) -> Any:
+    """The method, with unexpected errors in the contract's terms (_contract_error)."""
     @functools.wraps(method)
     async def run(self: AutomationServicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
             return await method(self, request, context)
-        except ValueError as err:
-            raise errors.invalid("request", str(err)[:300] or "a value could not be read") from None
-        except PwError as err:
-            message = str(err).split("\n", 1)[0][:300]
-            if any(m in message for m in ("not a valid selector", "SyntaxError", "Unexpected token",
-                                          "Invalid URL", "Cannot navigate to invalid URL", "Invalid url")):
-                raise errors.invalid("request", message) from None
-            raise BrowserplaneError(grpc.StatusCode.FAILED_PRECONDITION, errors.ACTION_FAILED,
-                                    message) from None
+        except (ValueError, PwError) as err:
+            raise _contract_error(err) from None
     return run
+
+
+def _log_action(slot: SessionSlot | None, kind: str, started: float, reason: str,
+                details: dict[str, Any]) -> None:
+    """One entry of the session's action log. Calls refused for the session itself (unknown
+    session, wrong project) are not the session's actions and are not logged."""
+    if slot is None or reason in (errors.SESSION_NOT_FOUND, errors.UNAUTHENTICATED):
+        return
+    slot.actions.add({"type": kind, "timestamp": time.time(), "success": not reason,
+                      "reason": reason, "details": details,
+                      "duration_ms": (time.monotonic() - started) * 1000})
 
 
 def _kind_name(kind: int) -> str:
@@ -87,9 +102,8 @@ def _kind_name(kind: int) -> str:
 
 
 def recorded(kind: str | None, details: Any = lambda request: {}) -> Any:
-    """Adds each call of the method to the session's action log (GetActionLog), with how long
-    it took and, when it failed, the reason. Calls refused for the session itself (unknown
-    session, wrong project) are not the session's actions and are not logged."""
+    """Adds each call of the method to the session's action log (GetActionLog, _log_action),
+    with how long it took and, when it failed, the reason."""
     def wrap(method: Any) -> Any:
         @functools.wraps(method)
         async def run(self: AutomationServicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -104,16 +118,13 @@ def recorded(kind: str | None, details: Any = lambda request: {}) -> Any:
                 raise
             finally:
                 slot = self.fleet.sessions.get(request.session_id)
-                if slot is not None and reason not in (errors.SESSION_NOT_FOUND, errors.UNAUTHENTICATED):
-                    name = kind or request.action.WhichOneof("kind") or "act"
-                    entry = details(request)
-                    usage = getattr(result, "usage", None)
-                    if isinstance(usage, A.ModelUsage) and usage.calls:  # the model tokens it spent
-                        entry["usage"] = json_format.MessageToDict(usage, preserving_proto_field_name=True)
-                        entry["session_usage"] = dict(slot.model_usage)  # the session's total so far
-                    slot.actions.add({"type": name, "timestamp": time.time(), "success": not reason,
-                                      "reason": reason, "details": entry,
-                                      "duration_ms": (time.monotonic() - started) * 1000})
+                entry = details(request)
+                usage = getattr(result, "usage", None)
+                if slot is not None and isinstance(usage, A.ModelUsage) and usage.calls:
+                    entry["usage"] = json_format.MessageToDict(usage, preserving_proto_field_name=True)
+                    entry["session_usage"] = dict(slot.model_usage)  # the session's total so far
+                _log_action(slot, kind or request.action.WhichOneof("kind") or "act", started, reason,
+                            entry)
         return run
     return wrap
 
@@ -426,38 +437,30 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
                 slot = self.fleet.sessions[request.session_id]
 
                 def record(step: A.AgentStep) -> None:
-                    slot.actions.add({
-                        "type": "agent_step", "timestamp": time.time(), "success": step.success,
-                        "reason": "" if step.success else errors.ACTION_FAILED,
-                        "details": {"index": step.index, "action": step.action, "ref": step.ref,
-                                    "message": step.message[:300],
-                                    "usage": json_format.MessageToDict(
-                                        step.usage, preserving_proto_field_name=True)},
-                        "duration_ms": step.duration_ms})
+                    _log_action(slot, "agent_step", time.monotonic() - step.duration_ms / 1000,
+                                "" if step.success else errors.ACTION_FAILED,
+                                {"index": step.index, "action": step.action, "ref": step.ref,
+                                 "message": step.message[:300],
+                                 "usage": json_format.MessageToDict(
+                                     step.usage, preserving_proto_field_name=True)})
 
                 async for event in brain.run_agent(tab, request, schema, meter, record):
                     if event.HasField("result"):
                         result = event.result
                     yield event
-            except ValueError as err:
-                raise errors.invalid("request", str(err)[:300] or "a value could not be read") from None
-            except PwError as err:
-                raise BrowserplaneError(grpc.StatusCode.FAILED_PRECONDITION, errors.ACTION_FAILED,
-                                        str(err).split("\n", 1)[0][:300]) from None
+            except (ValueError, PwError) as err:
+                raise _contract_error(err) from None
         except BrowserplaneError as err:
             reason = err.reason
             raise
         finally:
-            slot = self.fleet.sessions.get(request.session_id)
-            if slot is not None and reason not in (errors.SESSION_NOT_FOUND, errors.UNAUTHENTICATED):
-                details: dict[str, Any] = {"task": request.task[:200]}
-                if result is not None:
-                    details.update(status=A.AgentResult.Status.Name(result.status), steps=result.steps,
-                                   usage=json_format.MessageToDict(result.usage,
-                                                                   preserving_proto_field_name=True))
-                slot.actions.add({"type": "run_agent", "timestamp": time.time(), "success": not reason,
-                                  "reason": reason, "details": details,
-                                  "duration_ms": (time.monotonic() - started) * 1000})
+            details: dict[str, Any] = {"task": request.task[:200]}
+            if result is not None:
+                details.update(status=A.AgentResult.Status.Name(result.status), steps=result.steps,
+                               usage=json_format.MessageToDict(result.usage,
+                                                               preserving_proto_field_name=True))
+            _log_action(self.fleet.sessions.get(request.session_id), "run_agent", started, reason,
+                        details)
 
     # -- capturing and scripts ---------------------------------------------------------------
 
