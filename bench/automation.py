@@ -90,7 +90,9 @@ def check(condition: bool, message: str) -> None:
 # -- helpers ---------------------------------------------------------------------------------
 
 def serve_pages(directory: pathlib.Path = PAGES) -> tuple[http.server.ThreadingHTTPServer, str]:
-    """A folder (tests/pages/, as the tests' `site` fixture serves it) on 127.0.0.1."""
+    """A folder (tests/pages/, as the tests' `site` fixture serves it) on 127.0.0.1, which the
+    sandboxed browsers of the nodes started after this may reach (their egress rules refuse
+    loopback otherwise)."""
 
     class Handler(http.server.SimpleHTTPRequestHandler):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -101,6 +103,7 @@ def serve_pages(directory: pathlib.Path = PAGES) -> tuple[http.server.ThreadingH
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, name="bench-pages", daemon=True).start()
+    os.environ["BROWSERPLANE_EGRESS_ALLOW"] = f"127.0.0.1:{server.server_address[1]}"
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
@@ -162,7 +165,7 @@ class Beam:
         r = self.client.post("/v1/sessions", json=body)
         answer = r.json()
         check(r.status_code == 201 and answer.get("error") is None,
-              f"create answered {r.status_code}: {r.text[:500]}")
+              f"create answered {r.status_code}: {r.text[:500]} {answer.get('error')}")
         return answer
 
     def act(self, session_id: str, steps: list[dict[str, Any]]) -> tuple[dict[str, Any], int]:
@@ -216,9 +219,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("counts out of range")
 
     started = time.monotonic()
+    pages_server, site = serve_pages()  # first: the cluster's processes inherit its egress allowance
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench-automation-"))
     cluster = Cluster(tmp)
-    pages_server, site = serve_pages()
     beam: Beam | None = None
     channel: grpc.Channel | None = None
     pw_manager = None

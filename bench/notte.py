@@ -113,8 +113,6 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.monotonic()
     pages_server, site = serve_pages()
-    # The pages are on loopback: the browsers may reach exactly them.
-    os.environ["BROWSERPLANE_EGRESS_ALLOW"] = site.rsplit("/", 1)[-1]
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench-notte-"))
     cluster = Cluster(tmp)
     notte: Notte | None = None
