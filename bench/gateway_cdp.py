@@ -142,6 +142,8 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
 def serve_page() -> tuple[http.server.ThreadingHTTPServer, str]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), PageHandler)
     threading.Thread(target=server.serve_forever, name="bench-page", daemon=True).start()
+    # The sandboxed browsers' egress rules refuse loopback but for this port.
+    os.environ["BROWSERPLANE_EGRESS_ALLOW"] = f"127.0.0.1:{server.server_address[1]}"
     return server, f"http://127.0.0.1:{server.server_address[1]}/page.html"
 
 
@@ -384,9 +386,9 @@ def main(argv: list[str] | None = None) -> int:
     deadline = started + args.max_seconds
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench-gateway-"))
     binary = find_chromium()
+    page_server, page_url = serve_page()  # first: the cluster's processes inherit its allowance
     cluster = Cluster(tmp)
     loop = LoopThread()
-    page_server, page_url = serve_page()
     direct: Browser | None = None
     pw_manager = None
     rest: Rest | None = None
