@@ -21,6 +21,10 @@ LOCALE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
 LABEL_KEY = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.\-/]{0,62}[A-Za-z0-9])?$")
 HOST_PATTERN = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9-]{1,63})*$")
 PROXY_SCHEMES = {"http", "https", "socks4", "socks5"}
+MAX_EXTRA_HEADERS = 50
+# Headers that frame the request or route it: the browser owns them.
+FRAMING_HEADERS = {"host", "content-length", "connection", "transfer-encoding", "upgrade", "te",
+                   "trailer", "keep-alive", "expect"}
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")
 MAX_TEXT = 2048        # proxy servers, patterns, cookie fields: far above any real one
 MAX_METADATA_DEPTH = 32
@@ -92,11 +96,16 @@ def validate_options(o: session_pb2.SessionOptions) -> None:
         if len(domain) > 253 or not HOST_PATTERN.fullmatch(domain):
             raise invalid(f"options.allowed_domains[{i}]",
                           "must be a host name or a pattern such as *.example.com")
+    if len(o.extra_http_headers) > MAX_EXTRA_HEADERS:
+        raise invalid("options.extra_http_headers", f"at most {MAX_EXTRA_HEADERS} headers")
     for i, header in enumerate(o.extra_http_headers):
         name, sep, value = header.partition(":")
         if not sep or not HEADER_NAME.fullmatch(name.strip()) or _control(value.replace("\t", " ")) \
                 or len(header) > 8192:
             raise invalid(f"options.extra_http_headers[{i}]", "must be 'Name: value'")
+        if name.strip().lower() in FRAMING_HEADERS or name.strip().lower().startswith("proxy-"):
+            raise invalid(f"options.extra_http_headers[{i}]",
+                          f"{name.strip()} is set by the browser itself and cannot be added")
     try:
         check_flags(tuple(o.chrome_args))
     except FlagRefused as err:

@@ -205,7 +205,8 @@ class Fleet:
         slot.events = PageEvents(f"ws://127.0.0.1:{browser.port}{browser.browser_path}",
                                  tuple(options.blocked_resource_types),
                                  tuple(ad_hosts.url_patterns()) if options.block_ads else (),
-                                 redact_bodies=bool(options.vault_id))
+                                 redact_bodies=bool(options.vault_id),
+                                 extra_headers=extra_headers(options.extra_http_headers))
         slot.events.start()
         if self.disk_quota or (self.sandbox is not None and self.sandbox.cgroups is not None):
             slot.limits_watch = asyncio.get_running_loop().create_task(self._watch_limits(slot))
@@ -327,3 +328,13 @@ async def inject_cookies(browser: Browser, cookies: list[session_pb2.Cookie]) ->
 
 
 __all__ = ["CapacityError", "Fleet", "LaunchError", "SessionSlot", "inject_cookies"]
+
+
+def extra_headers(lines: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """SessionOptions.extra_http_headers ("Name: value", checked by the control plane) as CDP
+    wants them; a name given twice keeps its last value."""
+    headers: dict[str, str] = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers[name.strip()] = value.strip()
+    return headers

@@ -4,9 +4,12 @@ The node attaches to every page target of the session's browser (besides whateve
 through the relay, which never parses frames) and keeps console messages, network requests and
 page events in bounded buffers: the oldest entries go first, and how many went is counted.
 
-The same connection blocks the resource types (and, with block_ads, the ad hosts) a session
-asked to block: the Fetch domain pauses only those requests, and each paused request is failed
-as blocked by the client.
+The same connection sets the session's extra HTTP headers on every page
+(Network.setExtraHTTPHeaders is per DevTools session and Chromium merges every session's
+headers, so a client's own extra headers through the relay add to these rather than replace
+them), and blocks the resource types (and, with block_ads, the ad hosts) a session asked to
+block: the Fetch domain pauses only those requests, and each paused request is failed as
+blocked by the client.
 """
 
 from __future__ import annotations
@@ -44,8 +47,10 @@ class Buffer:
 
 class PageEvents:
     def __init__(self, ws_url: str, blocked_types: tuple[int, ...] = (),
-                 blocked_urls: tuple[str, ...] = (), redact_bodies: bool = False) -> None:
+                 blocked_urls: tuple[str, ...] = (), redact_bodies: bool = False,
+                 extra_headers: dict[str, str] | None = None) -> None:
         self.ws_url = ws_url
+        self.extra_headers = dict(extra_headers or {})
         # A session with a vault: request bodies (a login form's POST carries the password the
         # node typed) are left out of the CDP log.
         self.redact_bodies = redact_bodies
@@ -181,6 +186,8 @@ class PageEvents:
             return
         calls: list[tuple[str, dict[str, Any] | None]] = [
             ("Runtime.enable", None), ("Network.enable", None), ("Page.enable", None)]
+        if self.extra_headers:
+            calls.insert(2, ("Network.setExtraHTTPHeaders", {"headers": self.extra_headers}))
         if self.blocked or self.blocked_urls:
             calls.insert(0, ("Fetch.enable", {"patterns": [
                 *({"resourceType": t, "requestStage": "Request"} for t in self.blocked),

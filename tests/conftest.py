@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import pathlib
 import threading
@@ -32,6 +33,14 @@ def site() -> Iterator[str]:
             super().__init__(*args, directory=str(pages), **kwargs)
 
         def do_GET(self):
+            if self.path.split("?")[0] == "/echo-headers":  # the request's headers as JSON
+                body = json.dumps({k.lower(): v for k, v in self.headers.items()}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
             if self.path.startswith("/redirect?to="):  # /redirect?to=<url>: a 302 to anywhere
                 self.send_response(302)
                 self.send_header("Location", urllib.parse.unquote(self.path.split("=", 1)[1]))

@@ -254,7 +254,8 @@ def test_bad_input(client: NotteClient, gateway_url: str, api_key: str, site: st
     before = len(client.sessions.list(only_active=True, page_size=100))
     for bad in ({"chrome_args": ["--gpu-launcher=/bin/sh"]}, {"browser_type": "firefox"},
                 {"idle_timeout_minutes": "five"}, {"proxies": True}, {"vault_id": "v1"},
-                {"extra_http_headers": {"X-A": "1"}}, {"nonsense": 1}):
+                {"extra_http_headers": {"X-A": 1}}, {"extra_http_headers": {"Host": "x"}},
+                {"extra_http_headers": {"X A": "1"}}, {"nonsense": 1}):
         status, body = _raw(gateway_url, api_key, "POST", "/sessions/start", bad)
         assert 400 <= status < 500 and body["message"], (bad, body)
     assert len(client.sessions.list(only_active=True, page_size=100)) == before
@@ -434,6 +435,21 @@ def test_start_options_reach_the_browser(client: NotteClient, site: str) -> None
         assert session.status().proxies
     with pytest.raises(NotteAPIError, match="egress"):
         client.Session(proxies=[{"type": "external", "server": "http://127.0.0.1:9"}]).start()
+
+
+def test_extra_http_headers_reach_every_page(client: NotteClient, site: str) -> None:
+    with client.Session(extra_http_headers={"X-Tenant-Trace": "abc 123"}) as session:
+        session.execute(type="goto", url=f"{site}/echo-headers")
+        seen = json.loads(session.evaluate_js("document.body.innerText"))
+        assert seen["x-tenant-trace"] == "abc 123"
+        session.execute(type="goto_new_tab", url=f"{site}/echo-headers?tab=2")  # opened later
+        assert session.evaluate_js("location.search") == "?tab=2"
+        seen = json.loads(session.evaluate_js("document.body.innerText"))
+        assert seen["x-tenant-trace"] == "abc 123"
+        # The page's own fetches carry them too.
+        fetched = session.evaluate_js(
+            "fetch('/echo-headers').then(r => r.json()).then(h => h['x-tenant-trace'])")
+        assert fetched == "abc 123"
 
 
 def test_ids_and_selectors_translate_without_a_server() -> None:

@@ -530,9 +530,10 @@ class Notte:
         if typed(body, "web_bot_auth", bool, False):
             raise bad_request("web_bot_auth", "Web Bot Auth request signing is not offered here")
         headers = typed(body, "extra_http_headers", dict, {})
-        if headers:
-            raise bad_request("extra_http_headers", "extra HTTP headers are not applied by this "
-                              "Browserplane's nodes yet; start without them")
+        for name, value in headers.items():
+            if not isinstance(value, str):
+                raise bad_request(f"extra_http_headers.{name}", "must be a string")
+            o.extra_http_headers.append(f"{name}: {value}")  # the control plane checks them
         vault_id = typed(body, "vault_id", str, None)
         if vault_id is not None:
             if not vault_id:
