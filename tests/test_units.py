@@ -109,6 +109,10 @@ def test_valid_options_pass():
      "options.cookies[0].same_site"),
     (S.SessionOptions(labels={"bad key!": "v"}), "options.labels['bad key!']"),
     (S.SessionOptions(extra_http_headers=["NoColon"]), "options.extra_http_headers[0]"),
+    (S.SessionOptions(extra_http_headers=["X-A: 1", "Host: evil"]), "options.extra_http_headers[1]"),
+    (S.SessionOptions(extra_http_headers=["Proxy-Authorization: x"]), "options.extra_http_headers[0]"),
+    (S.SessionOptions(extra_http_headers=[f"X-{i}: v" for i in range(51)]),
+     "options.extra_http_headers"),
     (S.SessionOptions(blocked_resource_types=[S.RESOURCE_TYPE_UNSPECIFIED]),
      "options.blocked_resource_types[0]"),
 ])
