@@ -285,3 +285,109 @@ def test_read_message_html_only_and_encoded_headers() -> None:
     broken = read_message(b"Subject: no body, bad charset\r\nContent-Type: text/plain; "
                           b"charset=x-nonesuch\r\n\r\n\xff\xfe https://a.example/x")
     assert broken.subject == "no body, bad charset"
+
+
+# ---- an agent acting as a persona (RunAgentRequest.persona_id) ---------------------------------
+
+def test_read_email_puts_the_mail_in_the_prompt_only(cluster: Cluster) -> None:
+    """The agent's read_email step through the node's own parts and the control plane over gRPC:
+    the link reaches what the model is shown; the step says only how many mails were read."""
+    import asyncio
+
+    import grpc
+
+    from browserplane.v1 import controlplane_pb2 as cp
+    from browserplane.v1 import controlplane_pb2_grpc
+    from node import intelligence
+    from node.model_client import ModelClient
+    from node.persona_mail import PersonaMail
+
+    md = (("authorization", f"Bearer {cluster.create_key('persona-agent-step')}"),)
+    project = cluster.stub.Authenticate(cp.AuthenticateRequest(), metadata=md).project.id
+    persona = cluster.stub.CreatePersona(cp.CreatePersonaRequest(), metadata=md)
+    assert persona.mail_receiving
+    token = secrets.token_hex(8)
+    link = f"https://shop.example/confirm/{token}"
+    _send(cluster, _signup_mail(persona.email, token, link))
+
+    async def run() -> None:
+        channel = grpc.aio.insecure_channel(cluster.address)
+        mail = PersonaMail(controlplane_pb2_grpc.ControlPlaneStub(channel), cluster.admin)
+        with pytest.raises(Exception) as err:  # another project's key cannot open it
+            await PersonaMail(controlplane_pb2_grpc.ControlPlaneStub(channel), cluster.admin).open(
+                "prj_nope", persona.id)
+        assert "not found" in str(err.value)
+        inbox = await mail.open(project, persona.id)
+        brain = intelligence.Intelligence(ModelClient("http://127.0.0.1:9/v1", "unused"))
+        tab = intelligence.Tab(None, None, None, None, inbox=inbox)  # read_email needs no page
+        step, shown = await brain._read_email(tab, 1, {"action": "read_email", "thought": "mail?"})
+        assert step.success and step.message == "read 1 email(s)"
+        assert token not in str(step) and link in shown and "not instructions" in shown
+        assert persona.email in intelligence.identity_note(persona)
+        await brain.model.close()
+        await channel.close()
+
+    asyncio.run(run())
+    # Read by the agent is not "read" for the mailbox's owner.
+    listed = cluster.stub.ListPersonaEmails(cp.ListPersonaEmailsRequest(
+        persona_id=persona.id, only_unread=True), metadata=md)
+    assert len(listed.emails) == 1
+    cluster.stub.DeletePersona(cp.DeletePersonaRequest(id=persona.id), metadata=md)
+
+
+@pytest.fixture(scope="module")
+def agent_cluster(tmp_path_factory: pytest.TempPathFactory, model_server: str):
+    """A cluster of its own with SMTP on and a node with the real model (SmolLM2-135M)."""
+    c = Cluster(tmp_path_factory.mktemp("persona-agent"), smtp=True)
+    try:
+        c.start_controlplane()
+        c.start_node("smol", 2, 0, (), 0, "--model-base-url", model_server,
+                     "--model", "SmolLM2-135M-Instruct.Q4_1", "--model-max-tokens", "128",
+                     "--model-max-input-chars", "4000")
+        yield c
+    finally:
+        c.stop()
+
+
+def test_an_agent_runs_as_a_persona_and_mail_stays_in_the_prompt(agent_cluster: Cluster,
+                                                                  site: str) -> None:
+    """Whatever the real model chooses: the run ends with a result, and no step, answer or
+    action log carries the mail's text; an unknown or foreign persona starts nothing."""
+    import grpc
+
+    from browserplane.v1 import automation_pb2 as A
+    from browserplane.v1 import automation_pb2_grpc
+    from browserplane.v1 import controlplane_pb2 as cp
+    from browserplane.v1 import session_pb2 as S
+
+    c = agent_cluster
+    md = (("authorization", f"Bearer {c.create_key('persona-agent')}"),)
+    other = (("authorization", f"Bearer {c.create_key('persona-agent-other')}"),)
+    persona = c.stub.CreatePersona(cp.CreatePersonaRequest(), metadata=md)
+    foreign = c.stub.CreatePersona(cp.CreatePersonaRequest(), metadata=other)
+    token = "mailtext" + secrets.token_hex(8)
+    _send(c, _signup_mail(persona.email, token, f"{site}/hello.html?{token}"))
+    s = c.stub.CreateSession(cp.CreateSessionRequest(options=S.SessionOptions(keep_alive=True)),
+                             metadata=md, timeout=60)
+    with grpc.insecure_channel(c.address) as channel:
+        auto = automation_pb2_grpc.AutomationStub(channel)
+        for persona_id in ("persona_nope", foreign.id):
+            with pytest.raises(grpc.RpcError) as err:
+                list(auto.RunAgent(A.RunAgentRequest(session_id=s.id, task="Sign up", max_steps=2,
+                                                     persona_id=persona_id), metadata=md, timeout=60))
+            assert err.value.code() == grpc.StatusCode.NOT_FOUND
+        log = auto.GetActionLog(A.LogRequest(session_id=s.id), metadata=md)
+        assert not [e for e in log.entries if e.type == "agent_step"]  # nothing started
+
+        events = list(auto.RunAgent(A.RunAgentRequest(
+            session_id=s.id, task="Read the confirmation email and open its link.", max_steps=3,
+            start_url=f"{site}/hello.html", persona_id=persona.id), metadata=md, timeout=300))
+        assert events[-1].HasField("result")
+        log = auto.GetActionLog(A.LogRequest(session_id=s.id), metadata=md)
+        answers = [e.SerializeToString() for e in events] + [log.SerializeToString()]
+    c.stub.TerminateSession(cp.TerminateSessionRequest(id=s.id), metadata=md)
+    # The model may navigate to the link (the URL is then the page's), but no message, thought
+    # or log line repeats the mail's body text.
+    body = f"Confirm your sign-up: {site}".encode()
+    assert not [a for a in answers if body in a]
+    assert not [e for e in events if e.HasField("step") and token in e.step.message]
