@@ -4,7 +4,8 @@ Served at the gateway's root: the SDK's `server_url` is the gateway and it calls
 `/scrape`, `/health` with no version prefix. Sessions are Browserplane sessions; the perception
 layer (observe, execute, scrape) is Automation's Observe, Act, Locate and Ask; `/vaults` is the
 control plane's vaults, and a `fill` whose value is a notte-core vault placeholder becomes
-Fill.vault_secret, so the node types the secret and it never crosses this API.
+Fill.vault_secret, so the node types the secret and it never crosses this API. `/personas` is
+the control plane's personas (mail through its SMTP receiver); SMS and phone numbers answer 501.
 
 Observe names each element with a Notte-style id: a letter for its role (L links, B buttons,
 I inputs, O options, F images) and the number of its Observe ref (`e17` -> `B17`). Refs are
@@ -1094,13 +1095,18 @@ class Notte:
     async def _do_captcha_solve(self, sid: str, a: dict[str, Any], md: Any, check_only: bool) -> Any:
         raise ApiError(501, "not_implemented", "no CAPTCHA solver is built into Browserplane")
 
-    async def _unavailable(self, sid: str, a: dict[str, Any], md: Any, check_only: bool) -> Any:
-        raise ApiError(501, "not_implemented", f"{a.get('type')} needs personas (mailboxes and "
-                       "phone numbers), which are not available yet")
+    # Mail and SMS are read from a persona, not from a session (notte-core says so too).
+    async def _do_email_read(self, sid: str, a: dict[str, Any], md: Any, check_only: bool) -> Any:
+        raise ApiError(501, "not_implemented", "email_read is no browser action here: read the "
+                       "persona's inbox with GET /personas/{persona_id}/emails (persona.emails())")
 
-    _do_email_read = _unavailable
-    _do_email_verification_read = _unavailable
-    _do_sms_read = _unavailable
+    async def _do_email_verification_read(self, sid: str, a: dict[str, Any], md: Any,
+                                          check_only: bool) -> Any:
+        raise ApiError(501, "not_implemented", "workspace mailboxes (mailbox_id) are not offered: "
+                       "a persona's mail is read with GET /personas/{persona_id}/emails")
+
+    async def _do_sms_read(self, sid: str, a: dict[str, Any], md: Any, check_only: bool) -> Any:
+        raise ApiError(501, "telephony_unavailable", errors.TELEPHONY_MESSAGE)
 
     # -- scraping --------------------------------------------------------------------------------
 
