@@ -147,7 +147,7 @@ class PersonaService:
         if limit > MAX_LISTED:
             raise errors.invalid("limit", f"at most {MAX_LISTED}")
         if request.newer_than_seconds < 0:
-            raise errors.invalid("timedelta", "must not be negative")
+            raise errors.invalid("newer_than_seconds", "must not be negative")
         since = time.time() - request.newer_than_seconds if request.newer_than_seconds else None
         found = self.store.persona_emails(persona.id, limit, request.only_unread, since)
         if request.mark_read:

@@ -391,3 +391,47 @@ def test_an_agent_runs_as_a_persona_and_mail_stays_in_the_prompt(agent_cluster: 
     body = f"Confirm your sign-up: {site}".encode()
     assert not [a for a in answers if body in a]
     assert not [e for e in events if e.HasField("step") and token in e.step.message]
+
+
+def test_persona_bounds_in_the_store(tmp_path) -> None:
+    """Personas per project, mails per persona (the oldest dropped), retention, other domains."""
+    import time as clock
+
+    from browserplane import errors
+    from browserplane.errors import BrowserplaneError
+    from browserplane.times import timestamp
+    from browserplane.v1 import controlplane_pb2 as cp
+    from controlplane.personas import PersonaLimits, PersonaService
+    from controlplane.record_cipher import RecordCipher
+    from controlplane.store import Store
+    from controlplane.vaults import VaultService
+
+    store = Store(tmp_path / "db.sqlite3", RecordCipher(secrets.token_bytes(32)))
+    service = PersonaService(store, VaultService(store), PersonaLimits(
+        domain="mail.test", per_project=2, mails_per_persona=2, retention_seconds=3600))
+    first = service.create("prj_a", cp.CreatePersonaRequest(name="one"))
+    second = service.create("prj_a", cp.CreatePersonaRequest())
+    with pytest.raises(BrowserplaneError) as err:
+        service.create("prj_a", cp.CreatePersonaRequest())
+    assert err.value.reason == errors.PAYLOAD_TOO_LARGE
+    assert service.create("prj_b", cp.CreatePersonaRequest()).project_id == "prj_b"  # per project
+    assert service.recipient(first.email) is not None
+    assert service.recipient(first.email.replace("@mail.test", "@other.test")) is None
+    assert service.recipient("nobody@mail.test") is None
+    now = clock.time()
+    for i, age in enumerate((7200, 30, 20, 10)):  # the first is past the retention
+        service.deliver(first.id, cp.PersonaEmail(subject=f"m{i}", received_at=timestamp(now - age)))
+    kept = service.emails("prj_a", cp.ListPersonaEmailsRequest(persona_id=first.id))
+    assert [m.subject for m in kept] == ["m3", "m2"]  # the newest two
+    assert [m.subject for m in service.emails("prj_a", cp.ListPersonaEmailsRequest(
+        persona_id=first.id, newer_than_seconds=15))] == ["m3"]
+    service.deliver(second.id, cp.PersonaEmail(subject="old", received_at=timestamp(now - 7200)))
+    assert service.forget_old() == 1
+    assert service.emails("prj_a", cp.ListPersonaEmailsRequest(persona_id=second.id)) == []
+    with pytest.raises(BrowserplaneError) as err:
+        service.emails("prj_b", cp.ListPersonaEmailsRequest(persona_id=first.id))
+    assert err.value.reason == errors.PERSONA_NOT_FOUND
+    with pytest.raises(BrowserplaneError) as err:
+        service.create("prj_b", cp.CreatePersonaRequest(create_phone_number=True))
+    assert err.value.reason == errors.TELEPHONY_UNAVAILABLE
+    store.close()
