@@ -235,6 +235,35 @@ def test_sms_and_phone_numbers_answer_501(client: NotteClient, gateway_url: str,
     client.personas.delete(info.persona_id)
 
 
+def test_mail_and_sms_actions_on_a_session_answer_501(client: NotteClient, gateway_url: str,
+                                                      key: str) -> None:
+    import json
+
+    def call(method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(gateway_url + path, data=data, method=method, headers={
+            "Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"{}")
+
+    status, started = call("POST", "/sessions/start", {})
+    assert status == 200, started
+    sid = started["session_id"]
+    try:
+        for action, words in (({"type": "email_read"}, "/personas/{persona_id}/emails"),
+                              ({"type": "sms_read"}, "telephony provider")):
+            status, body = call("POST", f"/sessions/{sid}/page/execute", action)
+            assert status == 501 and words in body["message"], body
+        status, body = call("POST", f"/sessions/{sid}/page/execute",
+                            {"type": "wait", "time_ms": 1})
+        assert status == 200 and body["success"], body  # the session goes on
+    finally:
+        call("DELETE", f"/sessions/{sid}/stop")
+
+
 def test_bad_persona_requests(gateway_url: str, key: str, client: NotteClient) -> None:
     import json
 
