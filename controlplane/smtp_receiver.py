@@ -3,7 +3,8 @@
 It takes mail for personas' addresses only: a recipient at another domain, or one no persona
 has, is refused at RCPT with 550 (no relay, no catch-all), so nothing is accepted that would
 then be dropped. Recipients per message and message size are bounded (aiosmtpd answers 552 past
-the size, at MAIL FROM when the client declares SIZE and at the end of DATA otherwise). The
+the size, at MAIL FROM when the client declares SIZE and at the end of DATA otherwise), and so
+are open connections (421 past the bound) and their idle time. The
 protocol is asyncio all the way; parsing a message runs in a thread, the store write (a sealed
 row) on the loop, like every other store write.
 """
@@ -23,7 +24,31 @@ from controlplane.personas import PersonaService
 
 log = logging.getLogger(__name__)
 MAX_RECIPIENTS = 10
+MAX_CONNECTIONS = 100  # at once; a connection idle this long is closed (IDLE_TIMEOUT_S)
 IDLE_TIMEOUT_S = 60
+
+
+class _BoundedSmtp(SMTP):
+    """aiosmtpd's SMTP, answering 421 and hanging up when too many connections are open."""
+
+    def __init__(self, live: set[SMTP], limit: int, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._live = live
+        self._limit = limit
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if len(self._live) >= self._limit:
+            if self._handler_coroutine is not None:
+                self._handler_coroutine.cancel()  # before it greets
+            transport.write(b"421 4.7.0 Too many connections, try again later\r\n")  # type: ignore[attr-defined]
+            transport.close()
+            return
+        self._live.add(self)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self._live.discard(self)
+        super().connection_lost(error)
 
 
 class _Handler:
@@ -61,11 +86,14 @@ class _Handler:
 
 
 class SmtpReceiver:
-    def __init__(self, personas: PersonaService, host: str, port: int, max_bytes: int) -> None:
+    def __init__(self, personas: PersonaService, host: str, port: int, max_bytes: int,
+                 max_connections: int = MAX_CONNECTIONS) -> None:
         self.personas = personas
         self.host = host
         self.port = port
         self.max_bytes = max_bytes
+        self.max_connections = max_connections
+        self._live: set[SMTP] = set()
         self._server: asyncio.base_events.Server | None = None
 
     async def start(self) -> int:
@@ -75,9 +103,10 @@ class SmtpReceiver:
         hostname = self.personas.limits.domain  # never socket.getfqdn(): a DNS lookup per connection
 
         def protocol() -> Any:
-            return SMTP(handler, data_size_limit=self.max_bytes, enable_SMTPUTF8=True,
-                        hostname=hostname, ident="Browserplane personas", timeout=IDLE_TIMEOUT_S,
-                        loop=loop)
+            return _BoundedSmtp(self._live, self.max_connections, handler,
+                                data_size_limit=self.max_bytes, enable_SMTPUTF8=True,
+                                hostname=hostname, ident="Browserplane personas",
+                                timeout=IDLE_TIMEOUT_S, loop=loop)
 
         self._server = await loop.create_server(protocol, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]

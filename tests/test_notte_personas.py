@@ -14,6 +14,7 @@ import os
 import secrets
 import smtplib
 import sqlite3
+import time
 import urllib.error
 import urllib.request
 from email.message import EmailMessage
@@ -463,4 +464,49 @@ def test_persona_bounds_in_the_store(tmp_path) -> None:
     with pytest.raises(BrowserplaneError) as err:
         service.create("prj_b", cp.CreatePersonaRequest(create_phone_number=True))
     assert err.value.reason == errors.TELEPHONY_UNAVAILABLE
+    store.close()
+
+
+def test_the_smtp_receiver_bounds_its_connections(tmp_path) -> None:
+    """Past the bound a connection hears 421 and is closed; a slot frees when one ends."""
+    import asyncio
+
+    from browserplane.v1 import controlplane_pb2 as cp
+    from controlplane.personas import PersonaLimits, PersonaService
+    from controlplane.record_cipher import RecordCipher
+    from controlplane.smtp_receiver import SmtpReceiver
+    from controlplane.store import Store
+    from controlplane.vaults import VaultService
+
+    store = Store(tmp_path / "db.sqlite3", RecordCipher(secrets.token_bytes(32)))
+    personas = PersonaService(store, VaultService(store), PersonaLimits(domain="mail.test"))
+    persona = personas.create("prj", cp.CreatePersonaRequest())
+
+    async def run() -> None:
+        receiver = SmtpReceiver(personas, "127.0.0.1", 0, 1 << 16, max_connections=2)
+        port = await receiver.start()
+
+        def clients() -> None:
+            first = smtplib.SMTP("127.0.0.1", port, timeout=10)
+            second = smtplib.SMTP("127.0.0.1", port, timeout=10)
+            with pytest.raises(smtplib.SMTPConnectError) as err:
+                smtplib.SMTP("127.0.0.1", port, timeout=10)
+            assert err.value.smtp_code == 421
+            first.sendmail("a@b.test", [persona.email], b"Subject: one\r\n\r\nhi\r\n")
+            first.quit()
+            for _ in range(50):  # the server side of `first` closes a moment after QUIT
+                try:
+                    third = smtplib.SMTP("127.0.0.1", port, timeout=10)
+                    break
+                except smtplib.SMTPConnectError:
+                    time.sleep(0.05)
+            third.quit()
+            second.quit()
+
+        await asyncio.to_thread(clients)
+        await receiver.close()
+
+    asyncio.run(run())
+    assert [m.subject for m in personas.emails("prj", cp.ListPersonaEmailsRequest(
+        persona_id=persona.id))] == ["one"]
     store.close()
