@@ -23,6 +23,9 @@ from controlplane.mail_message import read_message
 from controlplane.personas import PersonaService
 
 log = logging.getLogger(__name__)
+# aiosmtpd logs every command line (MAIL FROM, RCPT TO: addresses) at INFO; addresses are
+# personal data the store seals, so only its warnings reach the log.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 MAX_RECIPIENTS = 10
 MAX_CONNECTIONS = 100  # at once; a connection idle this long is closed (IDLE_TIMEOUT_S)
 IDLE_TIMEOUT_S = 60

@@ -121,6 +121,8 @@ def test_mail_is_sealed_at_rest_and_goes_with_its_persona(cluster: Cluster,
     for path in db.parent.glob("controlplane.sqlite3*"):
         data = path.read_bytes()
         assert token.encode() not in data and info.email.encode() not in data, path
+    log = (cluster.tmp / "controlplane.log").read_text(errors="replace")
+    assert info.email not in log and token not in log  # aiosmtpd's command log is kept quiet
 
     client.personas.delete(info.persona_id)
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
