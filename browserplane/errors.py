@@ -54,6 +54,11 @@ CREDENTIAL_NOT_FOUND = "CREDENTIAL_NOT_FOUND"
 CREDIT_CARD_NOT_FOUND = "CREDIT_CARD_NOT_FOUND"
 # A vault fill with no vault on the session, or no credential (part) for the page's origin.
 VAULT_CREDENTIAL_MISSING = "VAULT_CREDENTIAL_MISSING"
+# personas
+PERSONA_NOT_FOUND = "PERSONA_NOT_FOUND"
+TELEPHONY_UNAVAILABLE = "TELEPHONY_UNAVAILABLE"  # phone numbers and SMS: no provider (HTTP 501)
+TELEPHONY_MESSAGE = ("phone numbers and SMS need a telephony provider, and this Browserplane has "
+                     "none: personas have an email inbox only")
 # A body or archive past a size or count limit (HTTP 413 in every dialect).
 PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
 INTERNAL = "INTERNAL"
@@ -135,6 +140,10 @@ def internal(kind: str) -> BrowserplaneError:
 def not_found(reason: str, what: str, ident: str) -> BrowserplaneError:
     return BrowserplaneError(grpc.StatusCode.NOT_FOUND, reason, f"{what} {ident!r} not found",
                              metadata={"id": ident})
+
+
+def telephony_unavailable() -> BrowserplaneError:
+    return BrowserplaneError(grpc.StatusCode.UNIMPLEMENTED, TELEPHONY_UNAVAILABLE, TELEPHONY_MESSAGE)
 
 
 @dataclasses.dataclass

@@ -347,9 +347,13 @@ def cmd_up(args: argparse.Namespace) -> None:
     node_args += egress
     model_plan, model_url = _model_plan(args)
     node_args += model_url
+    # The personas' SMTP receiver runs in the control plane (it owns the store).
+    mail_args = [f"--{name}={value}" for name, value in (
+        ("smtp-port", args.smtp_port), ("smtp-host", args.smtp_host),
+        ("persona-domain", args.persona_domain)) if value not in (None, "")]
     plan = [
         ("controlplane", ["controlplane", "--host", host, "--grpc-port", str(args.grpc_port),
-                          "--data-dir", str(data_dir)]),
+                          "--data-dir", str(data_dir), *mail_args]),
         *model_plan,
         ("node", ["node", *node_args]),
         ("gateway", ["gateway", "--host", host, "--port", str(args.port),
@@ -513,6 +517,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="API key of that endpoint (env BROWSERPLANE_MODEL_API_KEY)")
     up.add_argument("--model-timeout", type=float, default=0,
                     help="seconds one model request may take (env BROWSERPLANE_MODEL_TIMEOUT)")
+    up.add_argument("--smtp-port", type=int, default=None,
+                    help="port of the personas' SMTP receiver in the control plane (0 = off, the "
+                         "default; env BROWSERPLANE_CONTROLPLANE_SMTP_PORT)")
+    up.add_argument("--smtp-host", default="",
+                    help="address it binds to (default 127.0.0.1; env BROWSERPLANE_CONTROLPLANE_SMTP_HOST)")
+    up.add_argument("--persona-domain", default="",
+                    help="mail domain of personas' addresses (default personas.localhost; env "
+                         "BROWSERPLANE_CONTROLPLANE_PERSONA_DOMAIN)")
     up.set_defaults(func=cmd_up)
 
     for name, cls, func, help_text in (

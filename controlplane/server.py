@@ -27,8 +27,10 @@ from controlplane.background_calls import BackgroundCalls
 from controlplane.extensions import MAX_EXTENSION_BYTES, read_manifest
 from controlplane.keys import KeyRing, Principal
 from controlplane.leases import NodeRegistry
+from controlplane.personas import PersonaLimits, PersonaService
 from controlplane.record_cipher import RecordCipher, WrongKey
 from controlplane.sessions import SessionPolicy, SessionService
+from controlplane.smtp_receiver import SmtpReceiver
 from controlplane.store import Store
 from controlplane.vaults import VaultService
 
@@ -63,6 +65,14 @@ class ControlPlaneSettings:
                                          "its own limit (0 = unlimited)")
     live_view_token_seconds: int = flag(600, "how long a live-view link opens the live view")
     downloads_retention_hours: float = flag(168.0, "how long what ended sessions downloaded is kept")
+    smtp_port: int = flag(0, "port of the personas' SMTP receiver (0 = off: personas get no mail)")
+    smtp_host: str = flag("127.0.0.1", "address the SMTP receiver binds to")
+    persona_domain: str = flag("personas.localhost", "mail domain of personas' addresses (its MX "
+                                                     "must reach the SMTP receiver)")
+    personas_per_project: int = flag(100, "personas a project may hold")
+    persona_mails: int = flag(100, "mails kept per persona (the oldest is dropped)")
+    persona_mail_bytes: int = flag(1 << 20, "largest message the SMTP receiver takes (bigger: 552)")
+    persona_mail_retention_hours: float = flag(168.0, "how long a persona's mail is kept")
     log_level: str = flag("info", "log level")
 
 
@@ -556,6 +566,34 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
         self.plane.vaults.delete_credit_card(self._vault_project(context), request.vault_id)
         return cp.DeleteCreditCardResponse()
 
+    # -- personas (a project's own; cluster callers act for one with x-browserplane-project) ----
+
+    async def CreatePersona(self, request: cp.CreatePersonaRequest,
+                            context: grpc.aio.ServicerContext) -> cp.Persona:
+        return self.plane.personas.create(self._vault_project(context), request)
+
+    async def ListPersonas(self, request: cp.ListPersonasRequest,
+                           context: grpc.aio.ServicerContext) -> cp.ListPersonasResponse:
+        return self.plane.personas.list(self._vault_project(context), request)
+
+    async def GetPersona(self, request: cp.GetPersonaRequest,
+                         context: grpc.aio.ServicerContext) -> cp.Persona:
+        return self.plane.personas.get(self._vault_project(context), request.id)
+
+    async def UpdatePersona(self, request: cp.UpdatePersonaRequest,
+                            context: grpc.aio.ServicerContext) -> cp.Persona:
+        return self.plane.personas.rename(self._vault_project(context), request.id, request.name)
+
+    async def DeletePersona(self, request: cp.DeletePersonaRequest,
+                            context: grpc.aio.ServicerContext) -> cp.DeletePersonaResponse:
+        self.plane.personas.delete(self._vault_project(context), request.id)
+        return cp.DeletePersonaResponse()
+
+    async def ListPersonaEmails(self, request: cp.ListPersonaEmailsRequest,
+                                context: grpc.aio.ServicerContext) -> cp.ListPersonaEmailsResponse:
+        return cp.ListPersonaEmailsResponse(
+            emails=self.plane.personas.emails(self._vault_project(context), request))
+
     async def DrainNode(self, request: cp.DrainNodeRequest,
                         context: grpc.aio.ServicerContext) -> cp.Node:
         _cluster(self, context)
@@ -598,6 +636,20 @@ class ControlPlane:
                      extra={"fields": {"sessions": sealed}})
         self.keys = KeyRing(self.store, settings.cluster_secret)
         self.vaults = VaultService(self.store)
+        domain = settings.persona_domain.strip().lower()
+        if not domain or "@" in domain or any(c.isspace() for c in domain):
+            raise SystemExit("control plane: --persona-domain must be a mail domain, e.g. "
+                             "personas.example.com")
+        if settings.persona_mail_bytes < 1024 or settings.personas_per_project < 1 \
+                or settings.persona_mails < 1:
+            raise SystemExit("control plane: --persona-mail-bytes must be >= 1024, "
+                             "--personas-per-project and --persona-mails >= 1")
+        self.personas = PersonaService(self.store, self.vaults, PersonaLimits(
+            domain=domain, per_project=settings.personas_per_project,
+            mails_per_persona=settings.persona_mails,
+            retention_seconds=settings.persona_mail_retention_hours * 3600,
+            receiving=bool(settings.smtp_port)))
+        self.smtp: SmtpReceiver | None = None
         self.registry = NodeRegistry(settings.lease_seconds)
         self.sessions = SessionService(
             self.store, self.registry,
@@ -642,6 +694,13 @@ class ControlPlane:
         if self.settings.metrics_port:
             self.metrics_server = start_metrics_server(self.settings.host, self.settings.metrics_port,
                                                        self.settings.metrics_token)
+        if self.settings.smtp_port:
+            self.smtp = SmtpReceiver(self.personas, self.settings.smtp_host, self.settings.smtp_port,
+                                     self.settings.persona_mail_bytes)
+            await self.smtp.start()
+            log.info("personas' SMTP receiver started", extra={"fields": {
+                "smtp": f"{self.settings.smtp_host}:{self.smtp.port}",
+                "domain": self.personas.limits.domain}})
         self._swept = 0.0
         self._loop_task = asyncio.get_running_loop().create_task(self._housekeeping())
         log.info("control plane started", extra={"fields": {
@@ -671,12 +730,15 @@ class ControlPlane:
                 if time.monotonic() - self._swept > 600:
                     self._swept = time.monotonic()
                     await asyncio.to_thread(self._forget_old_downloads)
+                    self.personas.forget_old()
             except Exception:  # noqa: BLE001 - the loop must outlive one bad iteration
                 log.exception("housekeeping failed")
 
     async def close(self) -> None:
         if self._loop_task:
             self._loop_task.cancel()
+        if self.smtp is not None:
+            await self.smtp.close()
         if self.server:
             await self.server.stop(grace=1)
         await self.calls.close()

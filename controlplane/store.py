@@ -51,6 +51,18 @@ CREATE TABLE IF NOT EXISTS vaults (
   id TEXT PRIMARY KEY, project_id TEXT NOT NULL, data BLOB NOT NULL, created_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS vaults_project ON vaults(project_id, created_at);
+-- A persona sealed under "persona:" + id; its address is found by its SHA-256 (address_hash),
+-- so no address is readable in the file. Mails are sealed one by one ("persona_email:" + id).
+CREATE TABLE IF NOT EXISTS personas (
+  id TEXT PRIMARY KEY, project_id TEXT NOT NULL, address_hash TEXT UNIQUE NOT NULL,
+  data BLOB NOT NULL, created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS personas_project ON personas(project_id, created_at);
+CREATE TABLE IF NOT EXISTS persona_emails (
+  id TEXT PRIMARY KEY, persona_id TEXT NOT NULL REFERENCES personas(id) ON DELETE CASCADE,
+  received_at REAL NOT NULL, read INTEGER NOT NULL DEFAULT 0, data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS persona_emails_persona ON persona_emails(persona_id, received_at);
 CREATE TABLE IF NOT EXISTS idempotency (
   project_id TEXT NOT NULL, key TEXT NOT NULL, session_id TEXT NOT NULL, created_at REAL NOT NULL,
   PRIMARY KEY (project_id, key)
@@ -317,6 +329,84 @@ class Store:
         if self.cipher is None:
             raise RuntimeError("this store was opened without the secret key")
         return controlplane_pb2.StoredVault.FromString(self.cipher.open(data, "vault:" + vault_id))
+
+
+    # -- personas and their mail (sealed: names, addresses, mail bodies) -------------------
+
+    def save_persona(self, p: controlplane_pb2.Persona, address_hash: str) -> None:
+        """Raises sqlite3.IntegrityError when another persona has the address."""
+        self.db.execute("INSERT OR REPLACE INTO personas VALUES (?,?,?,?,?)",
+                        (p.id, p.project_id, address_hash,
+                         self._seal(p.SerializeToString(), "persona:" + p.id),
+                         _seconds(p.created_at)))
+
+    def persona(self, persona_id: str) -> controlplane_pb2.Persona | None:
+        row = self.db.execute("SELECT id, data FROM personas WHERE id=?", (persona_id,)).fetchone()
+        return self._persona(*row) if row else None
+
+    def persona_by_address(self, address_hash: str) -> controlplane_pb2.Persona | None:
+        row = self.db.execute("SELECT id, data FROM personas WHERE address_hash=?",
+                              (address_hash,)).fetchone()
+        return self._persona(*row) if row else None
+
+    def personas(self, project_id: str, offset: int, limit: int) -> list[controlplane_pb2.Persona]:
+        rows = self.db.execute("SELECT id, data FROM personas WHERE project_id=? ORDER BY "
+                               "created_at, id LIMIT ? OFFSET ?", (project_id, limit, offset))
+        return [self._persona(*r) for r in rows]
+
+    def count_personas(self, project_id: str) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM personas WHERE project_id=?",
+                               (project_id,)).fetchone()[0]
+
+    def delete_persona(self, persona_id: str) -> None:
+        self.db.execute("DELETE FROM personas WHERE id=?", (persona_id,))  # mails cascade
+
+    def _persona(self, persona_id: str, data: bytes) -> controlplane_pb2.Persona:
+        if self.cipher is None:
+            raise RuntimeError("this store was opened without the secret key")
+        return controlplane_pb2.Persona.FromString(self.cipher.open(data, "persona:" + persona_id))
+
+    def add_persona_email(self, mail: controlplane_pb2.PersonaEmail, keep: int) -> None:
+        """Stores a mail and drops the persona's oldest beyond `keep`."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute(
+                "INSERT INTO persona_emails(id, persona_id, received_at, read, data) "
+                "VALUES (?,?,?,0,?)",
+                (mail.id, mail.persona_id, _seconds(mail.received_at),
+                 self._seal(mail.SerializeToString(), "persona_email:" + mail.id)))
+            self.db.execute(
+                "DELETE FROM persona_emails WHERE persona_id=? AND id NOT IN (SELECT id FROM "
+                "persona_emails WHERE persona_id=? ORDER BY received_at DESC, id DESC LIMIT ?)",
+                (mail.persona_id, mail.persona_id, keep))
+
+    def persona_emails(self, persona_id: str, limit: int, only_unread: bool,
+                       newer_than: float | None) -> list[controlplane_pb2.PersonaEmail]:
+        sql, args = "SELECT id, read, data FROM persona_emails WHERE persona_id=?", [persona_id]
+        if only_unread:
+            sql += " AND read=0"
+        if newer_than is not None:
+            sql, args = sql + " AND received_at >= ?", [*args, newer_than]
+        rows = self.db.execute(sql + " ORDER BY received_at DESC, id DESC LIMIT ?", [*args, limit])
+        found = []
+        for mail_id, read, data in rows:
+            assert self.cipher is not None
+            mail = controlplane_pb2.PersonaEmail.FromString(
+                self.cipher.open(data, "persona_email:" + mail_id))
+            mail.read = bool(read)
+            found.append(mail)
+        return found
+
+    def count_persona_emails(self, persona_id: str) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM persona_emails WHERE persona_id=?",
+                               (persona_id,)).fetchone()[0]
+
+    def mark_emails_read(self, ids: list[str]) -> None:
+        self.db.executemany("UPDATE persona_emails SET read=1 WHERE id=?", [(i,) for i in ids])
+
+    def forget_emails_before(self, cutoff: float) -> int:
+        return self.db.execute("DELETE FROM persona_emails WHERE received_at < ?",
+                               (cutoff,)).rowcount
 
 
 def _session_filter(project_id: str | None, states: Iterable[int]) -> tuple[str, list]:

@@ -47,13 +47,13 @@ class VaultService:
         self.store.save_vault(stored)
         return stored.vault
 
-    def create(self, project_id: str, name: str) -> cp.Vault:
+    def create(self, project_id: str, name: str, persona_id: str = "") -> cp.Vault:
         if len(name) > MAX_NAME:
             raise errors.invalid("name", f"at most {MAX_NAME} characters")
         now = timestamp(time.time())
         stored = cp.StoredVault(vault=cp.Vault(
             id="vault_" + uuid.uuid4().hex, project_id=project_id, name=name or "default",
-            created_at=now, updated_at=now))
+            created_at=now, updated_at=now, persona_id=persona_id))
         return self._save(stored)
 
     def list(self, project_id: str, request: cp.ListVaultsRequest) -> cp.ListVaultsResponse:

@@ -42,6 +42,7 @@ from node.extensions import ExtensionCache
 from node.fleet import CapacityError, Fleet, SessionSlot
 from node.lease import LeaseKeeper
 from node.model_client import ModelClient
+from node.persona_mail import PersonaMail
 from node.profiles import ProfileTransfer
 from node.sandbox import Limits, Sandbox, parse_uid_range
 from node.vault_credentials import VaultCredentials
@@ -256,6 +257,7 @@ class NodeAgent:
         self.fleet.profiles = ProfileTransfer(stub, md)
         self.fleet.extensions = ExtensionCache(self.settings.data_dir / "extensions", stub, md)
         self.automation.vaults = VaultCredentials(stub, md)
+        self.automation.personas = PersonaMail(stub, md)
         self.lease = LeaseKeeper(self.settings.control_plane, md, self._node_message, self._beat,
                                  self._reports, self._stop_unknown, self.registered.set,
                                  self.settings.stall_seconds)

@@ -39,6 +39,7 @@ from node.fleet import Fleet, SessionSlot
 from node.intelligence import Intelligence, Tab
 from node.model_client import ModelClient, check_schema, not_configured
 from node.page_driver import WAIT_UNTIL, PageDriver, PlaywrightHost
+from node.persona_mail import PersonaMail
 
 
 def _target(target: A.ElementTarget) -> dict[str, str]:
@@ -142,6 +143,8 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
         self.resolutions = locator.ResolutionCache()
         # The control plane's vaults (set once the node has its link): Fill.vault_secret.
         self.vaults: vault_credentials.VaultCredentials | None = None
+        # Personas' inboxes in the control plane (set with the link): RunAgentRequest.persona_id.
+        self.personas: PersonaMail | None = None
 
     def _vault(self, slot: SessionSlot) -> Any:
         """What an Actor calls to fill a vault secret of this session."""
@@ -435,6 +438,10 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
                     await self._check_url(request.start_url)
                 brain, tab, meter = await self._model_call(request, context)
                 slot = self.fleet.sessions[request.session_id]
+                if request.persona_id:  # checked before the first step
+                    if self.personas is None:
+                        raise errors.not_found(errors.PERSONA_NOT_FOUND, "persona", request.persona_id)
+                    tab.inbox = await self.personas.open(slot.project_id, request.persona_id)
 
                 def record(step: A.AgentStep) -> None:
                     _log_action(slot, "agent_step", time.monotonic() - step.duration_ms / 1000,

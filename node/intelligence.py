@@ -28,6 +28,7 @@ from browserplane.v1 import automation_pb2 as A
 from node import page_actions
 from node.model_client import Answer, BudgetReached, Meter, ModelClient, trim
 from node.page_driver import PageDriver
+from node.persona_mail import PersonaInbox, identity_note, mails_for_prompt
 
 DEFAULT_PAGES = 5
 DEFAULT_STEPS = 20
@@ -53,10 +54,12 @@ class Tab:
     def __init__(self, page: Page, observe: Callable[[Page, A.ObserveRequest], Awaitable[A.Observation]],
                  act: Callable[[Page, A.Action], Awaitable[tuple[Page, A.ActResponse]]],
                  check_url: Callable[[str], Awaitable[None]],
-                 vault_offer: Callable[[str], Awaitable[list[str]]] | None = None) -> None:
+                 vault_offer: Callable[[str], Awaitable[list[str]]] | None = None,
+                 inbox: PersonaInbox | None = None) -> None:
         self.page = page
         # What the session's vault can fill on a page (["username", "password"]), never values.
         self.vault_offer = vault_offer
+        self.inbox = inbox  # the persona an agent acts as (RunAgentRequest.persona_id)
         self._observe = observe
         self._act = act
         self._check_url = check_url
@@ -295,6 +298,9 @@ class Intelligence:
                                message=f"the step limit ({max_steps}) was reached")
         history: list[str] = []
         failures = 0
+        persona = identity_note(tab.inbox.persona) if tab.inbox is not None else ""
+        mail_actions = ["read_email"] if tab.inbox is not None else []
+        inbox_text = ""  # the last mails read, shown from the next step on
         for index in range(1, max_steps + 1):
             started = time.monotonic()
             before = A.ModelUsage()
@@ -307,8 +313,9 @@ class Intelligence:
                 choice = await self.model.complete(
                     meter, _AGENT_SYSTEM, _agent_prompt(request.task, obs, history,
                                                         self.model.max_input_chars // 2)
-                    + _vault_note(vault_actions),
-                    schema=_agent_schema(list(shown), vault_actions), max_tokens=self._tokens(200))
+                    + _vault_note(vault_actions) + persona + inbox_text,
+                    schema=_agent_schema(list(shown), [*vault_actions, *mail_actions]),
+                    max_tokens=self._tokens(200))
             except BudgetReached as reached:
                 result = A.AgentResult(status=A.AgentResult.BUDGET, message=reached.message)
                 break
@@ -317,7 +324,10 @@ class Intelligence:
                     raise  # the model cannot be reached: the caller hears it as it is
                 choice = Answer(text="", data={"action": "", "ref": "", "text": "",
                                                "thought": err.message})
-            step = await self._agent_step(tab, index, choice.data, shown, vault_actions)
+            if mail_actions and choice.data.get("action") == "read_email":
+                step, inbox_text = await self._read_email(tab, index, choice.data)
+            else:
+                step = await self._agent_step(tab, index, choice.data, shown, vault_actions)
             step.duration_ms = (time.monotonic() - started) * 1000
             step.url = tab.page.url
             step.timestamp.CopyFrom(timestamp(time.time()))
@@ -398,6 +408,21 @@ class Intelligence:
             return step
         step.success = True
         return step
+
+    async def _read_email(self, tab: Tab, index: int, choice: dict) -> tuple[A.AgentStep, str]:
+        """The persona's newest mail, for the next prompts only: the step says how many were
+        read, never what they say (mail is anyone's text)."""
+        assert tab.inbox is not None
+        step = A.AgentStep(index=index, thought=str(choice.get("thought", ""))[:500],
+                           action="read_email")
+        try:
+            mails = await tab.inbox.read()
+        except BrowserplaneError as err:
+            step.message = err.message
+            return step, ""
+        step.success = True
+        step.message = f"read {len(mails)} email(s)"
+        return step, trim(mails_for_prompt(mails), self.model.max_input_chars // 4)
 
     async def _final_data(self, tab: Tab, task: str, result: A.AgentResult, schema: dict,
                           meter: Meter) -> None:

@@ -57,7 +57,7 @@ class Proc:
 class Cluster:
     """A control plane plus nodes (and optionally a gateway), each its own process."""
 
-    def __init__(self, tmp: pathlib.Path, **cp_flags: object) -> None:
+    def __init__(self, tmp: pathlib.Path, smtp: bool = False, **cp_flags: object) -> None:
         self.tmp = tmp
         self.secret = "test-cluster-secret"
         self.grpc_port = free_port()
@@ -65,8 +65,10 @@ class Cluster:
         self.env = dict(os.environ, BROWSERPLANE_CLUSTER_SECRET=self.secret,
                         PYTHONUNBUFFERED="1")
         self.metrics_port = free_port()
+        # The personas' SMTP receiver (in the control plane) on a free loopback port, or off.
+        self.smtp_port = free_port() if smtp else 0
         self.cp_flags = {"lease-seconds": 3, "heartbeat-ms": 500, "metrics-port": self.metrics_port,
-                         **cp_flags}
+                         "smtp-port": self.smtp_port, **cp_flags}
         self.controlplane: Proc | None = None
         self.nodes: dict[str, Proc] = {}
         self.gateway: Proc | None = None

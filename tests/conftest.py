@@ -66,7 +66,7 @@ def site() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """One control plane and one node shared by the tests that do not break things."""
-    c = Cluster(tmp_path_factory.mktemp("cluster"))
+    c = Cluster(tmp_path_factory.mktemp("cluster"), smtp=True)  # personas get mail
     try:
         c.start_controlplane()
         c.node_metrics_port = free_port()

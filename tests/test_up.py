@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pathlib
 import signal
+import smtplib
 import subprocess
 import sys
 import time
@@ -19,14 +20,15 @@ from tests.cluster import ROOT, free_port
 
 
 def test_up_serves_sessions_and_stops_cleanly_on_sigterm(tmp_path: pathlib.Path, site: str):
-    port, grpc_port = free_port(), free_port()
+    port, grpc_port, smtp_port = free_port(), free_port(), free_port()
     data = tmp_path / "data"
     env = dict(os.environ, BROWSERPLANE_API_KEY="bp_test_key_for_up", PYTHONUNBUFFERED="1")
     env.pop("BROWSERPLANE_CLUSTER_SECRET", None)
     log = open(tmp_path / "up.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen([sys.executable, "-m", "browserplane_cli.main", "up", "--port", str(port),
                              "--grpc-port", str(grpc_port), "--data-dir", str(data),
-                             "--pool-size", "1"], env=env, stdout=log, stderr=log, cwd=ROOT)
+                             "--pool-size", "1", "--smtp-port", str(smtp_port),
+                             "--persona-domain", "up.test"], env=env, stdout=log, stderr=log, cwd=ROOT)
     try:
         deadline = time.monotonic() + 90
         while b"Browserplane is up." not in (tmp_path / "up.log").read_bytes():
@@ -36,6 +38,13 @@ def test_up_serves_sessions_and_stops_cleanly_on_sigterm(tmp_path: pathlib.Path,
         md = (("authorization", "Bearer bp_test_key_for_up"),)
         with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
             stub = controlplane_pb2_grpc.ControlPlaneStub(channel)
+            # `up` hands the SMTP flags to the control plane: a persona there gets mail.
+            persona = stub.CreatePersona(cp.CreatePersonaRequest(), metadata=md, timeout=10)
+            assert persona.email.endswith("@up.test") and persona.mail_receiving
+            with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as smtp:
+                smtp.sendmail("a@b.test", [persona.email], b"Subject: hi\r\n\r\nhello\r\n")
+            assert [m.subject for m in stub.ListPersonaEmails(cp.ListPersonaEmailsRequest(
+                persona_id=persona.id), metadata=md, timeout=10).emails] == ["hi"]
             s = stub.CreateSession(cp.CreateSessionRequest(), metadata=md, timeout=60)
             with sync_playwright() as p:
                 browser = p.chromium.connect_over_cdp(s.cdp_url)

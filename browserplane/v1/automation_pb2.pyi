@@ -1150,7 +1150,7 @@ class PaginatedExtractResponse(_message.Message):
     def __init__(self, items: _Optional[_Union[_struct_pb2.ListValue, _Mapping]] = ..., pages: _Optional[int] = ..., stopped_because: _Optional[str] = ..., status: _Optional[str] = ..., usage: _Optional[_Union[ModelUsage, _Mapping]] = ..., urls_read: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RunAgentRequest(_message.Message):
-    __slots__ = ("session_id", "page_id", "task", "max_steps", "max_failures", "budget", "start_url", "json_schema")
+    __slots__ = ("session_id", "page_id", "task", "max_steps", "max_failures", "budget", "start_url", "json_schema", "persona_id")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     PAGE_ID_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
@@ -1159,6 +1159,7 @@ class RunAgentRequest(_message.Message):
     BUDGET_FIELD_NUMBER: _ClassVar[int]
     START_URL_FIELD_NUMBER: _ClassVar[int]
     JSON_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    PERSONA_ID_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     page_id: str
     task: str
@@ -1167,7 +1168,8 @@ class RunAgentRequest(_message.Message):
     budget: Budget
     start_url: str
     json_schema: str
-    def __init__(self, session_id: _Optional[str] = ..., page_id: _Optional[str] = ..., task: _Optional[str] = ..., max_steps: _Optional[int] = ..., max_failures: _Optional[int] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., start_url: _Optional[str] = ..., json_schema: _Optional[str] = ...) -> None: ...
+    persona_id: str
+    def __init__(self, session_id: _Optional[str] = ..., page_id: _Optional[str] = ..., task: _Optional[str] = ..., max_steps: _Optional[int] = ..., max_failures: _Optional[int] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., start_url: _Optional[str] = ..., json_schema: _Optional[str] = ..., persona_id: _Optional[str] = ...) -> None: ...
 
 class AgentStep(_message.Message):
     __slots__ = ("index", "thought", "action", "ref", "text", "success", "message", "url", "duration_ms", "usage", "timestamp")

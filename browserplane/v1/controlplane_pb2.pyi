@@ -12,7 +12,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Vault(_message.Message):
-    __slots__ = ("id", "project_id", "name", "created_at", "updated_at", "credential_count", "has_credit_card")
+    __slots__ = ("id", "project_id", "name", "created_at", "updated_at", "credential_count", "has_credit_card", "persona_id")
     ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -20,6 +20,7 @@ class Vault(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     CREDENTIAL_COUNT_FIELD_NUMBER: _ClassVar[int]
     HAS_CREDIT_CARD_FIELD_NUMBER: _ClassVar[int]
+    PERSONA_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     project_id: str
     name: str
@@ -27,7 +28,8 @@ class Vault(_message.Message):
     updated_at: _timestamp_pb2.Timestamp
     credential_count: int
     has_credit_card: bool
-    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., name: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., credential_count: _Optional[int] = ..., has_credit_card: _Optional[bool] = ...) -> None: ...
+    persona_id: str
+    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., name: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., credential_count: _Optional[int] = ..., has_credit_card: _Optional[bool] = ..., persona_id: _Optional[str] = ...) -> None: ...
 
 class Credential(_message.Message):
     __slots__ = ("url", "username", "email", "password", "mfa_secret")
@@ -194,6 +196,132 @@ class StoredVault(_message.Message):
     infos: _containers.RepeatedCompositeFieldContainer[CredentialInfo]
     credit_card: CreditCard
     def __init__(self, vault: _Optional[_Union[Vault, _Mapping]] = ..., credentials: _Optional[_Iterable[_Union[Credential, _Mapping]]] = ..., infos: _Optional[_Iterable[_Union[CredentialInfo, _Mapping]]] = ..., credit_card: _Optional[_Union[CreditCard, _Mapping]] = ...) -> None: ...
+
+class Persona(_message.Message):
+    __slots__ = ("id", "project_id", "name", "first_name", "last_name", "email", "vault_id", "created_at", "email_count", "mail_receiving")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FIRST_NAME_FIELD_NUMBER: _ClassVar[int]
+    LAST_NAME_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    VAULT_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MAIL_RECEIVING_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    project_id: str
+    name: str
+    first_name: str
+    last_name: str
+    email: str
+    vault_id: str
+    created_at: _timestamp_pb2.Timestamp
+    email_count: int
+    mail_receiving: bool
+    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., name: _Optional[str] = ..., first_name: _Optional[str] = ..., last_name: _Optional[str] = ..., email: _Optional[str] = ..., vault_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., email_count: _Optional[int] = ..., mail_receiving: _Optional[bool] = ...) -> None: ...
+
+class PersonaEmail(_message.Message):
+    __slots__ = ("id", "persona_id", "received_at", "subject", "sender_email", "sender_name", "date", "text", "html", "links", "read", "size_bytes", "envelope_from")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PERSONA_ID_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_AT_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    SENDER_EMAIL_FIELD_NUMBER: _ClassVar[int]
+    SENDER_NAME_FIELD_NUMBER: _ClassVar[int]
+    DATE_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    HTML_FIELD_NUMBER: _ClassVar[int]
+    LINKS_FIELD_NUMBER: _ClassVar[int]
+    READ_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    ENVELOPE_FROM_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    persona_id: str
+    received_at: _timestamp_pb2.Timestamp
+    subject: str
+    sender_email: str
+    sender_name: str
+    date: str
+    text: str
+    html: str
+    links: _containers.RepeatedScalarFieldContainer[str]
+    read: bool
+    size_bytes: int
+    envelope_from: str
+    def __init__(self, id: _Optional[str] = ..., persona_id: _Optional[str] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., subject: _Optional[str] = ..., sender_email: _Optional[str] = ..., sender_name: _Optional[str] = ..., date: _Optional[str] = ..., text: _Optional[str] = ..., html: _Optional[str] = ..., links: _Optional[_Iterable[str]] = ..., read: _Optional[bool] = ..., size_bytes: _Optional[int] = ..., envelope_from: _Optional[str] = ...) -> None: ...
+
+class CreatePersonaRequest(_message.Message):
+    __slots__ = ("name", "create_vault", "create_phone_number")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATE_VAULT_FIELD_NUMBER: _ClassVar[int]
+    CREATE_PHONE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    create_vault: bool
+    create_phone_number: bool
+    def __init__(self, name: _Optional[str] = ..., create_vault: _Optional[bool] = ..., create_phone_number: _Optional[bool] = ...) -> None: ...
+
+class ListPersonasRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListPersonasResponse(_message.Message):
+    __slots__ = ("personas", "next_page_token", "total_size")
+    PERSONAS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    personas: _containers.RepeatedCompositeFieldContainer[Persona]
+    next_page_token: str
+    total_size: int
+    def __init__(self, personas: _Optional[_Iterable[_Union[Persona, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
+
+class GetPersonaRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class UpdatePersonaRequest(_message.Message):
+    __slots__ = ("id", "name")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class DeletePersonaRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class DeletePersonaResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListPersonaEmailsRequest(_message.Message):
+    __slots__ = ("persona_id", "limit", "only_unread", "newer_than_seconds", "mark_read")
+    PERSONA_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    ONLY_UNREAD_FIELD_NUMBER: _ClassVar[int]
+    NEWER_THAN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MARK_READ_FIELD_NUMBER: _ClassVar[int]
+    persona_id: str
+    limit: int
+    only_unread: bool
+    newer_than_seconds: float
+    mark_read: bool
+    def __init__(self, persona_id: _Optional[str] = ..., limit: _Optional[int] = ..., only_unread: _Optional[bool] = ..., newer_than_seconds: _Optional[float] = ..., mark_read: _Optional[bool] = ...) -> None: ...
+
+class ListPersonaEmailsResponse(_message.Message):
+    __slots__ = ("emails",)
+    EMAILS_FIELD_NUMBER: _ClassVar[int]
+    emails: _containers.RepeatedCompositeFieldContainer[PersonaEmail]
+    def __init__(self, emails: _Optional[_Iterable[_Union[PersonaEmail, _Mapping]]] = ...) -> None: ...
 
 class StartCallRequest(_message.Message):
     __slots__ = ("method", "request", "client_request_id")

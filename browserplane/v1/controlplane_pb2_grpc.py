@@ -275,6 +275,36 @@ class ControlPlaneStub:
                 request_serializer=browserplane_dot_v1_dot_controlplane__pb2.DeleteCreditCardRequest.SerializeToString,
                 response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.DeleteCreditCardResponse.FromString,
                 _registered_method=True)
+        self.CreatePersona = channel.unary_unary(
+                '/browserplane.v1.ControlPlane/CreatePersona',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.CreatePersonaRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.Persona.FromString,
+                _registered_method=True)
+        self.ListPersonas = channel.unary_unary(
+                '/browserplane.v1.ControlPlane/ListPersonas',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.ListPersonasRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.ListPersonasResponse.FromString,
+                _registered_method=True)
+        self.GetPersona = channel.unary_unary(
+                '/browserplane.v1.ControlPlane/GetPersona',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.GetPersonaRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.Persona.FromString,
+                _registered_method=True)
+        self.UpdatePersona = channel.unary_unary(
+                '/browserplane.v1.ControlPlane/UpdatePersona',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.UpdatePersonaRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.Persona.FromString,
+                _registered_method=True)
+        self.DeletePersona = channel.unary_unary(
+                '/browserplane.v1.ControlPlane/DeletePersona',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.DeletePersonaRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.DeletePersonaResponse.FromString,
+                _registered_method=True)
+        self.ListPersonaEmails = channel.unary_unary(
+                '/browserplane.v1.ControlPlane/ListPersonaEmails',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.ListPersonaEmailsRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.ListPersonaEmailsResponse.FromString,
+                _registered_method=True)
 
 
 class ControlPlaneServicer:
@@ -591,6 +621,48 @@ class ControlPlaneServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreatePersona(self, request, context):
+        """Personas: a disposable identity (a generated name, a mailbox at the operator's domain, a
+        vault of its own on request) for sign-up flows; a project sees its own. Mail reaches the
+        mailbox through the control plane's SMTP receiver (--smtp-port) and is sealed at rest.
+        Phone numbers need a telephony provider: create_phone_number is UNIMPLEMENTED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPersonas(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPersona(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdatePersona(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeletePersona(self, request, context):
+        """Also deletes its mail, and the vault created with it (create_vault).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPersonaEmails(self, request, context):
+        """Newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlPlaneServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -833,6 +905,36 @@ def add_ControlPlaneServicer_to_server(servicer, server):
                     servicer.DeleteCreditCard,
                     request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.DeleteCreditCardRequest.FromString,
                     response_serializer=browserplane_dot_v1_dot_controlplane__pb2.DeleteCreditCardResponse.SerializeToString,
+            ),
+            'CreatePersona': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreatePersona,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.CreatePersonaRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.Persona.SerializeToString,
+            ),
+            'ListPersonas': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPersonas,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.ListPersonasRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.ListPersonasResponse.SerializeToString,
+            ),
+            'GetPersona': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPersona,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.GetPersonaRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.Persona.SerializeToString,
+            ),
+            'UpdatePersona': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdatePersona,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.UpdatePersonaRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.Persona.SerializeToString,
+            ),
+            'DeletePersona': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeletePersona,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.DeletePersonaRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.DeletePersonaResponse.SerializeToString,
+            ),
+            'ListPersonaEmails': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPersonaEmails,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.ListPersonaEmailsRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.ListPersonaEmailsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -2131,6 +2233,168 @@ class ControlPlane:
             '/browserplane.v1.ControlPlane/DeleteCreditCard',
             browserplane_dot_v1_dot_controlplane__pb2.DeleteCreditCardRequest.SerializeToString,
             browserplane_dot_v1_dot_controlplane__pb2.DeleteCreditCardResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreatePersona(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/CreatePersona',
+            browserplane_dot_v1_dot_controlplane__pb2.CreatePersonaRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.Persona.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPersonas(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/ListPersonas',
+            browserplane_dot_v1_dot_controlplane__pb2.ListPersonasRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.ListPersonasResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPersona(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/GetPersona',
+            browserplane_dot_v1_dot_controlplane__pb2.GetPersonaRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.Persona.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdatePersona(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/UpdatePersona',
+            browserplane_dot_v1_dot_controlplane__pb2.UpdatePersonaRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.Persona.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeletePersona(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/DeletePersona',
+            browserplane_dot_v1_dot_controlplane__pb2.DeletePersonaRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.DeletePersonaResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPersonaEmails(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/ListPersonaEmails',
+            browserplane_dot_v1_dot_controlplane__pb2.ListPersonaEmailsRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.ListPersonaEmailsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -4,7 +4,8 @@ Served at the gateway's root: the SDK's `server_url` is the gateway and it calls
 `/scrape`, `/health` with no version prefix. Sessions are Browserplane sessions; the perception
 layer (observe, execute, scrape) is Automation's Observe, Act, Locate and Ask; `/vaults` is the
 control plane's vaults, and a `fill` whose value is a notte-core vault placeholder becomes
-Fill.vault_secret, so the node types the secret and it never crosses this API.
+Fill.vault_secret, so the node types the secret and it never crosses this API. `/personas` is
+the control plane's personas (mail through its SMTP receiver); SMS and phone numbers answer 501.
 
 Observe names each element with a Notte-style id: a letter for its role (L links, B buttons,
 I inputs, O options, F images) and the number of its Observe ref (`e17` -> `B17`). Refs are
@@ -267,7 +268,43 @@ def _value(action: dict[str, Any]) -> str:
 
 def vault_json(v: cp.Vault) -> dict[str, Any]:
     return {"vault_id": v.id, "name": v.name, "created_at": _iso(v.created_at) or _now(),
-            "for_persona": False}
+            "for_persona": bool(v.persona_id)}
+
+
+def persona_json(p: cp.Persona) -> dict[str, Any]:
+    # One address serves as both the readable `email` and the `internal_email`.
+    return {"persona_id": p.id, "status": "active", "first_name": p.first_name,
+            "last_name": p.last_name, "email": p.email, "internal_email": p.email,
+            "vault_id": p.vault_id or None, "phone_number": None, "email_provider": "notte",
+            "name": p.name or None, "created_at": _iso(p.created_at) or _now()}
+
+
+def email_json(m: cp.PersonaEmail) -> dict[str, Any]:
+    return {"email_id": m.id, "subject": m.subject, "created_at": _iso(m.received_at) or _now(),
+            "sender_email": m.sender_email or None, "sender_name": m.sender_name or None,
+            "text_content": m.text or None, "html_content": m.html or None,
+            "links": list(m.links), "read": m.read}
+
+
+DURATION = re.compile(r"^(?:(\d{1,5}) days?, )?(\d{1,2}):(\d{2}):(\d{2}(?:\.\d{1,6})?)$")
+ISO_DURATION = re.compile(r"^P(?:(\d{1,5})D)?(?:T(?:(\d{1,6})H)?(?:(\d{1,8})M)?"
+                          r"(?:(\d{1,10}(?:\.\d{1,6})?)S)?)?$", re.I)
+
+
+def duration_seconds(text: str) -> float:
+    """A `timedelta` query value as the SDK sends it (`str(timedelta)`: "0:05:00",
+    "1 day, 2:00:00"), as ISO 8601 ("PT5M") or as seconds ("300")."""
+    text = text.strip()
+    if text.isascii() and text.replace(".", "", 1).isdigit():
+        return float(text)
+    if match := DURATION.match(text):
+        days, hours, minutes, seconds = match.groups()
+        return int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    if (match := ISO_DURATION.match(text)) and text.upper() not in ("P", "PT"):
+        days, hours, minutes, seconds = match.groups()
+        return (int(days or 0) * 86400 + int(hours or 0) * 3600 + int(minutes or 0) * 60
+                + float(seconds or 0))
+    raise bad_request("timedelta", "must be a duration: seconds, H:MM:SS or ISO 8601 (PT5M)")
 
 
 def _secrets(body: dict[str, Any], key: str, names: tuple[str, ...], required: tuple[str, ...]
@@ -330,11 +367,22 @@ class Notte:
             ("GET", "/vaults/{vault}/card", "vault_card_get", self.card_get),
             ("POST", "/vaults/{vault}/card", "vault_card_set", self.card_set),
             ("DELETE", "/vaults/{vault}/card", "vault_card_delete", self.card_delete),
+            ("POST", "/personas/create", "persona_create", self.persona_create),
+            ("GET", "/personas", "persona_list", self.persona_list),
+            ("GET", "/personas/", "persona_list", self.persona_list),
+            ("GET", "/personas/{persona}", "persona_get", self.persona_get),
+            ("PATCH", "/personas/{persona}", "persona_update", self.persona_update),
+            ("DELETE", "/personas/{persona}", "persona_delete", self.persona_delete),
+            ("GET", "/personas/{persona}/emails", "persona_emails", self.persona_emails),
+            ("GET", "/personas/{persona}/sms", "persona_sms", self.persona_phone),
+            ("POST", "/personas/{persona}/sms/number", "persona_number_create", self.persona_phone),
+            ("DELETE", "/personas/{persona}/sms/number", "persona_number_delete",
+             self.persona_phone),
         ]
         for method, path, name, handler in table:
             app.router.add_route(method, path, endpoint(DIALECT, name, error_body)(self._authed(handler)))
         app.router.add_get("/health", endpoint(DIALECT, "health", error_body)(self.health))
-        for prefix in ("/sessions/", "/vaults/"):
+        for prefix in ("/sessions/", "/vaults/", "/personas/"):
             app.router.add_route("*", prefix + "{tail:.*}",
                                  endpoint(DIALECT, "unknown", error_body)(self.unknown))
 
@@ -473,6 +521,88 @@ class Notte:
             vault_id=request.match_info["vault"]), metadata=md, timeout=30)
         return web.json_response({"status": "success",
                                   "message": "Credit card deleted successfully"})
+
+    # -- personas (controlplane/personas.py keeps them; mail arrives over its SMTP receiver) ----
+
+    @staticmethod
+    def _page(request: web.Request) -> tuple[int, int]:
+        numbers = {}
+        for name, default, high in (("page", 1, 100_000), ("page_size", 10, 100)):
+            raw = request.query.get(name, str(default))
+            if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= high:
+                raise bad_request(name, f"must be 1..{high}")
+            numbers[name] = int(raw)
+        if request.query.get("only_active", "true").lower() not in ("true", "false"):
+            raise bad_request("only_active", "must be True or False")
+        return numbers["page"], numbers["page_size"]
+
+    async def persona_create(self, request: web.Request, md: Any) -> web.StreamResponse:
+        body = await json_body(request)
+        known = {"create_vault", "create_phone_number", "email_provider", "name"}
+        unknown = sorted(set(body) - known)
+        if unknown:
+            raise bad_request(unknown[0], "is not a PersonaCreateRequest field")
+        provider = typed(body, "email_provider", str, "notte")
+        if provider != "notte":
+            raise bad_request("email_provider", "only 'notte' is served here (mail arrives at this "
+                              "Browserplane's own SMTP receiver)")
+        persona = await self.control.CreatePersona(cp.CreatePersonaRequest(
+            name=typed(body, "name", str, ""), create_vault=typed(body, "create_vault", bool, False),
+            create_phone_number=typed(body, "create_phone_number", bool, False)),
+            metadata=md, timeout=30)
+        return web.json_response(persona_json(persona))
+
+    async def persona_list(self, request: web.Request, md: Any) -> web.StreamResponse:
+        page, size = self._page(request)
+        start = (page - 1) * size
+        answer = await self.control.ListPersonas(cp.ListPersonasRequest(
+            page_size=size + 1, page_token=str(start) if start else ""), metadata=md, timeout=30)
+        found = list(answer.personas)
+        return web.json_response({"items": [persona_json(p) for p in found[:size]],
+                                  "page": page, "page_size": size,
+                                  "has_next": len(found) > size, "has_previous": page > 1})
+
+    async def persona_get(self, request: web.Request, md: Any) -> web.StreamResponse:
+        persona = await self.control.GetPersona(cp.GetPersonaRequest(
+            id=request.match_info["persona"]), metadata=md, timeout=30)
+        return web.json_response(persona_json(persona))
+
+    async def persona_update(self, request: web.Request, md: Any) -> web.StreamResponse:
+        body = await json_body(request, allow_empty=False)
+        unknown = sorted(set(body) - {"name"})
+        if unknown:
+            raise bad_request(unknown[0], "is not a PersonaUpdateRequest field")
+        name = typed(body, "name", str, "")
+        if not name:
+            raise bad_request("name", "is required")
+        persona = await self.control.UpdatePersona(cp.UpdatePersonaRequest(
+            id=request.match_info["persona"], name=name), metadata=md, timeout=30)
+        return web.json_response(persona_json(persona))
+
+    async def persona_delete(self, request: web.Request, md: Any) -> web.StreamResponse:
+        await self.control.DeletePersona(cp.DeletePersonaRequest(id=request.match_info["persona"]),
+                                         metadata=md, timeout=30)
+        return web.json_response({"status": "success", "message": "Persona deleted successfully"})
+
+    async def persona_emails(self, request: web.Request, md: Any) -> web.StreamResponse:
+        raw = request.query.get("limit", "10")
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 100:
+            raise bad_request("limit", "must be 1..100")
+        unread = request.query.get("only_unread", "false").lower()
+        if unread not in ("true", "false"):
+            raise bad_request("only_unread", "must be True or False")
+        since = request.query.get("timedelta")
+        answer = await self.control.ListPersonaEmails(cp.ListPersonaEmailsRequest(
+            persona_id=request.match_info["persona"], limit=int(raw), only_unread=unread == "true",
+            newer_than_seconds=duration_seconds(since) if since else 0, mark_read=True),
+            metadata=md, timeout=30)
+        return web.json_response([email_json(m) for m in answer.emails])
+
+    async def persona_phone(self, request: web.Request, md: Any) -> web.StreamResponse:
+        """SMS and phone numbers: the persona is checked (404 as usual), then 501."""
+        await self.control.GetPersona(cp.GetPersonaRequest(id=request.match_info["persona"]),
+                                      metadata=md, timeout=30)
+        raise ApiError(501, "telephony_unavailable", errors.TELEPHONY_MESSAGE)
 
     # -- sessions ------------------------------------------------------------------------------
 
@@ -966,13 +1096,18 @@ class Notte:
     async def _do_captcha_solve(self, sid: str, a: dict[str, Any], md: Any, check_only: bool) -> Any:
         raise ApiError(501, "not_implemented", "no CAPTCHA solver is built into Browserplane")
 
-    async def _unavailable(self, sid: str, a: dict[str, Any], md: Any, check_only: bool) -> Any:
-        raise ApiError(501, "not_implemented", f"{a.get('type')} needs personas (mailboxes and "
-                       "phone numbers), which are not available yet")
+    # Mail and SMS are read from a persona, not from a session (notte-core says so too).
+    async def _do_email_read(self, sid: str, a: dict[str, Any], md: Any, check_only: bool) -> Any:
+        raise ApiError(501, "not_implemented", "email_read is no browser action here: read the "
+                       "persona's inbox with GET /personas/{persona_id}/emails (persona.emails())")
 
-    _do_email_read = _unavailable
-    _do_email_verification_read = _unavailable
-    _do_sms_read = _unavailable
+    async def _do_email_verification_read(self, sid: str, a: dict[str, Any], md: Any,
+                                          check_only: bool) -> Any:
+        raise ApiError(501, "not_implemented", "workspace mailboxes (mailbox_id) are not offered: "
+                       "a persona's mail is read with GET /personas/{persona_id}/emails")
+
+    async def _do_sms_read(self, sid: str, a: dict[str, Any], md: Any, check_only: bool) -> Any:
+        raise ApiError(501, "telephony_unavailable", errors.TELEPHONY_MESSAGE)
 
     # -- scraping --------------------------------------------------------------------------------
 
