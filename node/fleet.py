@@ -262,7 +262,8 @@ class Fleet:
         try:
             if save_profile and profile_id and self.profiles is not None:
                 try:
-                    cookies = await browser_cookies(slot.browser)
+                    # Bounded: a hung browser still gets its directory saved.
+                    cookies = await asyncio.wait_for(browser_cookies(slot.browser), 10)
                 except Exception as err:  # noqa: BLE001 - a dead browser still saves its dir
                     log.warning("could not read the browser's cookies for its profile",
                                 extra={"session_id": session_id, "fields": {"error": str(err)}})
