@@ -61,10 +61,17 @@ class ProfileCookieStore:
         self._write(self._pending(profile_id), result[:MAX_COOKIES])
         return result[:MAX_COOKIES]
 
-    def saved(self, profile_id: str, cookies: Iterable[session_pb2.Cookie]) -> None:
-        """A session saved the profile: its browser's cookies are the profile's now."""
+    def saved(self, profile_id: str, cookies: Iterable[session_pb2.Cookie],
+              session_started: float) -> None:
+        """A session saved the profile: its browser's cookies are the profile's now. Cookies
+        set after that session started were not applied to it, so they stay pending."""
         self._write(self._saved(profile_id), cookies)
-        self._pending(profile_id).unlink(missing_ok=True)
+        pending = self._pending(profile_id)
+        try:
+            if pending.stat().st_mtime <= session_started:
+                pending.unlink(missing_ok=True)
+        except FileNotFoundError:
+            pass
 
     def copy(self, source_id: str, target_id: str) -> None:
         for path_of in (self._saved, self._pending):

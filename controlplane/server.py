@@ -306,7 +306,9 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
 
         first, size = await _receive_blob(request_iterator, target, MAX_PROFILE_ARCHIVE_BYTES)
         profile = found[0]
-        self.plane.profile_cookies.saved(profile.id, first.cookies)
+        saver = self.plane.store.session(first.session_id) if first.session_id else None
+        started = saver.started_at.ToNanoseconds() / 1e9 if saver is not None else time.time()
+        self.plane.profile_cookies.saved(profile.id, first.cookies, started)
         profile.size_bytes = size
         profile.last_session_id = first.session_id
         profile.updated_at.CopyFrom(timestamp(time.time()))

@@ -307,3 +307,25 @@ def test_replay_is_not_ready(client: NotteClient) -> None:
     with pytest.raises(TimeoutError):
         client.sessions.replay(sid, wait=True, timeout=2, poll_interval=1, _session_closed=True)
     _api_error(lambda: client.sessions.replay("no-such-session", wait=False), 404)
+
+
+def test_airtop_profile_is_a_notte_profile(client: NotteClient, key: str, gateway_url: str,
+                                           site: str) -> None:
+    from airtop import Airtop, SessionConfigV1
+
+    at = Airtop(api_key=key, base_url=f"{gateway_url}/api", timeout=120)
+    made = at.sessions.create(configuration=SessionConfigV1(profile_name="from-airtop",
+                                                            persist_profile=True)).data
+    window = at.windows.create(made.id, url=f"{site}/hello.html").data
+    with sync_playwright() as p:
+        browser = p.chromium.connect_over_cdp(made.cdp_ws_url)
+        page = next(pg for ctx in browser.contexts for pg in ctx.pages if "hello" in pg.url)
+        page.evaluate("document.cookie = 'from_airtop=1; max-age=3600; path=/'")
+        browser.close()
+    at.sessions.terminate(made.id)
+    assert window.window_id
+    Cluster.wait(lambda: [p.persisted_domains for p in client.profiles.list(name="from-airtop")]
+                 == [["127.0.0.1"]], 30, "the Airtop profile is not listed in Notte with its state")
+    listed = client.profiles.list(name="from-airtop")[0]
+    assert listed.profile_id == made.profile_id
+    assert [c.name for c in client.profiles.cookies_get(made.profile_id).cookies] == ["from_airtop"]
