@@ -4,7 +4,9 @@ Served at the gateway's root: the SDK's `server_url` is the gateway and it calls
 `/scrape`, `/health` with no version prefix. Sessions are Browserplane sessions; the perception
 layer (observe, execute, scrape) is Automation's Observe, Act, Locate and Ask; `/vaults` is the
 control plane's vaults, and a `fill` whose value is a notte-core vault placeholder becomes
-Fill.vault_secret, so the node types the secret and it never crosses this API.
+Fill.vault_secret, so the node types the secret and it never crosses this API. Session files are
+Automation's files (uploads and downloads, by FileInfo.id), `/profiles` the control plane's one
+profile store (Browserbase contexts and Airtop profiles are the same profiles).
 
 Observe names each element with a Notte-style id: a letter for its role (L links, B buttons,
 I inputs, O options, F images) and the number of its Observe ref (`e17` -> `B17`). Refs are
