@@ -602,9 +602,15 @@ class Notte:
 
     async def start(self, request: web.Request, md: Any) -> web.StreamResponse:
         options = self._options(await json_body(request))
-        session = await self.control.CreateSession(cp.CreateSessionRequest(
-            options=options, cdp_base_url=public_base(request, websocket=True)),
-            metadata=md, timeout=90)
+        try:
+            session = await self.control.CreateSession(cp.CreateSessionRequest(
+                options=options, cdp_base_url=public_base(request, websocket=True)),
+                metadata=md, timeout=90)
+        except grpc.aio.AioRpcError as err:
+            failure = ApiError.from_grpc(err)
+            if errors.describe(err).reason == errors.PROFILE_NOT_FOUND:
+                failure.status, failure.field = 404, "profile.id"  # Notte: an unknown profile
+            raise failure from None
         return web.json_response(session_json(session, request))
 
     async def _session(self, request: web.Request, md: Any) -> S.Session:
