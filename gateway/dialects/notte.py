@@ -1155,7 +1155,9 @@ class Notte:
     async def file_download(self, request: web.Request, md: Any) -> web.StreamResponse:
         session = await self._running(request, md)
         file_id = _file_id(request)
-        listing = await self.automation.ListFiles(A.ListFilesRequest(session_id=session.id),
+        kind = A.UPLOAD if file_id.startswith("up-") else A.DOWNLOAD
+        listing = await self.automation.ListFiles(A.ListFilesRequest(session_id=session.id,
+                                                                     kind=kind),
                                                   metadata=md, timeout=TIMEOUT_S)
         info = next((f for f in listing.files if f.id == file_id), None)
         if info is None:
