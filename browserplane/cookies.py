@@ -66,3 +66,12 @@ def cookie_param(c: session_pb2.Cookie) -> dict:
     if c.same_site:
         out["sameSite"] = c.same_site
     return out
+
+
+def cookie_from_cdp(c: dict) -> session_pb2.Cookie:
+    """A cookie as CDP (Storage.getCookies) and Playwright report it; a session cookie's
+    expiry (-1) reads as 0."""
+    return session_pb2.Cookie(name=c["name"], value=c["value"], domain=c.get("domain", ""),
+                              path=c.get("path", ""), expires=max(0.0, c.get("expires", 0) or 0),
+                              http_only=c.get("httpOnly", False), secure=c.get("secure", False),
+                              same_site=c.get("sameSite", "") or "")

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import logging
 import pathlib
+import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -14,6 +15,7 @@ from typing import ClassVar
 import grpc
 
 from browserplane import errors, grpc_server
+from browserplane.cookies import check_cookie
 from browserplane.credentials import REPLAYED_HEADER, cluster_metadata, load_or_create_secret
 from browserplane.errors import BrowserplaneError, not_found
 from browserplane.metrics_http import start_metrics_server
@@ -28,6 +30,7 @@ from controlplane.extensions import MAX_EXTENSION_BYTES, read_manifest
 from controlplane.keys import KeyRing, Principal
 from controlplane.leases import NodeRegistry
 from controlplane.personas import PersonaLimits, PersonaService
+from controlplane.profile_cookies import ProfileCookieStore
 from controlplane.record_cipher import RecordCipher, WrongKey
 from controlplane.sessions import SessionPolicy, SessionService
 from controlplane.smtp_receiver import SmtpReceiver
@@ -39,6 +42,7 @@ CHUNK_BYTES = 1024 * 1024
 HOUSEKEEPING_S = 0.25
 # What nodes send: a saved profile (.tar.gz of a user-data-dir) and a session's downloads (zip).
 MAX_PROFILE_ARCHIVE_BYTES = 1 << 30
+MAX_PROFILE_COOKIES = 10_000
 MAX_DOWNLOADS_ARCHIVE_BYTES = 8 << 30
 
 
@@ -247,7 +251,44 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
         profile = self._profile(self._project(context), request.id)
         self.plane.store.delete_profile(profile.id)
         self.plane.profile_blob(profile.id).unlink(missing_ok=True)
+        self.plane.profile_cookies.delete(profile.id)
         return cp.DeleteProfileResponse()
+
+    async def DuplicateProfile(self, request: cp.DuplicateProfileRequest,
+                               context: grpc.aio.ServicerContext) -> cp.Profile:
+        source = self._profile(self._project(context), request.id)
+        if len(request.name) > 256:
+            raise errors.invalid("name", "at most 256 characters")
+        now = timestamp(time.time())
+        copy = cp.Profile(id=str(uuid.uuid4()), project_id=source.project_id,
+                          name=request.name or source.name, created_at=now, updated_at=now,
+                          size_bytes=source.size_bytes)
+        blob = self.plane.profile_blob(source.id)
+        if blob.exists():
+            target = self.plane.profile_blob(copy.id)
+            partial = target.with_suffix(".copy.part")
+            await asyncio.to_thread(shutil.copyfile, blob, partial)
+            partial.replace(target)
+        self.plane.profile_cookies.copy(source.id, copy.id)
+        self.plane.store.save_profile(copy)
+        return copy
+
+    async def GetProfileCookies(self, request: cp.GetProfileCookiesRequest,
+                                context: grpc.aio.ServicerContext) -> cp.ProfileCookies:
+        profile = self._profile(self._project(context), request.id)
+        return cp.ProfileCookies(cookies=self.plane.profile_cookies.get(profile.id))
+
+    async def SetProfileCookies(self, request: cp.SetProfileCookiesRequest,
+                                context: grpc.aio.ServicerContext) -> cp.ProfileCookies:
+        profile = self._profile(self._project(context), request.id)
+        if len(request.cookies) > MAX_PROFILE_COOKIES:
+            raise errors.invalid("cookies", f"at most {MAX_PROFILE_COOKIES} cookies")
+        for i, cookie in enumerate(request.cookies):
+            check_cookie(f"cookies[{i}]", cookie)
+        cookies = self.plane.profile_cookies.set(profile.id, list(request.cookies), request.replace)
+        profile.updated_at.CopyFrom(timestamp(time.time()))
+        self.plane.store.save_profile(profile)
+        return cp.ProfileCookies(cookies=cookies)
 
     async def ReadProfileData(self, request: cp.ReadProfileDataRequest,
                               context: grpc.aio.ServicerContext) -> AsyncIterator[cp.DataChunk]:
@@ -275,6 +316,9 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
 
         first, size = await _receive_blob(request_iterator, target, MAX_PROFILE_ARCHIVE_BYTES)
         profile = found[0]
+        saver = self.plane.store.session(first.session_id) if first.session_id else None
+        started = saver.started_at.ToNanoseconds() / 1e9 if saver is not None else time.time()
+        self.plane.profile_cookies.saved(profile.id, first.cookies, started)
         profile.size_bytes = size
         profile.last_session_id = first.session_id
         profile.updated_at.CopyFrom(timestamp(time.time()))
@@ -658,6 +702,7 @@ class ControlPlane:
                           project_max_sessions=max(0, settings.project_max_sessions),
                           live_view_token_seconds=max(10, settings.live_view_token_seconds)),
             settings.cluster_secret)
+        self.sessions.profile_cookies = ProfileCookieStore(self.blob_dir / "profiles")
         self.router = AutomationRouter(self.keys, self.sessions, self.registry, settings.cluster_secret)
         self.calls = BackgroundCalls(self.router)
         self.server: grpc.aio.Server | None = None
@@ -667,6 +712,10 @@ class ControlPlane:
 
     def extension_blob(self, extension_id: str) -> pathlib.Path:
         return self.blob_dir / "extensions" / f"{extension_id}.zip"
+
+    @property
+    def profile_cookies(self) -> ProfileCookieStore:
+        return self.sessions.profile_cookies
 
     def profile_blob(self, profile_id: str) -> pathlib.Path:
         return self.blob_dir / "profiles" / f"{profile_id}.tar.gz"

@@ -29,6 +29,7 @@ from browserplane.v1 import controlplane_pb2, node_pb2, session_pb2
 from controlplane import metrics
 from controlplane.keys import Principal
 from controlplane.leases import NodeRegistry
+from controlplane.profile_cookies import ProfileCookieStore
 from controlplane.scheduler import NodeView, WaitQueue, can_ever_match, pick_node
 from controlplane.store import Store
 from controlplane.validation import validate_options
@@ -66,6 +67,7 @@ class SessionService:
         self._tasks: set[asyncio.Task] = set()
         self._profile_saves: dict[str, asyncio.Task] = {}
         self._stops: dict[str, asyncio.Task] = {}  # session id -> its browser being stopped
+        self.profile_cookies: ProfileCookieStore | None = None  # set by the control plane
 
     # -- start-up ------------------------------------------------------------------------
 
@@ -261,10 +263,16 @@ class SessionService:
             entry = self.registry.nodes[node.id]
             entry.reserved -= 1
             s.node_id = node.id
+            start = node_pb2.StartBrowserRequest(session_id=s.id, project_id=s.project_id,
+                                                 options=s.options)
+            if s.options.HasField("profile") and self.profile_cookies is not None:
+                pending = self.profile_cookies.pending(s.options.profile.profile_id)
+                if pending is not None:
+                    start.set_profile_cookies = True
+                    start.profile_cookies.extend(pending)
             try:
                 answer = await entry.agent.StartBrowser(
-                    node_pb2.StartBrowserRequest(session_id=s.id, project_id=s.project_id,
-                                                 options=s.options),
+                    start,
                     metadata=cluster_metadata(self.secret), timeout=self.policy.start_timeout)
             except grpc.aio.AioRpcError as err:
                 s.node_id = ""

@@ -20,6 +20,7 @@ from typing import Any
 
 import grpc
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 
 from browserplane import errors
@@ -436,3 +437,20 @@ def body_stall_guard(idle_seconds: float) -> Any:
             watcher.cancel()
 
     return guard
+
+
+async def file_part(request: web.Request) -> Any:
+    """The multipart part named `file` (the SDK's upload form), or 400."""
+    if not request.content_type.startswith("multipart/"):
+        raise bad_request("file", "send multipart/form-data with a part named 'file'")
+    try:
+        reader = await request.multipart()
+        part = await reader.next()
+        while part is not None and getattr(part, "name", None) != "file":
+            part = await reader.next()
+    except (ValueError, AssertionError, HttpProcessingError) as err:
+        raise bad_request("file", f"malformed multipart body: {err}") from None
+    if part is None or not getattr(part, "filename", None):
+        raise bad_request("file", "a multipart part named 'file' with a filename is required")
+    check_text("file", part.filename)  # bytes that are not UTF-8 reach here as surrogates
+    return part

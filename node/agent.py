@@ -127,8 +127,9 @@ class NodeAgentServicer(node_pb2_grpc.NodeAgentServicer):
         started = time.monotonic()
         await self._check_proxies(request.options)
         try:
-            slot = await self.agent.fleet.start_browser(request.session_id, request.project_id,
-                                                        request.options)
+            slot = await self.agent.fleet.start_browser(
+                request.session_id, request.project_id, request.options,
+                list(request.profile_cookies) if request.set_profile_cookies else None)
         except CapacityError as err:
             raise errors.BrowserplaneError(grpc.StatusCode.RESOURCE_EXHAUSTED, errors.QUEUE_FULL,
                                            str(err)) from None

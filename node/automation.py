@@ -27,7 +27,7 @@ from playwright.async_api import Page
 from playwright.async_api import TimeoutError as PwTimeout
 
 from browserplane import errors
-from browserplane.cookies import check_cookie, cookie_param
+from browserplane.cookies import check_cookie, cookie_from_cdp, cookie_param
 from browserplane.credentials import PROJECT_HEADER, bearer, is_cluster_secret, metadata_value
 from browserplane.egress import EgressDenied, EgressPolicy
 from browserplane.errors import BrowserplaneError
@@ -654,21 +654,23 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
     async def ListFiles(self, request: A.ListFilesRequest,
                         context: grpc.aio.ServicerContext) -> A.ListFilesResponse:
         slot = self._slot(request.session_id, context)
-        return A.ListFilesResponse(files=session_files.listing(slot.browser, request.kind))
+        # Hashing reads the files: in a thread, off the event loop.
+        files = await asyncio.to_thread(session_files.listing, slot.browser, request.kind, True)
+        return A.ListFilesResponse(files=files)
 
     async def ReadFile(self, request: A.ReadFileRequest,
                        context: grpc.aio.ServicerContext) -> AsyncIterator[A.FileChunk]:
         slot = self._slot(request.session_id, context)
+        kind, name = session_files.from_id(request.id) if request.id else (request.kind, request.name)
         first = True
-        async for data in session_files.read_chunks(slot.browser, request.kind, request.name):
+        async for data in session_files.read_chunks(slot.browser, kind, name):
             if first:
-                yield A.FileChunk(session_id=request.session_id, kind=request.kind,
-                                  name=request.name, data=data)
+                yield A.FileChunk(session_id=request.session_id, kind=kind, name=name, data=data)
                 first = False
             else:
                 yield A.FileChunk(data=data)
         if first:  # an empty file still answers one (empty) chunk
-            yield A.FileChunk(session_id=request.session_id, kind=request.kind, name=request.name)
+            yield A.FileChunk(session_id=request.session_id, kind=kind, name=name)
 
     async def WriteFile(self, request_iterator: AsyncIterator[A.FileChunk],
                         context: grpc.aio.ServicerContext) -> A.FileInfo:
@@ -687,11 +689,14 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
             raise
         if upload is None:
             raise errors.invalid("session_id", "an empty stream names no session")
-        return session_files.info(upload.finish(), kind)
+        return await asyncio.to_thread(session_files.info, upload.finish(), kind, True)
 
     async def DeleteFiles(self, request: A.DeleteFilesRequest,
                           context: grpc.aio.ServicerContext) -> A.DeleteFilesResponse:
         slot = self._slot(request.session_id, context)
+        if request.id:
+            session_files.delete(slot.browser, *session_files.from_id(request.id))
+            return A.DeleteFilesResponse(deleted=1)
         if request.name:
             session_files.delete(slot.browser, request.kind, request.name)
             return A.DeleteFilesResponse(deleted=1)
@@ -822,9 +827,5 @@ def _text(text: str) -> str:
         return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
 
 
-def _cookie(c: dict) -> Any:
-    return session_pb2.Cookie(name=c["name"], value=c["value"], domain=c.get("domain", ""),
-                              path=c.get("path", ""), expires=max(0.0, c.get("expires", 0) or 0),
-                              http_only=c.get("httpOnly", False), secure=c.get("secure", False),
-                              same_site=c.get("sameSite", "") or "")
+_cookie = cookie_from_cdp
 

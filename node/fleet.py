@@ -17,7 +17,7 @@ from typing import Any
 
 import grpc
 
-from browserplane.cookies import cookie_param
+from browserplane.cookies import cookie_from_cdp, cookie_param
 from browserplane.v1 import session_pb2
 from node import ad_hosts, metrics, session_files
 from node.cdp_client import CdpConnection
@@ -161,7 +161,10 @@ class Fleet:
             self.changed.set()
 
     async def start_browser(self, session_id: str, project_id: str,
-                            options: session_pb2.SessionOptions) -> SessionSlot:
+                            options: session_pb2.SessionOptions,
+                            profile_cookies: list[session_pb2.Cookie] | None = None) -> SessionSlot:
+        """profile_cookies (set through the API since the profile was saved) replace the loaded
+        profile's cookies."""
         if session_id in self.sessions:
             return self.sessions[session_id]
         if self.free_slots() <= 0:
@@ -190,9 +193,12 @@ class Fleet:
                 browser = await self._launch(config, warm=False, profile_id=profile_id)
             browser.session_id = session_id
             (browser.root / "session").write_text(session_id)
-            if options.cookies:
+            if options.cookies or profile_cookies is not None:
                 try:
-                    await inject_cookies(browser, options.cookies)
+                    if profile_cookies is not None:
+                        await inject_cookies(browser, profile_cookies, clear=True)
+                    if options.cookies:
+                        await inject_cookies(browser, options.cookies)
                 except Exception:
                     await browser.close()
                     raise
@@ -256,11 +262,18 @@ class Fleet:
             await slot.driver.close()
         try:
             if save_profile and profile_id and self.profiles is not None:
+                try:
+                    # Bounded: a hung browser still gets its directory saved.
+                    cookies = await asyncio.wait_for(browser_cookies(slot.browser), 10)
+                except Exception as err:  # noqa: BLE001 - a dead browser still saves its dir
+                    log.warning("could not read the browser's cookies for its profile",
+                                extra={"session_id": session_id, "fields": {"error": str(err)}})
+                    cookies = []
                 if not await slot.browser.shutdown():
                     log.warning("browser did not exit cleanly; saving its profile anyway",
                                 extra={"session_id": session_id})
                 saved = await self.profiles.upload(profile_id, session_id,
-                                                   slot.browser.user_data_dir)
+                                                   slot.browser.user_data_dir, cookies)
             if archive_downloads and self.profiles is not None:
                 try:
                     await session_files.archive_downloads(self.profiles.stub, self.profiles.metadata,
@@ -320,11 +333,24 @@ def disk_usage(dirs: list[pathlib.Path]) -> int:
     return total
 
 
-async def inject_cookies(browser: Browser, cookies: list[session_pb2.Cookie]) -> None:
-    """Sets the session's initial cookies through the browser target (every context sees them)."""
+async def inject_cookies(browser: Browser, cookies: list[session_pb2.Cookie],
+                         clear: bool = False) -> None:
+    """Sets the session's initial cookies through the browser target (every context sees them);
+    with clear, they replace every cookie the browser had."""
     params = [cookie_param(c) for c in cookies]
     async with CdpConnection(f"ws://127.0.0.1:{browser.port}{browser.browser_path}") as cdp:
-        await cdp.send("Storage.setCookies", {"cookies": params})
+        if clear:
+            await cdp.send("Storage.clearCookies", {})
+        if params:
+            await cdp.send("Storage.setCookies", {"cookies": params})
+
+
+async def browser_cookies(browser: Browser) -> list[session_pb2.Cookie]:
+    """Every cookie the browser holds (saved with its profile, so the profile's cookies can be
+    read without opening its Chromium cookie database)."""
+    async with CdpConnection(f"ws://127.0.0.1:{browser.port}{browser.browser_path}") as cdp:
+        answer = await cdp.send("Storage.getCookies", {})
+    return [cookie_from_cdp(c) for c in answer.get("cookies", [])]
 
 
 __all__ = ["CapacityError", "Fleet", "LaunchError", "SessionSlot", "inject_cookies"]

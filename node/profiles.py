@@ -12,7 +12,7 @@ import tarfile
 import tempfile
 
 from browserplane import archives
-from browserplane.v1 import controlplane_pb2, controlplane_pb2_grpc
+from browserplane.v1 import controlplane_pb2, controlplane_pb2_grpc, session_pb2
 from node.chromium import LaunchError
 
 CHUNK_BYTES = 1024 * 1024
@@ -73,7 +73,8 @@ class ProfileTransfer:
                 await asyncio.to_thread(unpack, pathlib.Path(tmp.name), user_data_dir)
             return size
 
-    async def upload(self, profile_id: str, session_id: str, user_data_dir: pathlib.Path) -> int:
+    async def upload(self, profile_id: str, session_id: str, user_data_dir: pathlib.Path,
+                     cookies: list[session_pb2.Cookie] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp_dir:
             archive = pathlib.Path(tmp_dir) / "profile.tar.gz"
             size = await asyncio.to_thread(pack, user_data_dir, archive)
@@ -84,7 +85,7 @@ class ProfileTransfer:
                     while data := await asyncio.to_thread(fh.read, CHUNK_BYTES):
                         if first:
                             yield controlplane_pb2.DataChunk(id=profile_id, session_id=session_id,
-                                                             data=data)
+                                                             data=data, cookies=cookies or [])
                             first = False
                         else:
                             yield controlplane_pb2.DataChunk(data=data)

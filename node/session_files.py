@@ -5,7 +5,10 @@ the control plane when the session ends."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
+import hashlib
 import mimetypes
 import pathlib
 import re
@@ -27,6 +30,12 @@ DEFLATE_UP_TO = 64 << 20     # files past this go into zips uncompressed
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 SAFE_NAME = re.compile(r"^[^/\\\x00]{1,255}$")
 MAX_NAME_BYTES = 200
+# A file's id names its kind and its name (reversible, so no table is kept): stable while the
+# file is there, and a dialect can hand it out as the file's id.
+ID_PREFIX = {A.DOWNLOAD: "dl-", A.UPLOAD: "up-", A.ARTIFACT: "ar-"}
+ID_PATTERN = re.compile(r"^(dl|up|ar)-([A-Za-z0-9_-]{1,400})$")
+# sha256 of files already hashed, by (path, size, mtime): listings repeat, files rarely change.
+_digests: dict[tuple[str, int, int], str] = {}
 
 
 def folder(browser: Browser, kind: int) -> pathlib.Path:
@@ -48,23 +57,57 @@ def check_name(name: str) -> str:
     return name
 
 
-def info(path: pathlib.Path, kind: int) -> A.FileInfo:
+def file_id(kind: int, name: str) -> str:
+    return ID_PREFIX[kind] + base64.urlsafe_b64encode(name.encode()).decode().rstrip("=")
+
+
+def from_id(value: str) -> tuple[int, str]:
+    """The kind and name a file id stands for; NOT_FOUND when it is no file id at all."""
+    match = ID_PATTERN.match(value)
+    if match:
+        data = match.group(2)
+        try:
+            name = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)).decode()
+            kind = {"dl": A.DOWNLOAD, "up": A.UPLOAD, "ar": A.ARTIFACT}[match.group(1)]
+            return kind, check_name(name)
+        except (binascii.Error, UnicodeDecodeError, errors.BrowserplaneError):
+            pass
+    raise errors.not_found(errors.FILE_NOT_FOUND, "file", value[:100])
+
+
+def _sha256(path: pathlib.Path, stat: object) -> str:
+    key = (str(path), stat.st_size, stat.st_mtime_ns)  # type: ignore[attr-defined]
+    digest = _digests.get(key)
+    if digest is None:
+        h = hashlib.sha256()
+        with path.open("rb") as fh:
+            while data := fh.read(CHUNK_BYTES):
+                h.update(data)
+        digest = _digests[key] = h.hexdigest()
+        if len(_digests) > 4096:
+            _digests.pop(next(iter(_digests)))
+    return digest
+
+
+def info(path: pathlib.Path, kind: int, digest: bool = False) -> A.FileInfo:
+    """With digest, its sha256 too (reads the file: callers run it in a thread)."""
     stat = path.stat()
     created = timestamp_pb2.Timestamp()
     created.FromNanoseconds(int(stat.st_mtime * 1e9))
     mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return A.FileInfo(name=path.name, kind=kind, size_bytes=stat.st_size, mime_type=mime,
-                      created_at=created, path=str(path))
+                      created_at=created, path=str(path), sha256=_sha256(path, stat) if digest else "",
+                      id=file_id(kind, path.name))
 
 
-def listing(browser: Browser, kind: int) -> list[A.FileInfo]:
+def listing(browser: Browser, kind: int, digest: bool = False) -> list[A.FileInfo]:
     kinds = [kind] if kind else [A.DOWNLOAD, A.UPLOAD, A.ARTIFACT]
     found = []
     for k in kinds:
         base = folder(browser, k)
         if base.exists():
             # Chromium writes a download as "<name>.crdownload" until it completes.
-            found += [info(p, k) for p in sorted(base.iterdir())
+            found += [info(p, k, digest) for p in sorted(base.iterdir())
                       if p.is_file() and not p.name.endswith(".crdownload")]
     return found
 

@@ -858,7 +858,7 @@ class CdpLogResponse(_message.Message):
     def __init__(self, entries: _Optional[_Iterable[_Union[CdpLogEntry, _Mapping]]] = ..., total: _Optional[int] = ...) -> None: ...
 
 class FileInfo(_message.Message):
-    __slots__ = ("name", "kind", "size_bytes", "mime_type", "created_at", "sha256", "path")
+    __slots__ = ("name", "kind", "size_bytes", "mime_type", "created_at", "sha256", "path", "id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
@@ -866,6 +866,7 @@ class FileInfo(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: FileKind
     size_bytes: int
@@ -873,7 +874,8 @@ class FileInfo(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     sha256: str
     path: str
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[FileKind, str]] = ..., size_bytes: _Optional[int] = ..., mime_type: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sha256: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...
+    id: str
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[FileKind, str]] = ..., size_bytes: _Optional[int] = ..., mime_type: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sha256: _Optional[str] = ..., path: _Optional[str] = ..., id: _Optional[str] = ...) -> None: ...
 
 class ListFilesRequest(_message.Message):
     __slots__ = ("session_id", "kind")
@@ -890,14 +892,16 @@ class ListFilesResponse(_message.Message):
     def __init__(self, files: _Optional[_Iterable[_Union[FileInfo, _Mapping]]] = ...) -> None: ...
 
 class ReadFileRequest(_message.Message):
-    __slots__ = ("session_id", "kind", "name")
+    __slots__ = ("session_id", "kind", "name", "id")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     kind: FileKind
     name: str
-    def __init__(self, session_id: _Optional[str] = ..., kind: _Optional[_Union[FileKind, str]] = ..., name: _Optional[str] = ...) -> None: ...
+    id: str
+    def __init__(self, session_id: _Optional[str] = ..., kind: _Optional[_Union[FileKind, str]] = ..., name: _Optional[str] = ..., id: _Optional[str] = ...) -> None: ...
 
 class FileChunk(_message.Message):
     __slots__ = ("session_id", "kind", "name", "data")
@@ -912,14 +916,16 @@ class FileChunk(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., kind: _Optional[_Union[FileKind, str]] = ..., name: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class DeleteFilesRequest(_message.Message):
-    __slots__ = ("session_id", "kind", "name")
+    __slots__ = ("session_id", "kind", "name", "id")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     kind: FileKind
     name: str
-    def __init__(self, session_id: _Optional[str] = ..., kind: _Optional[_Union[FileKind, str]] = ..., name: _Optional[str] = ...) -> None: ...
+    id: str
+    def __init__(self, session_id: _Optional[str] = ..., kind: _Optional[_Union[FileKind, str]] = ..., name: _Optional[str] = ..., id: _Optional[str] = ...) -> None: ...
 
 class DeleteFilesResponse(_message.Message):
     __slots__ = ("deleted",)

@@ -591,6 +591,36 @@ class DeleteProfileResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class DuplicateProfileRequest(_message.Message):
+    __slots__ = ("id", "name")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class GetProfileCookiesRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class SetProfileCookiesRequest(_message.Message):
+    __slots__ = ("id", "cookies", "replace")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    COOKIES_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    cookies: _containers.RepeatedCompositeFieldContainer[_session_pb2.Cookie]
+    replace: bool
+    def __init__(self, id: _Optional[str] = ..., cookies: _Optional[_Iterable[_Union[_session_pb2.Cookie, _Mapping]]] = ..., replace: _Optional[bool] = ...) -> None: ...
+
+class ProfileCookies(_message.Message):
+    __slots__ = ("cookies",)
+    COOKIES_FIELD_NUMBER: _ClassVar[int]
+    cookies: _containers.RepeatedCompositeFieldContainer[_session_pb2.Cookie]
+    def __init__(self, cookies: _Optional[_Iterable[_Union[_session_pb2.Cookie, _Mapping]]] = ...) -> None: ...
+
 class ReadProfileDataRequest(_message.Message):
     __slots__ = ("id",)
     ID_FIELD_NUMBER: _ClassVar[int]
@@ -616,18 +646,20 @@ class WriteSessionFilesResponse(_message.Message):
     def __init__(self, size_bytes: _Optional[int] = ...) -> None: ...
 
 class DataChunk(_message.Message):
-    __slots__ = ("id", "file_name", "session_id", "data", "project_id")
+    __slots__ = ("id", "file_name", "session_id", "data", "project_id", "cookies")
     ID_FIELD_NUMBER: _ClassVar[int]
     FILE_NAME_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    COOKIES_FIELD_NUMBER: _ClassVar[int]
     id: str
     file_name: str
     session_id: str
     data: bytes
     project_id: str
-    def __init__(self, id: _Optional[str] = ..., file_name: _Optional[str] = ..., session_id: _Optional[str] = ..., data: _Optional[bytes] = ..., project_id: _Optional[str] = ...) -> None: ...
+    cookies: _containers.RepeatedCompositeFieldContainer[_session_pb2.Cookie]
+    def __init__(self, id: _Optional[str] = ..., file_name: _Optional[str] = ..., session_id: _Optional[str] = ..., data: _Optional[bytes] = ..., project_id: _Optional[str] = ..., cookies: _Optional[_Iterable[_Union[_session_pb2.Cookie, _Mapping]]] = ...) -> None: ...
 
 class Extension(_message.Message):
     __slots__ = ("id", "project_id", "file_name", "name", "version", "size_bytes", "created_at", "updated_at")

@@ -105,6 +105,21 @@ class ControlPlaneStub:
                 request_serializer=browserplane_dot_v1_dot_controlplane__pb2.DeleteProfileRequest.SerializeToString,
                 response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.DeleteProfileResponse.FromString,
                 _registered_method=True)
+        self.DuplicateProfile = channel.unary_unary(
+                '/browserplane.v1.ControlPlane/DuplicateProfile',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.DuplicateProfileRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.Profile.FromString,
+                _registered_method=True)
+        self.GetProfileCookies = channel.unary_unary(
+                '/browserplane.v1.ControlPlane/GetProfileCookies',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.GetProfileCookiesRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.ProfileCookies.FromString,
+                _registered_method=True)
+        self.SetProfileCookies = channel.unary_unary(
+                '/browserplane.v1.ControlPlane/SetProfileCookies',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.SetProfileCookiesRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.ProfileCookies.FromString,
+                _registered_method=True)
         self.ReadProfileData = channel.unary_stream(
                 '/browserplane.v1.ControlPlane/ReadProfileData',
                 request_serializer=browserplane_dot_v1_dot_controlplane__pb2.ReadProfileDataRequest.SerializeToString,
@@ -396,6 +411,28 @@ class ControlPlaneServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeleteProfile(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DuplicateProfile(self, request, context):
+        """A new profile holding a copy of another's browser state and cookies.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetProfileCookies(self, request, context):
+        """A profile's cookies: what the browser held when a session last saved into the profile,
+        with what SetProfileCookies changed since. Set cookies are applied by the node to the next
+        session that loads the profile (and land in its cookie store when that session persists).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetProfileCookies(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -735,6 +772,21 @@ def add_ControlPlaneServicer_to_server(servicer, server):
                     servicer.DeleteProfile,
                     request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.DeleteProfileRequest.FromString,
                     response_serializer=browserplane_dot_v1_dot_controlplane__pb2.DeleteProfileResponse.SerializeToString,
+            ),
+            'DuplicateProfile': grpc.unary_unary_rpc_method_handler(
+                    servicer.DuplicateProfile,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.DuplicateProfileRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.Profile.SerializeToString,
+            ),
+            'GetProfileCookies': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProfileCookies,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.GetProfileCookiesRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.ProfileCookies.SerializeToString,
+            ),
+            'SetProfileCookies': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetProfileCookies,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.SetProfileCookiesRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.ProfileCookies.SerializeToString,
             ),
             'ReadProfileData': grpc.unary_stream_rpc_method_handler(
                     servicer.ReadProfileData,
@@ -1315,6 +1367,87 @@ class ControlPlane:
             '/browserplane.v1.ControlPlane/DeleteProfile',
             browserplane_dot_v1_dot_controlplane__pb2.DeleteProfileRequest.SerializeToString,
             browserplane_dot_v1_dot_controlplane__pb2.DeleteProfileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DuplicateProfile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/DuplicateProfile',
+            browserplane_dot_v1_dot_controlplane__pb2.DuplicateProfileRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.Profile.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProfileCookies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/GetProfileCookies',
+            browserplane_dot_v1_dot_controlplane__pb2.GetProfileCookiesRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.ProfileCookies.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetProfileCookies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/SetProfileCookies',
+            browserplane_dot_v1_dot_controlplane__pb2.SetProfileCookiesRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.ProfileCookies.FromString,
             options,
             channel_credentials,
             insecure,

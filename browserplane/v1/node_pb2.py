@@ -25,31 +25,31 @@ _sym_db = _symbol_database.Default()
 from browserplane.v1 import session_pb2 as browserplane_dot_v1_dot_session__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x62rowserplane/v1/node.proto\x12\x0f\x62rowserplane.v1\x1a\x1d\x62rowserplane/v1/session.proto\"o\n\x13StartBrowserRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x30\n\x07options\x18\x03 \x01(\x0b\x32\x1f.browserplane.v1.SessionOptions\"\xa1\x01\n\x0b\x42rowserInfo\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\x05\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x12\n\nuser_agent\x18\x04 \x01(\t\x12\x0c\n\x04warm\x18\x05 \x01(\x08\x12\x11\n\tlaunch_ms\x18\x06 \x01(\x01\x12\x10\n\x08start_ms\x18\x07 \x01(\x01\x12\x19\n\x11\x63onnected_clients\x18\x08 \x01(\r\"E\n\x14StartBrowserResponse\x12-\n\x07\x62rowser\x18\x01 \x01(\x0b\x32\x1c.browserplane.v1.BrowserInfo\"R\n\x12StopBrowserRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x14\n\x0csave_profile\x18\x02 \x01(\x08\x12\x12\n\nprofile_id\x18\x03 \x01(\t\"A\n\x13StopBrowserResponse\x12\x13\n\x0bwas_running\x18\x01 \x01(\x08\x12\x15\n\rprofile_bytes\x18\x02 \x01(\x04\"\x15\n\x13ListBrowsersRequest\"F\n\x14ListBrowsersResponse\x12.\n\x08\x62rowsers\x18\x01 \x03(\x0b\x32\x1c.browserplane.v1.BrowserInfo\"\x0e\n\x0c\x44rainRequest\"&\n\rDrainResponse\x12\x15\n\rlive_sessions\x18\x01 \x01(\r2\xe7\x02\n\tNodeAgent\x12[\n\x0cStartBrowser\x12$.browserplane.v1.StartBrowserRequest\x1a%.browserplane.v1.StartBrowserResponse\x12X\n\x0bStopBrowser\x12#.browserplane.v1.StopBrowserRequest\x1a$.browserplane.v1.StopBrowserResponse\x12[\n\x0cListBrowsers\x12$.browserplane.v1.ListBrowsersRequest\x1a%.browserplane.v1.ListBrowsersResponse\x12\x46\n\x05\x44rain\x12\x1d.browserplane.v1.DrainRequest\x1a\x1e.browserplane.v1.DrainResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x62rowserplane/v1/node.proto\x12\x0f\x62rowserplane.v1\x1a\x1d\x62rowserplane/v1/session.proto\"\xbe\x01\n\x13StartBrowserRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x30\n\x07options\x18\x03 \x01(\x0b\x32\x1f.browserplane.v1.SessionOptions\x12\x1b\n\x13set_profile_cookies\x18\x04 \x01(\x08\x12\x30\n\x0fprofile_cookies\x18\x05 \x03(\x0b\x32\x17.browserplane.v1.Cookie\"\xa1\x01\n\x0b\x42rowserInfo\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\x05\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x12\n\nuser_agent\x18\x04 \x01(\t\x12\x0c\n\x04warm\x18\x05 \x01(\x08\x12\x11\n\tlaunch_ms\x18\x06 \x01(\x01\x12\x10\n\x08start_ms\x18\x07 \x01(\x01\x12\x19\n\x11\x63onnected_clients\x18\x08 \x01(\r\"E\n\x14StartBrowserResponse\x12-\n\x07\x62rowser\x18\x01 \x01(\x0b\x32\x1c.browserplane.v1.BrowserInfo\"R\n\x12StopBrowserRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x14\n\x0csave_profile\x18\x02 \x01(\x08\x12\x12\n\nprofile_id\x18\x03 \x01(\t\"A\n\x13StopBrowserResponse\x12\x13\n\x0bwas_running\x18\x01 \x01(\x08\x12\x15\n\rprofile_bytes\x18\x02 \x01(\x04\"\x15\n\x13ListBrowsersRequest\"F\n\x14ListBrowsersResponse\x12.\n\x08\x62rowsers\x18\x01 \x03(\x0b\x32\x1c.browserplane.v1.BrowserInfo\"\x0e\n\x0c\x44rainRequest\"&\n\rDrainResponse\x12\x15\n\rlive_sessions\x18\x01 \x01(\r2\xe7\x02\n\tNodeAgent\x12[\n\x0cStartBrowser\x12$.browserplane.v1.StartBrowserRequest\x1a%.browserplane.v1.StartBrowserResponse\x12X\n\x0bStopBrowser\x12#.browserplane.v1.StopBrowserRequest\x1a$.browserplane.v1.StopBrowserResponse\x12[\n\x0cListBrowsers\x12$.browserplane.v1.ListBrowsersRequest\x1a%.browserplane.v1.ListBrowsersResponse\x12\x46\n\x05\x44rain\x12\x1d.browserplane.v1.DrainRequest\x1a\x1e.browserplane.v1.DrainResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'browserplane.v1.node_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_STARTBROWSERREQUEST']._serialized_start=78
-  _globals['_STARTBROWSERREQUEST']._serialized_end=189
-  _globals['_BROWSERINFO']._serialized_start=192
-  _globals['_BROWSERINFO']._serialized_end=353
-  _globals['_STARTBROWSERRESPONSE']._serialized_start=355
-  _globals['_STARTBROWSERRESPONSE']._serialized_end=424
-  _globals['_STOPBROWSERREQUEST']._serialized_start=426
-  _globals['_STOPBROWSERREQUEST']._serialized_end=508
-  _globals['_STOPBROWSERRESPONSE']._serialized_start=510
-  _globals['_STOPBROWSERRESPONSE']._serialized_end=575
-  _globals['_LISTBROWSERSREQUEST']._serialized_start=577
-  _globals['_LISTBROWSERSREQUEST']._serialized_end=598
-  _globals['_LISTBROWSERSRESPONSE']._serialized_start=600
-  _globals['_LISTBROWSERSRESPONSE']._serialized_end=670
-  _globals['_DRAINREQUEST']._serialized_start=672
-  _globals['_DRAINREQUEST']._serialized_end=686
-  _globals['_DRAINRESPONSE']._serialized_start=688
-  _globals['_DRAINRESPONSE']._serialized_end=726
-  _globals['_NODEAGENT']._serialized_start=729
-  _globals['_NODEAGENT']._serialized_end=1088
+  _globals['_STARTBROWSERREQUEST']._serialized_start=79
+  _globals['_STARTBROWSERREQUEST']._serialized_end=269
+  _globals['_BROWSERINFO']._serialized_start=272
+  _globals['_BROWSERINFO']._serialized_end=433
+  _globals['_STARTBROWSERRESPONSE']._serialized_start=435
+  _globals['_STARTBROWSERRESPONSE']._serialized_end=504
+  _globals['_STOPBROWSERREQUEST']._serialized_start=506
+  _globals['_STOPBROWSERREQUEST']._serialized_end=588
+  _globals['_STOPBROWSERRESPONSE']._serialized_start=590
+  _globals['_STOPBROWSERRESPONSE']._serialized_end=655
+  _globals['_LISTBROWSERSREQUEST']._serialized_start=657
+  _globals['_LISTBROWSERSREQUEST']._serialized_end=678
+  _globals['_LISTBROWSERSRESPONSE']._serialized_start=680
+  _globals['_LISTBROWSERSRESPONSE']._serialized_end=750
+  _globals['_DRAINREQUEST']._serialized_start=752
+  _globals['_DRAINREQUEST']._serialized_end=766
+  _globals['_DRAINRESPONSE']._serialized_start=768
+  _globals['_DRAINRESPONSE']._serialized_end=806
+  _globals['_NODEAGENT']._serialized_start=809
+  _globals['_NODEAGENT']._serialized_end=1168
 # @@protoc_insertion_point(module_scope)

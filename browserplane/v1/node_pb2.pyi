@@ -8,14 +8,18 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class StartBrowserRequest(_message.Message):
-    __slots__ = ("session_id", "project_id", "options")
+    __slots__ = ("session_id", "project_id", "options", "set_profile_cookies", "profile_cookies")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    SET_PROFILE_COOKIES_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_COOKIES_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     project_id: str
     options: _session_pb2.SessionOptions
-    def __init__(self, session_id: _Optional[str] = ..., project_id: _Optional[str] = ..., options: _Optional[_Union[_session_pb2.SessionOptions, _Mapping]] = ...) -> None: ...
+    set_profile_cookies: bool
+    profile_cookies: _containers.RepeatedCompositeFieldContainer[_session_pb2.Cookie]
+    def __init__(self, session_id: _Optional[str] = ..., project_id: _Optional[str] = ..., options: _Optional[_Union[_session_pb2.SessionOptions, _Mapping]] = ..., set_profile_cookies: _Optional[bool] = ..., profile_cookies: _Optional[_Iterable[_Union[_session_pb2.Cookie, _Mapping]]] = ...) -> None: ...
 
 class BrowserInfo(_message.Message):
     __slots__ = ("session_id", "pid", "version", "user_agent", "warm", "launch_ms", "start_ms", "connected_clients")

@@ -14,7 +14,6 @@ from typing import Any
 
 import grpc
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from browserplane import errors
@@ -30,8 +29,8 @@ from gateway.http_api import (
     RateLimiter,
     bad_request,
     check_http_url,
-    check_text,
     endpoint,
+    file_part,
     forwarded,
     grpc_metadata,
     json_body,
@@ -318,7 +317,7 @@ class Browserbase:
         """Multipart part `file` lands in the session's uploads folder on its node; the answer
         says where, for set_input_files / DOM.setFileInputFiles."""
         session_id = request.match_info["id"]
-        part = await _file_part(request)
+        part = await file_part(request)
         name = part.filename
 
         async def chunks() -> Any:
@@ -360,7 +359,7 @@ class Browserbase:
     # -- extensions ----------------------------------------------------------------------
 
     async def create_extension(self, request: web.Request, md: Any) -> web.StreamResponse:
-        part = await _file_part(request)
+        part = await file_part(request)
         name = part.filename
 
         async def chunks() -> Any:
@@ -459,23 +458,6 @@ class Browserbase:
                        "web search needs a search provider, and Browserplane has none configured. "
                        "Search with a session instead (open your search engine's results page "
                        "over CDP); see the README's 'Browserbase dialect' section.")
-
-
-async def _file_part(request: web.Request) -> Any:
-    """The multipart part named `file` (the SDK's upload form), or 400."""
-    if not request.content_type.startswith("multipart/"):
-        raise bad_request("file", "send multipart/form-data with a part named 'file'")
-    try:
-        reader = await request.multipart()
-        part = await reader.next()
-        while part is not None and getattr(part, "name", None) != "file":
-            part = await reader.next()
-    except (ValueError, AssertionError, HttpProcessingError) as err:
-        raise bad_request("file", f"malformed multipart body: {err}") from None
-    if part is None or not getattr(part, "filename", None):
-        raise bad_request("file", "a multipart part named 'file' with a filename is required")
-    check_text("file", part.filename)  # bytes that are not UTF-8 reach here as surrogates
-    return part
 
 
 def _extension(extension: cp.Extension) -> dict[str, Any]:

@@ -4,7 +4,9 @@ Served at the gateway's root: the SDK's `server_url` is the gateway and it calls
 `/scrape`, `/health` with no version prefix. Sessions are Browserplane sessions; the perception
 layer (observe, execute, scrape) is Automation's Observe, Act, Locate and Ask; `/vaults` is the
 control plane's vaults, and a `fill` whose value is a notte-core vault placeholder becomes
-Fill.vault_secret, so the node types the secret and it never crosses this API. `/personas` is
+Fill.vault_secret, so the node types the secret and it never crosses this API. Session files are
+Automation's files (uploads and downloads, by FileInfo.id), `/profiles` the control plane's one
+profile store (Browserbase contexts and Airtop profiles are the same profiles). `/personas` is
 the control plane's personas (mail through its SMTP receiver); SMS and phone numbers answer 501.
 
 Observe names each element with a Notte-style id: a letter for its role (L links, B buttons,
@@ -42,6 +44,7 @@ from gateway.http_api import (
     bad_request,
     check_http_url,
     endpoint,
+    file_part,
     forwarded,
     grpc_metadata,
     json_body,
@@ -91,6 +94,9 @@ VAULT_PLACEHOLDERS = {"user@example.org": A.VAULT_EMAIL, "cooljohnny1567": A.VAU
                       "mycoolpassword": A.VAULT_PASSWORD, "999779": A.VAULT_MFA_CODE}
 CREDENTIAL_FIELDS = ("email", "username", "password", "mfa_secret")
 CARD_FIELDS = ("card_holder_name", "card_number", "card_cvv", "card_full_expiration")
+FILE_SOURCES = {"user_upload": A.UPLOAD, "session_download": A.DOWNLOAD}
+SOURCE_OF = {A.UPLOAD: "user_upload", A.DOWNLOAD: "session_download"}
+FILE_ID = re.compile(r"^(up|dl)-[A-Za-z0-9_-]{1,400}$")  # node/session_files.py's ids
 IMAGES_JS = ("Array.from(document.images).map(i => ({url: i.currentSrc || i.src, "
              "description: i.alt || null})).filter(i => i.url)")
 
@@ -351,6 +357,22 @@ class Notte:
             ("GET", "/sessions/{id}/cookies", "cookies_get", self.get_cookies),
             ("POST", "/sessions/{id}/cookies", "cookies_set", self.set_cookies),
             ("GET", "/sessions/{id}/network/logs", "network_logs", self.network_logs),
+            ("GET", "/sessions/{id}/files", "files_list", self.files_list),
+            ("POST", "/sessions/{id}/files", "file_upload", self.file_upload),
+            ("GET", "/sessions/{id}/files/{file}", "file_download", self.file_download),
+            ("DELETE", "/sessions/{id}/files/{file}", "file_delete", self.file_delete),
+            ("POST", "/sessions/{id}/page/execute/file", "execute_file", self.execute_file),
+            ("GET", "/sessions/{id}/replay", "replay", self.replay),
+            ("POST", "/sessions/{id}/profile/save", "profile_save", self.profile_save),
+            ("POST", "/profiles/create", "profile_create", self.profile_create),
+            ("GET", "/profiles", "profile_list", self.profile_list),
+            ("GET", "/profiles/", "profile_list", self.profile_list),
+            ("GET", "/profiles/{pid}", "profile_get", self.profile_get),
+            ("DELETE", "/profiles/{pid}", "profile_delete", self.profile_delete),
+            ("POST", "/profiles/{pid}/duplicate", "profile_duplicate", self.profile_duplicate),
+            ("GET", "/profiles/{pid}/cookies", "profile_cookies_get", self.profile_cookies_get),
+            ("POST", "/profiles/{pid}/cookies", "profile_cookies_set", self.profile_cookies_set),
+            ("POST", "/profiles/{pid}/state", "profile_state", self.profile_state),
             ("POST", "/scrape", "scrape_url", self.scrape_url),
             ("POST", "/scrape_from_html", "scrape_html", self.scrape_html),
             ("POST", "/search", "search", self.search),
@@ -382,7 +404,7 @@ class Notte:
         for method, path, name, handler in table:
             app.router.add_route(method, path, endpoint(DIALECT, name, error_body)(self._authed(handler)))
         app.router.add_get("/health", endpoint(DIALECT, "health", error_body)(self.health))
-        for prefix in ("/sessions/", "/vaults/", "/personas/"):
+        for prefix in ("/sessions/", "/vaults/", "/personas/", "/profiles/"):
             app.router.add_route("*", prefix + "{tail:.*}",
                                  endpoint(DIALECT, "unknown", error_body)(self.unknown))
 
@@ -711,9 +733,15 @@ class Notte:
 
     async def start(self, request: web.Request, md: Any) -> web.StreamResponse:
         options = self._options(await json_body(request))
-        session = await self.control.CreateSession(cp.CreateSessionRequest(
-            options=options, cdp_base_url=public_base(request, websocket=True)),
-            metadata=md, timeout=90)
+        try:
+            session = await self.control.CreateSession(cp.CreateSessionRequest(
+                options=options, cdp_base_url=public_base(request, websocket=True)),
+                metadata=md, timeout=90)
+        except grpc.aio.AioRpcError as err:
+            failure = ApiError.from_grpc(err)
+            if errors.describe(err).reason == errors.PROFILE_NOT_FOUND:
+                failure.status, failure.field = 404, "profile.id"  # Notte: an unknown profile
+            raise failure from None
         return web.json_response(session_json(session, request))
 
     async def _session(self, request: web.Request, md: Any) -> S.Session:
@@ -855,8 +883,11 @@ class Notte:
         })
 
     async def execute(self, request: web.Request, md: Any) -> web.StreamResponse:
+        return await self._execute(request, md, await json_body(request, allow_empty=False))
+
+    async def _execute(self, request: web.Request, md: Any, action: dict[str, Any]
+                       ) -> web.StreamResponse:
         sid = request.match_info["id"]
-        action = await json_body(request, allow_empty=False)
         kind = action.get("type")
         if not isinstance(kind, str):
             raise bad_request("type", "every action has a type (goto, click, fill, ...)")
@@ -1211,53 +1242,286 @@ class Notte:
         session = await self._running(request, md)
         answer = await self.automation.GetCookies(A.GetCookiesRequest(session_id=session.id),
                                                   metadata=md, timeout=TIMEOUT_S)
-        cookies = []
-        for c in answer.cookies:
-            item: dict[str, Any] = {"name": c.name, "value": c.value, "domain": c.domain,
-                                    "path": c.path or "/", "httpOnly": c.http_only,
-                                    "secure": c.secure, "session": not c.expires,
-                                    "hostOnly": not c.domain.startswith(".")}
-            if c.expires:
-                item["expirationDate"] = c.expires
-            if c.same_site in ("Lax", "None", "Strict"):
-                item["sameSite"] = c.same_site
-            cookies.append(item)
-        return web.json_response({"cookies": cookies})
+        return web.json_response({"cookies": [cookie_json(c) for c in answer.cookies]})
 
     async def set_cookies(self, request: web.Request, md: Any) -> web.StreamResponse:
         body = await json_body(request, allow_empty=False)
-        raw = _field(body, "cookies", list, required=True)
-        cookies = []
-        for i, c in enumerate(raw):
-            field = f"cookies[{i}]"
-            if not isinstance(c, dict):
-                raise bad_request(field, "must be an object")
-            name = typed(c, "name", str, None, f"{field}.name")
-            value = typed(c, "value", str, None, f"{field}.value")
-            if not name or value is None:
-                raise bad_request(field, "needs a name and a value")
-            same_site = typed(c, "sameSite", str, "", f"{field}.sameSite")
-            if same_site and same_site.capitalize() not in ("Lax", "None", "Strict"):
-                raise bad_request(f"{field}.sameSite", "must be Lax, None or Strict")
-            expires = typed(c, "expirationDate", (int, float), None, f"{field}.expirationDate")
-            if expires is None:
-                expires = typed(c, "expires", (int, float), 0, f"{field}.expires")
-            domain = typed(c, "domain", str, "", f"{field}.domain")
-            url = typed(c, "url", str, "", f"{field}.url")
-            if not domain and not url:
-                raise bad_request(f"{field}.domain", "a cookie needs a domain (or a url)")
-            cookies.append(S.Cookie(
-                name=name, value=value, domain=domain, url=url,
-                path=typed(c, "path", str, "" if url else "/", f"{field}.path"),
-                expires=max(0.0, float(expires)),
-                http_only=typed(c, "httpOnly", bool, False, f"{field}.httpOnly"),
-                secure=typed(c, "secure", bool, False, f"{field}.secure"),
-                same_site=same_site.capitalize()))
+        cookies = parse_cookies(_field(body, "cookies", list, required=True))
         session = await self._running(request, md)
         answer = await self.automation.SetCookies(A.SetCookiesRequest(session_id=session.id,
                                                                       cookies=cookies),
                                                   metadata=md, timeout=TIMEOUT_S)
         return web.json_response({"success": True, "message": f"{answer.set} cookies set"})
+
+    # -- session files (the node's uploads and downloads folders; ids from FileInfo.id) --------
+
+    async def files_list(self, request: web.Request, md: Any) -> web.StreamResponse:
+        q = request.query
+        source = q.get("source") or None
+        if source is not None and source not in FILE_SOURCES:
+            raise bad_request("source", "must be user_upload or session_download")
+        limit, offset = _number(q, "limit", 100, 1, 1000), _number(q, "offset", 0, 0, 10**9)
+        session = await self._running(request, md)
+        kinds = [FILE_SOURCES[source]] if source else [A.UPLOAD, A.DOWNLOAD]
+        found: list[A.FileInfo] = []
+        for kind in kinds:
+            answer = await self.automation.ListFiles(A.ListFilesRequest(
+                session_id=session.id, kind=kind), metadata=md, timeout=TIMEOUT_S)
+            found += answer.files
+        # Oldest first, so offsets page through a stable order while files are added.
+        found.sort(key=lambda f: (f.created_at.seconds, f.created_at.nanos, f.id))
+        return web.json_response({
+            "files": [file_json(f, session) for f in found[offset:offset + limit]],
+            "total": len(found), "limit": limit, "offset": offset})
+
+    async def file_upload(self, request: web.Request, md: Any) -> web.StreamResponse:
+        session = await self._running(request, md)
+        part = await file_part(request)
+        name = part.filename
+
+        async def chunks() -> Any:
+            yield A.FileChunk(session_id=session.id, kind=A.UPLOAD, name=name)
+            while data := await part.read_chunk(1024 * 1024):
+                yield A.FileChunk(data=data)
+
+        # The node checks the name (a plain file name, no traversal) and the size limit.
+        info = await self.automation.WriteFile(chunks(), metadata=md, timeout=300)
+        return web.json_response(file_json(info, session))
+
+    async def file_download(self, request: web.Request, md: Any) -> web.StreamResponse:
+        session = await self._running(request, md)
+        file_id = _file_id(request)
+        kind = A.UPLOAD if file_id.startswith("up-") else A.DOWNLOAD
+        listing = await self.automation.ListFiles(A.ListFilesRequest(session_id=session.id,
+                                                                     kind=kind),
+                                                  metadata=md, timeout=TIMEOUT_S)
+        info = next((f for f in listing.files if f.id == file_id), None)
+        if info is None:
+            raise _no_file(file_id, session.id)
+        call: Any = self.automation.ReadFile(A.ReadFileRequest(session_id=session.id, id=file_id),
+                                             metadata=md, timeout=300)
+        first = await anext(aiter(call), None)  # errors surface here, before any byte is sent
+        quoted = urllib.parse.quote(info.name, safe="")
+        response = web.StreamResponse(headers={
+            "Content-Type": info.mime_type or "application/octet-stream",
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quoted}"})
+        await response.prepare(request)
+        if first is not None:
+            await response.write(first.data)
+            async for chunk in call:
+                await response.write(chunk.data)
+        await response.write_eof()
+        return response
+
+    async def file_delete(self, request: web.Request, md: Any) -> web.StreamResponse:
+        session = await self._running(request, md)
+        file_id = _file_id(request)
+        try:
+            await self.automation.DeleteFiles(A.DeleteFilesRequest(session_id=session.id,
+                                                                   id=file_id),
+                                              metadata=md, timeout=TIMEOUT_S)
+        except grpc.aio.AioRpcError as err:
+            if errors.describe(err).reason == errors.FILE_NOT_FOUND:
+                raise _no_file(file_id, session.id) from None
+            raise
+        return web.Response(status=204)
+
+    async def execute_file(self, request: web.Request, md: Any) -> web.StreamResponse:
+        """FileExecutionRequest: an upload_file or download_file action and `target_id`, the
+        session file it uploads (a file id, or the plain name of an uploaded file)."""
+        body = await json_body(request, allow_empty=False)
+        unknown = sorted(set(body) - {"action", "target_id", "record"})
+        if unknown:
+            raise bad_request(unknown[0], "is not a FileExecutionRequest field")
+        if request.query.get("update_metadata", "true").lower() not in ("true", "false"):
+            raise bad_request("update_metadata", "must be True or False")
+        action = _field(body, "action", dict, required=True)
+        target = typed(body, "target_id", str, "")
+        if not 1 <= len(target) <= 256:
+            raise bad_request("target_id", "must be a session file id (1..256 characters)")
+        typed(body, "record", bool, True)
+        if action.get("type") not in ("upload_file", "download_file"):
+            raise bad_request("action.type", "must be upload_file or download_file")
+        if action["type"] == "upload_file":
+            name = target
+            if target.startswith(("up-", "dl-")):
+                session = await self._running(request, md)
+                listing = await self.automation.ListFiles(A.ListFilesRequest(
+                    session_id=session.id, kind=A.UPLOAD), metadata=md, timeout=TIMEOUT_S)
+                info = next((f for f in listing.files if f.id == target), None)
+                if info is None:
+                    raise ApiError(404, "file_not_found", f"no uploaded file {target!r} in "
+                                   f"session {session.id}", field="target_id")
+                name = info.name
+            action = {**action, "file_path": name}
+        return await self._execute(request, md, action)
+
+    # -- replay --------------------------------------------------------------------------------
+
+    async def replay(self, request: web.Request, md: Any) -> web.StreamResponse:
+        """Sessions are not recorded yet: 404, which the SDK's replay(wait=True) reads as not
+        ready (it polls on 404 until its timeout). An active session says so, as Notte does
+        (the SDK then asks to close it first)."""
+        session = await self._session(request, md)
+        if session.state in (S.PENDING, S.RUNNING):
+            raise ApiError(404, "replay_not_ready", f"session {session.id} is still active: "
+                           "close the session first to generate the replay")
+        raise ApiError(404, "replay_not_found", f"no replay for session {session.id}: this "
+                       "Browserplane does not record sessions yet")
+
+    # -- profiles (the control plane's one profile store: Browserbase contexts, Airtop profiles) --
+
+    async def _profile_json(self, profile: cp.Profile, md: Any) -> dict[str, Any]:
+        cookies = await self.control.GetProfileCookies(cp.GetProfileCookiesRequest(
+            id=profile.id), metadata=md, timeout=30)
+        return profile_json(profile, cookies.cookies)
+
+    async def profile_create(self, request: web.Request, md: Any) -> web.StreamResponse:
+        body = await json_body(request)
+        unknown = sorted(set(body) - {"name"})
+        if unknown:
+            raise bad_request(unknown[0], "is not a ProfileCreateRequest field")
+        profile = await self.control.CreateProfile(cp.CreateProfileRequest(
+            name=_profile_name(body)), metadata=md, timeout=30)
+        return web.json_response(profile_json(profile, []))
+
+    async def profile_list(self, request: web.Request, md: Any) -> web.StreamResponse:
+        q = request.query
+        page, size = _number(q, "page", 1, 1, 100_000), _number(q, "page_size", 10, 1, 100)
+        for flag in ("only_active", "only_current_token"):
+            if q.get(flag, "true").lower() not in ("true", "false"):
+                raise bad_request(flag, "must be True or False")
+        name = q.get("name")
+        found: list[cp.Profile] = []
+        token = ""
+        while len(found) < page * size + 1:
+            answer = await self.control.ListProfiles(cp.ListProfilesRequest(
+                page_size=1000, page_token=token), metadata=md, timeout=30)
+            found += [p for p in answer.profiles if name is None or p.name == name]
+            token = answer.next_page_token
+            if not token:
+                break
+        start = (page - 1) * size
+        items = [await self._profile_json(p, md) for p in found[start:start + size]]
+        return web.json_response({"items": items, "page": page, "page_size": size,
+                                  "has_next": len(found) > start + size, "has_previous": page > 1})
+
+    async def profile_get(self, request: web.Request, md: Any) -> web.StreamResponse:
+        profile = await self.control.GetProfile(cp.GetProfileRequest(id=request.match_info["pid"]),
+                                                metadata=md, timeout=30)
+        return web.json_response(await self._profile_json(profile, md))
+
+    async def profile_delete(self, request: web.Request, md: Any) -> web.StreamResponse:
+        await self.control.DeleteProfile(cp.DeleteProfileRequest(id=request.match_info["pid"]),
+                                         metadata=md, timeout=30)
+        return web.json_response({"success": True, "message": "Profile deleted successfully"})
+
+    async def profile_duplicate(self, request: web.Request, md: Any) -> web.StreamResponse:
+        body = await json_body(request)
+        unknown = sorted(set(body) - {"name"})
+        if unknown:
+            raise bad_request(unknown[0], "is not a ProfileDuplicateRequest field")
+        profile = await self.control.DuplicateProfile(cp.DuplicateProfileRequest(
+            id=request.match_info["pid"], name=_profile_name(body)), metadata=md, timeout=120)
+        return web.json_response(await self._profile_json(profile, md))
+
+    async def profile_cookies_get(self, request: web.Request, md: Any) -> web.StreamResponse:
+        answer = await self.control.GetProfileCookies(cp.GetProfileCookiesRequest(
+            id=request.match_info["pid"]), metadata=md, timeout=30)
+        return web.json_response({"cookies": [cookie_json(c) for c in answer.cookies]})
+
+    async def profile_cookies_set(self, request: web.Request, md: Any) -> web.StreamResponse:
+        body = await json_body(request, allow_empty=False)
+        unknown = sorted(set(body) - {"cookies", "source_format", "mode"})
+        if unknown:
+            raise bad_request(unknown[0], "is not a ProfileCookiesImportRequest field")
+        cookies = parse_cookies(_field(body, "cookies", list, required=True))
+        if not cookies:
+            raise bad_request("cookies", "must hold at least one cookie")
+        if typed(body, "source_format", str, "playwright") not in ("playwright", "chrome"):
+            raise bad_request("source_format", "must be playwright or chrome")
+        mode = _mode(body)
+        await self.control.SetProfileCookies(cp.SetProfileCookiesRequest(
+            id=request.match_info["pid"], cookies=cookies, replace=mode == "replace"),
+            metadata=md, timeout=30)
+        return web.json_response({"success": True, "mode": mode, "cookies_count": len(cookies),
+                                  "message": f"{len(cookies)} cookies imported; sessions that "
+                                  "load the profile start with them"})
+
+    async def profile_state(self, request: web.Request, md: Any) -> web.StreamResponse:
+        body = await json_body(request, allow_empty=False)
+        unknown = sorted(set(body) - {"cookies", "local_storage", "session_storage", "domains",
+                                      "mode", "storage_scope"})
+        if unknown:
+            raise bad_request(unknown[0], "is not a ProfileStateImportRequest field")
+        cookies = parse_cookies(typed(body, "cookies", list, []))
+        if len(cookies) > 10_000:
+            raise bad_request("cookies", "at most 10000 cookies")
+        for key in ("local_storage", "session_storage"):
+            if typed(body, key, dict, {}):
+                raise bad_request(key, "importing web storage into a stored profile is not "
+                                  "available here yet; set it on a page of a session that "
+                                  "persists into the profile")
+        domains = typed(body, "domains", list, None)
+        if domains is not None and (not domains or not all(isinstance(d, str) and d
+                                                           for d in domains)):
+            raise bad_request("domains", "must be a non-empty list of domains")
+        if typed(body, "storage_scope", str, "domains") not in ("domains", "origins"):
+            raise bad_request("storage_scope", "must be domains or origins")
+        mode = _mode(body)
+        pid = request.match_info["pid"]
+        replace = mode == "replace"
+        if replace and domains:  # only those domains' cookies are replaced
+            current = await self.control.GetProfileCookies(cp.GetProfileCookiesRequest(id=pid),
+                                                           metadata=md, timeout=30)
+            wanted = {d.lstrip(".").lower() for d in domains}
+            kept = [c for c in current.cookies if c.domain.lstrip(".").lower() not in wanted]
+            cookies = kept + [c for c in cookies if c.domain.lstrip(".").lower() in wanted]
+        if cookies or replace:
+            await self.control.SetProfileCookies(cp.SetProfileCookiesRequest(
+                id=pid, cookies=cookies, replace=replace), metadata=md, timeout=30)
+        else:
+            await self.control.GetProfile(cp.GetProfileRequest(id=pid), metadata=md, timeout=30)
+        count = len(typed(body, "cookies", list, []))
+        return web.json_response({"success": True, "cookies_count": count,
+                                  "local_storage_origins": 0, "session_storage_origins": 0})
+
+    async def profile_save(self, request: web.Request, md: Any) -> web.StreamResponse:
+        """Saves the session's browser state into a profile. The user-data-dir is written when
+        the session stops (the browser must close its databases first), so the answer names the
+        profile at once and its state lands there at stop."""
+        body = await json_body(request)
+        unknown = sorted(set(body) - {"profile_id", "name"})
+        if unknown:
+            raise bad_request(unknown[0], "is not a SessionProfileSaveRequest field")
+        profile_id = typed(body, "profile_id", str, None)
+        name = typed(body, "name", str, None)
+        if profile_id is not None and name is not None:
+            raise bad_request("name", "name a new profile or give profile_id, not both")
+        if profile_id == "" or name == "":
+            raise bad_request("profile_id" if profile_id == "" else "name", "must not be empty")
+        session = await self._running(request, md)
+        if profile_id is None and name is None:
+            if not session.options.profile.profile_id:
+                raise bad_request("profile_id", f"session {session.id} started without a "
+                                  "profile: give profile_id or a name for a new one")
+            profile_id = session.options.profile.profile_id
+        if name is not None:
+            profile = await self.control.CreateProfile(cp.CreateProfileRequest(
+                name=_profile_name(body)), metadata=md, timeout=30)
+        else:
+            profile = await self.control.GetProfile(cp.GetProfileRequest(id=profile_id),
+                                                    metadata=md, timeout=30)
+        try:
+            await self.control.UpdateSession(cp.UpdateSessionRequest(
+                id=session.id, save_profile=S.ProfileRef(profile_id=profile.id, persist=True)),
+                metadata=md, timeout=30)
+        except grpc.aio.AioRpcError:
+            if name is not None:  # made for this save, which did not happen
+                await self.control.DeleteProfile(cp.DeleteProfileRequest(id=profile.id),
+                                                 metadata=md, timeout=30)
+            raise
+        return web.json_response(await self._profile_json(profile, md))
 
     async def network_logs(self, request: web.Request, md: Any) -> web.StreamResponse:
         raw = request.query.get("limit", "100")
@@ -1276,6 +1540,102 @@ class Notte:
         return web.json_response({"session_id": session.id, "format": "inline_v1", "batches": [],
                                   "total_batch_count": 0, "entries": entries,
                                   "total": answer.total, "request_id": request_id_var.get()})
+
+
+def _number(query: Any, name: str, default: int, low: int, high: int) -> int:
+    raw = query.get(name, str(default))
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        raise bad_request(name, f"must be a whole number {low}..{high}")
+    return int(raw)
+
+
+def file_json(f: A.FileInfo, session: S.Session) -> dict[str, Any]:
+    """notte-sdk's SessionFile. A file lives as long as its session: it expires when the
+    session reaches its maximum duration at the latest."""
+    created = _iso(f.created_at) or _now()
+    start = session.created_at.seconds or int(dt.datetime.now(dt.UTC).timestamp())
+    expires = dt.datetime.fromtimestamp(start + session.max_duration_seconds, dt.UTC)
+    return {"id": f.id, "session_id": session.id, "filename": f.name,
+            "mime_type": f.mime_type or "application/octet-stream", "size": f.size_bytes,
+            "checksum": f.sha256, "created_at": created, "expires_at": expires.isoformat(),
+            "source": SOURCE_OF.get(f.kind, "session_download")}
+
+
+def _file_id(request: web.Request) -> str:
+    file_id = request.match_info["file"]
+    if not FILE_ID.match(file_id):
+        raise _no_file(file_id[:100], request.match_info["id"])
+    return file_id
+
+
+def _no_file(file_id: str, session_id: str) -> ApiError:
+    return ApiError(404, "file_not_found", f"no file {file_id!r} in session {session_id} "
+                    "(list them with GET /sessions/{id}/files)", field="file_id")
+
+
+def profile_json(p: cp.Profile, cookies: Any) -> dict[str, Any]:
+    """notte-sdk's ProfileResponse; persisted_domains are the domains of its cookies."""
+    created = _iso(p.created_at) or _now()
+    domains = sorted({c.domain.lstrip(".") for c in cookies if c.domain})
+    return {"profile_id": p.id, "name": p.name or None, "created_at": created,
+            "updated_at": _iso(p.updated_at) or created, "persisted_domains": domains}
+
+
+def _profile_name(body: dict[str, Any]) -> str:
+    name = typed(body, "name", str, "")
+    if len(name) > 256 or any(ord(c) < 0x20 for c in name):
+        raise bad_request("name", "at most 256 characters, no control characters")
+    return name
+
+
+def _mode(body: dict[str, Any]) -> str:
+    mode = typed(body, "mode", str, "replace")
+    if mode not in ("replace", "append"):
+        raise bad_request("mode", "must be replace or append")
+    return mode
+
+
+def cookie_json(c: S.Cookie) -> dict[str, Any]:
+    """A cookie as notte-core's Cookie model reads it (camelCase, Chrome-extension style)."""
+    item: dict[str, Any] = {"name": c.name, "value": c.value, "domain": c.domain,
+                            "path": c.path or "/", "httpOnly": c.http_only, "secure": c.secure,
+                            "session": not c.expires, "hostOnly": not c.domain.startswith(".")}
+    if c.expires:
+        item["expirationDate"] = c.expires
+    if c.same_site in ("Lax", "None", "Strict"):
+        item["sameSite"] = c.same_site
+    return item
+
+
+def parse_cookies(raw: list[Any], key: str = "cookies") -> list[S.Cookie]:
+    """Cookies in notte-core's model (Playwright's `expires` or Chrome's `expirationDate`)."""
+    cookies = []
+    for i, c in enumerate(raw):
+        field = f"{key}[{i}]"
+        if not isinstance(c, dict):
+            raise bad_request(field, "must be an object")
+        name = typed(c, "name", str, None, f"{field}.name")
+        value = typed(c, "value", str, None, f"{field}.value")
+        if not name or value is None:
+            raise bad_request(field, "needs a name and a value")
+        same_site = typed(c, "sameSite", str, "", f"{field}.sameSite")
+        if same_site and same_site.capitalize() not in ("Lax", "None", "Strict"):
+            raise bad_request(f"{field}.sameSite", "must be Lax, None or Strict")
+        expires = typed(c, "expirationDate", (int, float), None, f"{field}.expirationDate")
+        if expires is None:
+            expires = typed(c, "expires", (int, float), 0, f"{field}.expires")
+        domain = typed(c, "domain", str, "", f"{field}.domain")
+        url = typed(c, "url", str, "", f"{field}.url")
+        if not domain and not url:
+            raise bad_request(f"{field}.domain", "a cookie needs a domain (or a url)")
+        cookies.append(S.Cookie(
+            name=name, value=value, domain=domain, url=url,
+            path=typed(c, "path", str, "" if url else "/", f"{field}.path"),
+            expires=max(0.0, float(expires)),
+            http_only=typed(c, "httpOnly", bool, False, f"{field}.httpOnly"),
+            secure=typed(c, "secure", bool, False, f"{field}.secure"),
+            same_site=same_site.capitalize()))
+    return cookies
 
 
 def _scrape_options(body: dict[str, Any], known: set[str] = SCRAPE_FIELDS) -> dict[str, Any]:
