@@ -35,6 +35,7 @@ from browserplane.v1 import automation_pb2_grpc, controlplane_pb2_grpc
 from browserplane.v1 import controlplane_pb2 as cp
 from browserplane.v1 import session_pb2 as S
 from gateway.cdp_endpoint import CdpEndpoint
+from gateway.dialects.notte_agents import NotteAgents
 from gateway.http_api import (
     ApiError,
     RateLimiter,
@@ -294,6 +295,7 @@ class Notte:
         self.automation = automation
         self.cdp = cdp
         self.limiter = limiter
+        self.agents = NotteAgents(control)
 
     def routes(self, app: web.Application) -> None:
         """Mounted at the root, each path on its own (the root is shared with every other route,
@@ -331,10 +333,11 @@ class Notte:
             ("POST", "/vaults/{vault}/card", "vault_card_set", self.card_set),
             ("DELETE", "/vaults/{vault}/card", "vault_card_delete", self.card_delete),
         ]
+        table += self.agents.table()
         for method, path, name, handler in table:
             app.router.add_route(method, path, endpoint(DIALECT, name, error_body)(self._authed(handler)))
         app.router.add_get("/health", endpoint(DIALECT, "health", error_body)(self.health))
-        for prefix in ("/sessions/", "/vaults/"):
+        for prefix in ("/sessions/", "/vaults/", "/agents/"):
             app.router.add_route("*", prefix + "{tail:.*}",
                                  endpoint(DIALECT, "unknown", error_body)(self.unknown))
 
