@@ -64,12 +64,11 @@ class BackgroundCalls:
         self.router = router
         self.store = store
         self.calls: dict[str, _Call] = {}
+        self.closing = False
         if store is not None:
             for project_id, record in store.calls(None, state=cp.Call.RUNNING):
                 # Its stream to the node broke with the old process, which stopped the run.
-                record.state = cp.Call.FAILED
-                record.error_code, record.error_reason = grpc.StatusCode.UNAVAILABLE.name, INTERRUPTED
-                record.error_message = "the control plane restarted while the call ran"
+                _interrupted(record, "the control plane restarted while the call ran")
                 record.finished_at.CopyFrom(timestamp(time.time()))
                 store.save_call(record, project_id)
 
@@ -152,10 +151,13 @@ class BackgroundCalls:
                 record.response = answer
             record.state = cp.Call.COMPLETED
         except asyncio.CancelledError:
-            record.state = cp.Call.CANCELLED
-            record.error_code = grpc.StatusCode.CANCELLED.name
-            record.error_reason = "CANCELLED"
-            record.error_message = "the call was cancelled"
+            if self.closing:  # no caller asked: the plane is going away
+                _interrupted(record, "the control plane stopped while the call ran")
+            else:
+                record.state = cp.Call.CANCELLED
+                record.error_code = grpc.StatusCode.CANCELLED.name
+                record.error_reason = "CANCELLED"
+                record.error_message = "the call was cancelled"
         except grpc.aio.AioRpcError as err:
             described = errors.describe(err)
             record.state = cp.Call.FAILED
@@ -221,10 +223,17 @@ class BackgroundCalls:
             del self.calls[call_id]
 
     async def close(self) -> None:
+        self.closing = True
         tasks = [c.task for c in self.calls.values() if c.task is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _interrupted(record: cp.Call, message: str) -> None:
+    record.state = cp.Call.FAILED
+    record.error_code, record.error_reason = grpc.StatusCode.UNAVAILABLE.name, INTERRUPTED
+    record.error_message = message
 
 
 async def _accepted(stream: grpc.aio.UnaryStreamCall) -> None:

@@ -289,3 +289,25 @@ def test_a_running_agent_stops(smol: Cluster, site: str):
             assert http.get(f"/sessions/{sid}").json()["status"] == "active"
         finally:
             http.delete(f"/sessions/{sid}/stop")
+
+
+def test_an_agent_a_restart_interrupted_reads_as_failed(smol: Cluster, site: str):
+    gateway = f"http://127.0.0.1:{smol.gateway_port}"
+    with _client(gateway, smol.create_key("agents-restart")) as http:
+        smol.wait(lambda: smol.node_up("smol"), 30, "node did not come back")
+        sid = http.post("/sessions/start", json={}).json()["session_id"]
+        agent = http.post("/agents/start", json={"task": "Read the page", "session_id": sid,
+                                                 "url": f"{site}/hello.html", "max_steps": 20})
+        assert agent.status_code == 200, agent.text
+        agent_id = agent.json()["agent_id"]
+        assert smol.controlplane is not None
+        smol.controlplane.stop()
+        smol.start_controlplane()
+        deadline = time.monotonic() + 30
+        while (answer := http.get(f"/agents/{agent_id}")).status_code == 503 \
+                and time.monotonic() < deadline:
+            time.sleep(0.5)
+        status = answer.json()
+        assert status["status"] == "closed" and status["success"] is False, status
+        assert status["stopped_because"] == "error" and "the control plane" in status["error"]
+        assert len(status["steps"]) < 20
