@@ -241,7 +241,8 @@ async def _accepted(stream: grpc.aio.UnaryStreamCall) -> None:
     node's refusal as it was. A node slow to answer is not waited on past ACCEPT_TIMEOUT_S: the
     call's outcome tells the rest."""
     try:
-        await asyncio.wait_for(stream.initial_metadata(), ACCEPT_TIMEOUT_S)
+        # Shielded: giving up waiting must not cancel the call itself.
+        await asyncio.wait_for(asyncio.shield(stream.initial_metadata()), ACCEPT_TIMEOUT_S)
     except TimeoutError:
         return
     if not stream.done():
