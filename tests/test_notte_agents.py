@@ -96,6 +96,18 @@ def test_bad_agent_requests_name_the_field(http: httpx.Client, session_id: str,
     assert error["field"] == field, error
 
 
+def test_the_sessions_own_vault_is_accepted(http: httpx.Client):
+    vault = http.post("/vaults/create", json={"name": "agents"}).json()["vault_id"]
+    sid = http.post("/sessions/start", json={"vault_id": vault}).json()["session_id"]
+    try:
+        answer = http.post("/agents/start", json={"task": "log in", "session_id": sid,
+                                                  "vault_id": vault})
+        assert _error(answer, 409)["error"] == "model_not_configured"  # past the checks
+    finally:
+        http.delete(f"/sessions/{sid}/stop")
+        http.delete(f"/vaults/{vault}")
+
+
 def test_unknown_sessions_and_agents_are_404(http: httpx.Client):
     missing = http.post("/agents/start", json={"task": "x", "session_id": "sess_nope"})
     assert _error(missing, 404)["error"] == "session_not_found"

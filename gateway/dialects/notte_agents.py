@@ -58,9 +58,10 @@ def _number(request: web.Request, name: str, default: int, high: int) -> int:
     return int(raw)
 
 
-def run_request(body: dict[str, Any], session_vault: str) -> A.RunAgentRequest:
-    """An AgentStartRequest as RunAgent's request; what Browserplane cannot honour is refused
-    with the field named, what changes nothing here is accepted (both in the README)."""
+def run_request(body: dict[str, Any]) -> tuple[A.RunAgentRequest, str]:
+    """An AgentStartRequest as RunAgent's request, and the vault it names; what Browserplane
+    cannot honour is refused with the field named, what changes nothing here is accepted (both
+    in the README)."""
     unknown = sorted(set(body) - START_FIELDS)
     if unknown:
         raise bad_request(unknown[0], "is not an AgentStartRequest field")
@@ -82,18 +83,16 @@ def run_request(body: dict[str, Any], session_vault: str) -> A.RunAgentRequest:
     if typed(body, "session_offset", int, None) is not None:
         raise bad_request("session_offset", "is not supported: every agent starts with fresh memory")
     vault_id = typed(body, "vault_id", str, "")
-    if vault_id and vault_id != session_vault:
-        raise bad_request("vault_id", "an agent uses its session's vault: start the session with "
-                          f"vault_id={vault_id!r}" + (f" (this one has {session_vault!r})"
-                                                      if session_vault else ""))
     if typed(body, "persona_id", str, None) is not None:
         raise bad_request("persona_id", "is not supported for agents: start the session with the "
                           "persona's vault_id instead")
     if typed(body, "notifier_config", dict, None) is not None:
         raise bad_request("notifier_config", "no notifier is offered here: poll GET /agents/{id}")
-    return A.RunAgentRequest(session_id=typed(body, "session_id", str, ""), task=task,
-                             max_steps=max_steps, start_url=url,
-                             json_schema=json.dumps(schema) if schema is not None else "")
+    session_id = typed(body, "session_id", str, "")
+    if not session_id:
+        raise bad_request("session_id", "is required (start a session with POST /sessions/start)")
+    return A.RunAgentRequest(session_id=session_id, task=task, max_steps=max_steps, start_url=url,
+                             json_schema=json.dumps(schema) if schema is not None else ""), vault_id
 
 
 def _events(call: cp.Call) -> tuple[list[A.AgentStep], A.AgentResult | None]:
@@ -236,14 +235,14 @@ class NotteAgents:
         return call
 
     async def start(self, request: web.Request, md: Any) -> web.StreamResponse:
-        body = await json_body(request, allow_empty=False)
-        session_id = typed(body, "session_id", str, "")
-        if not session_id:
-            raise bad_request("session_id", "is required (start a session with POST /sessions/start)")
-        typed(body, "task", str, "")  # its type is checked before the session is looked up
-        session = await self.control.GetSession(cp.GetSessionRequest(id=session_id),
+        run, vault_id = run_request(await json_body(request, allow_empty=False))
+        session = await self.control.GetSession(cp.GetSessionRequest(id=run.session_id),
                                                 metadata=md, timeout=10)
-        run = run_request(body, session.options.vault_id)
+        have = session.options.vault_id
+        if vault_id and vault_id != have:
+            raise bad_request("vault_id", "an agent uses its session's vault: start the session "
+                              f"with vault_id={vault_id!r}" + (f" (this one has {have!r})"
+                                                               if have else ""))
         # The node accepts the run before StartCall answers: no model configured, a bad schema
         # or an ended session is this request's error, and nothing is started or kept.
         call = await self.control.StartCall(cp.StartCallRequest(
