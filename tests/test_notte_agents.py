@@ -126,7 +126,7 @@ def test_unknown_sessions_and_agents_are_404(http: httpx.Client):
 
 def _run_call(steps: list[A.AgentStep], result: A.AgentResult | None,
               state: int = cp.Call.COMPLETED) -> cp.Call:
-    request = A.RunAgentRequest(session_id="s1", task='Log in\nthen say "hi"', max_steps=5,
+    request = A.RunAgentRequest(session_id="s1", task='Log in\nthen say "hi"\x00\r"""', max_steps=5,
                                 start_url="http://127.0.0.1:9/login")
     events = [A.AgentEvent(step=s).SerializeToString() for s in steps]
     if result is not None:

@@ -191,12 +191,17 @@ def replay_actions(call: cp.Call) -> list[dict[str, Any]]:
     return actions
 
 
+def _comment(text: str) -> str:
+    """Text that stays inside a one-line comment (no newline, NUL or other control)."""
+    return "".join(c if c.isprintable() else " " for c in text)
+
+
 def workflow_code(call: cp.Call, vault_id: str, base_url: str) -> str:
     """A notte-sdk script of the run's successful steps."""
     request = _request(call)
     lines = [f"# Replays Browserplane agent {call.id}: the successful steps of its run.",
-             *("# Task: " + line for line in request.task.splitlines()[:20] or [""]),
-             f"# Run with NOTTE_API_KEY set and NOTTE_API_URL={base_url}",
+             *("# Task: " + _comment(line) for line in request.task.splitlines()[:20] or [""]),
+             f"# Run with NOTTE_API_KEY set and NOTTE_API_URL={_comment(base_url)}",
              "from notte_sdk import NotteClient", "", "client = NotteClient()", ""]
     session_args = f"vault_id={vault_id!r}" if vault_id else ""
     lines.append(f"with client.Session({session_args}) as session:")
