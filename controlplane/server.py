@@ -540,7 +540,7 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
 
     async def StartCall(self, request: cp.StartCallRequest,
                         context: grpc.aio.ServicerContext) -> cp.Call:
-        return self.plane.calls.start(_auth(self, context), request)
+        return await self.plane.calls.start(_auth(self, context), request)
 
     async def GetCall(self, request: cp.GetCallRequest, context: grpc.aio.ServicerContext) -> cp.Call:
         return self.plane.calls.get(_auth(self, context), request.id)
@@ -704,7 +704,7 @@ class ControlPlane:
             settings.cluster_secret)
         self.sessions.profile_cookies = ProfileCookieStore(self.blob_dir / "profiles")
         self.router = AutomationRouter(self.keys, self.sessions, self.registry, settings.cluster_secret)
-        self.calls = BackgroundCalls(self.router)
+        self.calls = BackgroundCalls(self.router, self.store)
         self.server: grpc.aio.Server | None = None
         self.metrics_server: object | None = None
         self.port = 0

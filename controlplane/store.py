@@ -63,6 +63,13 @@ CREATE TABLE IF NOT EXISTS persona_emails (
   received_at REAL NOT NULL, read INTEGER NOT NULL DEFAULT 0, data BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS persona_emails_persona ON persona_emails(persona_id, received_at);
+-- Background calls that outlive memory (RunAgent: an agent's status outlives its session and
+-- a restart), the whole Call sealed under "call:" + its id (it holds the task and every step).
+CREATE TABLE IF NOT EXISTS calls (
+  id TEXT PRIMARY KEY, project_id TEXT NOT NULL, method TEXT NOT NULL, session_id TEXT NOT NULL,
+  state INTEGER NOT NULL, created_at REAL NOT NULL, data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS calls_project ON calls(project_id, created_at);
 CREATE TABLE IF NOT EXISTS idempotency (
   project_id TEXT NOT NULL, key TEXT NOT NULL, session_id TEXT NOT NULL, created_at REAL NOT NULL,
   PRIMARY KEY (project_id, key)
@@ -329,6 +336,41 @@ class Store:
         if self.cipher is None:
             raise RuntimeError("this store was opened without the secret key")
         return controlplane_pb2.StoredVault.FromString(self.cipher.open(data, "vault:" + vault_id))
+
+    # -- background calls kept past memory (sealed: an agent's task and steps) -------------
+
+    def save_call(self, call: controlplane_pb2.Call, project_id: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO calls VALUES (?,?,?,?,?,?,?)",
+                        (call.id, project_id, call.method, call.session_id, call.state,
+                         _seconds(call.created_at) or time.time(),
+                         self._seal(call.SerializeToString(), "call:" + call.id)))
+
+    def call(self, call_id: str) -> tuple[str, controlplane_pb2.Call] | None:
+        row = self.db.execute("SELECT project_id, data FROM calls WHERE id=?", (call_id,)).fetchone()
+        return (row[0], self._call(call_id, row[1])) if row else None
+
+    def calls(self, project_id: str | None, session_id: str = "", method: str = "",
+              state: int | None = None) -> list[tuple[str, controlplane_pb2.Call]]:
+        """(project, call) pairs, newest first."""
+        sql, args = "SELECT id, project_id, data FROM calls WHERE 1=1", []
+        for column, value in (("project_id", project_id), ("session_id", session_id or None),
+                              ("method", method or None), ("state", state)):
+            if value is not None:
+                sql += f" AND {column}=?"
+                args.append(value)
+        rows = self.db.execute(sql + " ORDER BY created_at DESC, id DESC", args)
+        return [(r[1], self._call(r[0], r[2])) for r in rows]
+
+    def prune_calls(self, project_id: str, keep: int) -> None:
+        """Keeps a project's newest `keep` calls."""
+        self.db.execute("DELETE FROM calls WHERE project_id=? AND id NOT IN (SELECT id FROM calls "
+                        "WHERE project_id=? ORDER BY created_at DESC, id DESC LIMIT ?)",
+                        (project_id, project_id, keep))
+
+    def _call(self, call_id: str, data: bytes) -> controlplane_pb2.Call:
+        if self.cipher is None:
+            raise RuntimeError("this store was opened without the secret key")
+        return controlplane_pb2.Call.FromString(self.cipher.open(data, "call:" + call_id))
 
 
     # -- personas and their mail (sealed: names, addresses, mail bodies) -------------------

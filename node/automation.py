@@ -451,7 +451,12 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
                                  "usage": json_format.MessageToDict(
                                      step.usage, preserving_proto_field_name=True)})
 
-                async for event in brain.run_agent(tab, request, schema, meter, record):
+                async def accepted() -> None:
+                    # The stream's headers tell a background caller the run has begun; a
+                    # refusal before them (no model, a bad request) is the call's error.
+                    await context.send_initial_metadata(())
+
+                async for event in brain.run_agent(tab, request, schema, meter, record, accepted):
                     if event.HasField("result"):
                         result = event.result
                     yield event

@@ -283,15 +283,20 @@ class Intelligence:
     # -- RunAgent --------------------------------------------------------------------------------------
 
     async def run_agent(self, tab: Tab, request: A.RunAgentRequest, schema: dict | None, meter: Meter,
-                        record: Callable[[A.AgentStep], None]) -> AsyncIterator[A.AgentEvent]:
+                        record: Callable[[A.AgentStep], None],
+                        accepted: Callable[[], Awaitable[None]] | None = None,
+                        ) -> AsyncIterator[A.AgentEvent]:
         """Observe, let the model pick one action among what it was shown, act, repeat. Yields
-        each step as it ends and the result last."""
+        each step as it ends and the result last. `accepted` is awaited once the request's
+        checks have passed, before the page is touched."""
         if not request.task.strip():
             raise errors.invalid("task", "is required")
         max_steps = request.max_steps or DEFAULT_STEPS
         max_failures = request.max_failures or DEFAULT_FAILURES
         if max_steps > 200:
             raise errors.invalid("max_steps", "at most 200")
+        if accepted is not None:
+            await accepted()
         if request.start_url:
             await tab.goto(request.start_url)
         result = A.AgentResult(status=A.AgentResult.STEP_LIMIT,
@@ -358,6 +363,8 @@ class Intelligence:
         text = str(choice.get("text", ""))
         step = A.AgentStep(index=index, thought=str(choice.get("thought", ""))[:500], action=action,
                            ref=ref, text=text)
+        if ref in shown:  # what a replay finds the element by once this page's refs are gone
+            step.selector, step.label = shown[ref].selector, shown[ref].label[:200]
         if action in vault_actions:
             step.text = ""  # the node types the vault's secret; nothing the model wrote is used
             if ref not in shown:

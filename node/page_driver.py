@@ -86,8 +86,14 @@ class PageDriver:
         found = []
         for context in browser.contexts:
             for page in context.pages:
-                if not page.is_closed():
+                if page.is_closed():
+                    continue
+                try:
                     found.append((await self.target_id(page), page))
+                except PwError:
+                    if not page.is_closed():
+                        raise
+                    # It closed while being listed (a tab a page script or a client closed).
         return found
 
     async def page(self, page_id: str = "") -> tuple[str, Page]:

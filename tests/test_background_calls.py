@@ -112,3 +112,36 @@ def test_calls_are_checked_up_front_and_stay_in_their_project(cluster, md, sid):
     assert _reason(err.value) == errors.CALL_NOT_FOUND
     assert not cluster.stub.ListCalls(cp.ListCallsRequest(), metadata=other).calls
     assert _wait_done(cluster, md, call.id).state == cp.Call.COMPLETED
+
+
+def test_a_stream_the_node_refuses_is_startcalls_error_and_leaves_no_call(cluster, md, sid):
+    # The shared node has no model: RunAgent is refused before it starts, and StartCall says so.
+    run = A.RunAgentRequest(session_id=sid, task="read the page", max_steps=2).SerializeToString()
+    with pytest.raises(grpc.RpcError) as err:
+        cluster.stub.StartCall(cp.StartCallRequest(method="RunAgent", request=run), metadata=md)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert _reason(err.value) == errors.MODEL_NOT_CONFIGURED
+    assert not cluster.stub.ListCalls(cp.ListCallsRequest(session_id=sid, method="RunAgent"),
+                                      metadata=md).calls
+
+
+def test_stored_calls_are_sealed_and_bounded_per_project(tmp_path):
+    from controlplane.record_cipher import RecordCipher
+    from controlplane.store import Store
+
+    store = Store(tmp_path / "cp.sqlite3", RecordCipher(b"k" * 32))
+    for project, count in (("p1", 5), ("p2", 2)):
+        for i in range(count):
+            call = cp.Call(id=f"call_{project}_{i}", session_id="s", method="RunAgent",
+                           state=cp.Call.COMPLETED, request=A.RunAgentRequest(
+                               task=f"secret task {project} {i}").SerializeToString())
+            call.created_at.FromSeconds(1000 + i)
+            store.save_call(call, project)
+    store.prune_calls("p1", 3)
+    assert [c.id for _, c in store.calls("p1")] == ["call_p1_4", "call_p1_3", "call_p1_2"]
+    assert len(store.calls("p2")) == 2 and store.call("call_p1_0") is None
+    project, call = store.call("call_p2_1")
+    assert project == "p2" and b"secret task p2 1" in call.request
+    store.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert b"secret task" not in raw

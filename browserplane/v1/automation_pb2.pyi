@@ -1178,7 +1178,7 @@ class RunAgentRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., page_id: _Optional[str] = ..., task: _Optional[str] = ..., max_steps: _Optional[int] = ..., max_failures: _Optional[int] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., start_url: _Optional[str] = ..., json_schema: _Optional[str] = ..., persona_id: _Optional[str] = ...) -> None: ...
 
 class AgentStep(_message.Message):
-    __slots__ = ("index", "thought", "action", "ref", "text", "success", "message", "url", "duration_ms", "usage", "timestamp")
+    __slots__ = ("index", "thought", "action", "ref", "text", "success", "message", "url", "duration_ms", "usage", "timestamp", "selector", "label")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     THOUGHT_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
@@ -1190,6 +1190,8 @@ class AgentStep(_message.Message):
     DURATION_MS_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    SELECTOR_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
     index: int
     thought: str
     action: str
@@ -1201,7 +1203,9 @@ class AgentStep(_message.Message):
     duration_ms: float
     usage: ModelUsage
     timestamp: _timestamp_pb2.Timestamp
-    def __init__(self, index: _Optional[int] = ..., thought: _Optional[str] = ..., action: _Optional[str] = ..., ref: _Optional[str] = ..., text: _Optional[str] = ..., success: _Optional[bool] = ..., message: _Optional[str] = ..., url: _Optional[str] = ..., duration_ms: _Optional[float] = ..., usage: _Optional[_Union[ModelUsage, _Mapping]] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    selector: str
+    label: str
+    def __init__(self, index: _Optional[int] = ..., thought: _Optional[str] = ..., action: _Optional[str] = ..., ref: _Optional[str] = ..., text: _Optional[str] = ..., success: _Optional[bool] = ..., message: _Optional[str] = ..., url: _Optional[str] = ..., duration_ms: _Optional[float] = ..., usage: _Optional[_Union[ModelUsage, _Mapping]] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., selector: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
 
 class AgentResult(_message.Message):
     __slots__ = ("status", "answer", "data", "steps", "usage", "message")

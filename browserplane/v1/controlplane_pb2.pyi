@@ -334,7 +334,7 @@ class StartCallRequest(_message.Message):
     def __init__(self, method: _Optional[str] = ..., request: _Optional[bytes] = ..., client_request_id: _Optional[str] = ...) -> None: ...
 
 class Call(_message.Message):
-    __slots__ = ("id", "session_id", "method", "state", "response", "events", "error_code", "error_reason", "error_message", "created_at", "finished_at", "client_request_id")
+    __slots__ = ("id", "session_id", "method", "state", "response", "events", "error_code", "error_reason", "error_message", "created_at", "finished_at", "client_request_id", "request")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[Call.State]
@@ -359,6 +359,7 @@ class Call(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
     CLIENT_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
     id: str
     session_id: str
     method: str
@@ -371,7 +372,8 @@ class Call(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     finished_at: _timestamp_pb2.Timestamp
     client_request_id: str
-    def __init__(self, id: _Optional[str] = ..., session_id: _Optional[str] = ..., method: _Optional[str] = ..., state: _Optional[_Union[Call.State, str]] = ..., response: _Optional[bytes] = ..., events: _Optional[_Iterable[bytes]] = ..., error_code: _Optional[str] = ..., error_reason: _Optional[str] = ..., error_message: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., client_request_id: _Optional[str] = ...) -> None: ...
+    request: bytes
+    def __init__(self, id: _Optional[str] = ..., session_id: _Optional[str] = ..., method: _Optional[str] = ..., state: _Optional[_Union[Call.State, str]] = ..., response: _Optional[bytes] = ..., events: _Optional[_Iterable[bytes]] = ..., error_code: _Optional[str] = ..., error_reason: _Optional[str] = ..., error_message: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., client_request_id: _Optional[str] = ..., request: _Optional[bytes] = ...) -> None: ...
 
 class GetCallRequest(_message.Message):
     __slots__ = ("id",)
@@ -380,12 +382,14 @@ class GetCallRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ...) -> None: ...
 
 class ListCallsRequest(_message.Message):
-    __slots__ = ("session_id", "method")
+    __slots__ = ("session_id", "method", "summary")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     method: str
-    def __init__(self, session_id: _Optional[str] = ..., method: _Optional[str] = ...) -> None: ...
+    summary: bool
+    def __init__(self, session_id: _Optional[str] = ..., method: _Optional[str] = ..., summary: _Optional[bool] = ...) -> None: ...
 
 class ListCallsResponse(_message.Message):
     __slots__ = ("calls",)

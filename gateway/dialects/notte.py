@@ -38,6 +38,7 @@ from browserplane.v1 import automation_pb2_grpc, controlplane_pb2_grpc
 from browserplane.v1 import controlplane_pb2 as cp
 from browserplane.v1 import session_pb2 as S
 from gateway.cdp_endpoint import CdpEndpoint
+from gateway.dialects.notte_agents import NotteAgents
 from gateway.http_api import (
     ApiError,
     RateLimiter,
@@ -337,6 +338,7 @@ class Notte:
         self.automation = automation
         self.cdp = cdp
         self.limiter = limiter
+        self.agents = NotteAgents(control)
 
     def routes(self, app: web.Application) -> None:
         """Mounted at the root, each path on its own (the root is shared with every other route,
@@ -401,10 +403,11 @@ class Notte:
             ("DELETE", "/personas/{persona}/sms/number", "persona_number_delete",
              self.persona_phone),
         ]
+        table += self.agents.table()
         for method, path, name, handler in table:
             app.router.add_route(method, path, endpoint(DIALECT, name, error_body)(self._authed(handler)))
         app.router.add_get("/health", endpoint(DIALECT, "health", error_body)(self.health))
-        for prefix in ("/sessions/", "/vaults/", "/personas/", "/profiles/"):
+        for prefix in ("/sessions/", "/vaults/", "/personas/", "/profiles/", "/agents/"):
             app.router.add_route("*", prefix + "{tail:.*}",
                                  endpoint(DIALECT, "unknown", error_body)(self.unknown))
 
