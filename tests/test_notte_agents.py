@@ -85,7 +85,7 @@ def test_no_model_is_a_4xx_that_says_how_to_configure_one(http: httpx.Client, se
     ({"url": 12}, "url"),
     ({"session_offset": 2}, "session_offset"),
     ({"notifier_config": {"type": "email"}}, "notifier_config"),
-    ({"persona_id": "p1"}, "persona_id"),
+    ({"persona_id": 5}, "persona_id"),
     ({"vault_id": "vault_other"}, "vault_id"),
     ({"session_id": 7}, "session_id"),
 ])
@@ -323,3 +323,30 @@ def test_an_agent_a_restart_interrupted_reads_as_failed(smol: Cluster, site: str
         assert status["status"] == "closed" and status["success"] is False, status
         assert status["stopped_because"] == "error" and "the control plane" in status["error"]
         assert len(status["steps"]) < 20
+
+
+def test_an_agent_acts_as_a_persona_of_its_own_project_only(smol: Cluster, site: str):
+    gateway = f"http://127.0.0.1:{smol.gateway_port}"
+    with _client(gateway, smol.create_key("agents-persona")) as http, \
+            _client(gateway, smol.create_key("agents-persona-other")) as other:
+        smol.wait(lambda: smol.node_up("smol"), 30, "node did not come back")
+        mine = http.post("/personas/create", json={"name": "Ada Agent"})
+        assert mine.status_code == 200, mine.text
+        theirs = other.post("/personas/create", json={}).json()["persona_id"]
+        sid = http.post("/sessions/start", json={}).json()["session_id"]
+        try:
+            for persona in (theirs, "persona-that-does-not-exist"):
+                refused = http.post("/agents/start", json={
+                    "task": "Read the page", "session_id": sid, "persona_id": persona})
+                assert refused.status_code == 404 and "persona" in refused.json()["message"], \
+                    refused.text
+            assert http.get("/agents", params={"only_active": "True"}).json() == []
+            agent = http.post("/agents/start", json={
+                "task": "Read the page", "session_id": sid, "max_steps": 1,
+                "url": f"{site}/hello.html", "persona_id": mine.json()["persona_id"]})
+            assert agent.status_code == 200, agent.text
+            agent_id = agent.json()["agent_id"]
+            smol.wait(lambda: http.get(f"/agents/{agent_id}").json()["status"] == "closed", 120,
+                      "the persona's agent did not end")
+        finally:
+            http.delete(f"/sessions/{sid}/stop")

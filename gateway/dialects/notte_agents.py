@@ -83,16 +83,17 @@ def run_request(body: dict[str, Any]) -> tuple[A.RunAgentRequest, str]:
     if typed(body, "session_offset", int, None) is not None:
         raise bad_request("session_offset", "is not supported: every agent starts with fresh memory")
     vault_id = typed(body, "vault_id", str, "")
-    if typed(body, "persona_id", str, None) is not None:
-        raise bad_request("persona_id", "is not supported for agents: start the session with the "
-                          "persona's vault_id instead")
+    # The agent acts as the persona (its name and address in the prompt, read_email for its
+    # inbox); the node answers NOT_FOUND for a persona of another project before any step.
+    persona_id = typed(body, "persona_id", str, "")
     if typed(body, "notifier_config", dict, None) is not None:
         raise bad_request("notifier_config", "no notifier is offered here: poll GET /agents/{id}")
     session_id = typed(body, "session_id", str, "")
     if not session_id:
         raise bad_request("session_id", "is required (start a session with POST /sessions/start)")
     return A.RunAgentRequest(session_id=session_id, task=task, max_steps=max_steps, start_url=url,
-                             json_schema=json.dumps(schema) if schema is not None else ""), vault_id
+                             json_schema=json.dumps(schema) if schema is not None else "",
+                             persona_id=persona_id), vault_id
 
 
 def _events(call: cp.Call) -> tuple[list[A.AgentStep], A.AgentResult | None]:
