@@ -8,8 +8,8 @@ parsing is not part of the figures). Three parts:
 
   1. observe     POST /sessions/{id}/page/observe on many.html (1,000 interactive elements),
                  with Notte's default max_nb_actions (100) and with 1,000, and gRPC
-                 Automation.Observe alone for the breakdown (no screenshot; Notte's observe
-                 always carries one). Each answer is checked: 1,000 actions listed, ids by role.
+                 Automation.Observe without and with a screenshot for the breakdown (Notte's
+                 observe always carries one). Each answer is checked: 1,000 actions listed, ids by role.
   2. execute     POST /page/execute {"type": "click", "id": "B1"} on form.html's counter button,
                  vs Playwright (sync API) connected straight to the session's Chromium (its
                  DevToolsActivePort on 127.0.0.1, no relay, no gateway) doing page.click, in
@@ -70,7 +70,7 @@ from node.chromium import find_chromium  # noqa: E402
 from tests.cluster import Cluster, session_dir  # noqa: E402
 
 NODE = "n1"
-OBSERVE_VARIANTS = ("notte observe 100", "notte observe 1000", "grpc observe")
+OBSERVE_VARIANTS = ("notte observe 100", "notte observe 1000", "grpc observe", "grpc observe+shot")
 EXECUTE_VARIANTS = ("notte execute", "playwright")
 SCRAPE_VARIANTS = ("notte /scrape", "cold playwright")
 
@@ -147,9 +147,9 @@ def main(argv: list[str] | None = None) -> int:
 
         # -- 1. observe on many.html -----------------------------------------------------------
         def run_observe(variant: str) -> float:
-            if variant == "grpc observe":
-                ms, obs = timed(lambda: auto.Observe(A.ObserveRequest(session_id=sid),
-                                                     metadata=md, timeout=60))
+            if variant.startswith("grpc observe"):
+                request = A.ObserveRequest(session_id=sid, include_screenshot=variant.endswith("shot"))
+                ms, obs = timed(lambda: auto.Observe(request, metadata=md, timeout=60))
                 check(len(obs.elements) == 1000, f"grpc observe: {len(obs.elements)} elements")
                 return ms
             most = int(variant.rsplit(" ", 1)[1])
