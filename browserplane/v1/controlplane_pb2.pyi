@@ -11,6 +11,118 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ArtifactKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ARTIFACT_KIND_UNSPECIFIED: _ClassVar[ArtifactKind]
+    ARTIFACT_SCREENSHOT: _ClassVar[ArtifactKind]
+    ARTIFACT_VIDEO: _ClassVar[ArtifactKind]
+    ARTIFACT_TIMELINE: _ClassVar[ArtifactKind]
+    ARTIFACT_DOM_EVENTS: _ClassVar[ArtifactKind]
+    ARTIFACT_DOWNLOAD: _ClassVar[ArtifactKind]
+    ARTIFACT_PDF: _ClassVar[ArtifactKind]
+ARTIFACT_KIND_UNSPECIFIED: ArtifactKind
+ARTIFACT_SCREENSHOT: ArtifactKind
+ARTIFACT_VIDEO: ArtifactKind
+ARTIFACT_TIMELINE: ArtifactKind
+ARTIFACT_DOM_EVENTS: ArtifactKind
+ARTIFACT_DOWNLOAD: ArtifactKind
+ARTIFACT_PDF: ArtifactKind
+
+class Artifact(_message.Message):
+    __slots__ = ("id", "project_id", "session_id", "kind", "name", "mime_type", "size_bytes", "sha256", "created_at", "expires_at", "page_id", "metadata")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MIME_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    project_id: str
+    session_id: str
+    kind: ArtifactKind
+    name: str
+    mime_type: str
+    size_bytes: int
+    sha256: str
+    created_at: _timestamp_pb2.Timestamp
+    expires_at: _timestamp_pb2.Timestamp
+    page_id: str
+    metadata: _containers.ScalarMap[str, str]
+    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., session_id: _Optional[str] = ..., kind: _Optional[_Union[ArtifactKind, str]] = ..., name: _Optional[str] = ..., mime_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page_id: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class ArtifactChunk(_message.Message):
+    __slots__ = ("artifact", "data")
+    ARTIFACT_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    artifact: Artifact
+    data: bytes
+    def __init__(self, artifact: _Optional[_Union[Artifact, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class ListArtifactsRequest(_message.Message):
+    __slots__ = ("session_id", "kind", "limit", "offset")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    kind: ArtifactKind
+    limit: int
+    offset: int
+    def __init__(self, session_id: _Optional[str] = ..., kind: _Optional[_Union[ArtifactKind, str]] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class ListArtifactsResponse(_message.Message):
+    __slots__ = ("artifacts", "total")
+    ARTIFACTS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    artifacts: _containers.RepeatedCompositeFieldContainer[Artifact]
+    total: int
+    def __init__(self, artifacts: _Optional[_Iterable[_Union[Artifact, _Mapping]]] = ..., total: _Optional[int] = ...) -> None: ...
+
+class ReadArtifactRequest(_message.Message):
+    __slots__ = ("id", "expires", "signature", "offset", "length")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    expires: int
+    signature: str
+    offset: int
+    length: int
+    def __init__(self, id: _Optional[str] = ..., expires: _Optional[int] = ..., signature: _Optional[str] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ...) -> None: ...
+
+class SignArtifactUrlRequest(_message.Message):
+    __slots__ = ("id", "ttl_seconds")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    ttl_seconds: int
+    def __init__(self, id: _Optional[str] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
+
+class SignedArtifactUrl(_message.Message):
+    __slots__ = ("id", "expires", "signature")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    expires: int
+    signature: str
+    def __init__(self, id: _Optional[str] = ..., expires: _Optional[int] = ..., signature: _Optional[str] = ...) -> None: ...
+
 class Vault(_message.Message):
     __slots__ = ("id", "project_id", "name", "created_at", "updated_at", "credential_count", "has_credit_card", "persona_id")
     ID_FIELD_NUMBER: _ClassVar[int]

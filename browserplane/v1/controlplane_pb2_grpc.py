@@ -320,6 +320,26 @@ class ControlPlaneStub:
                 request_serializer=browserplane_dot_v1_dot_controlplane__pb2.ListPersonaEmailsRequest.SerializeToString,
                 response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.ListPersonaEmailsResponse.FromString,
                 _registered_method=True)
+        self.PutArtifact = channel.stream_unary(
+                '/browserplane.v1.ControlPlane/PutArtifact',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.ArtifactChunk.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.Artifact.FromString,
+                _registered_method=True)
+        self.ListArtifacts = channel.unary_unary(
+                '/browserplane.v1.ControlPlane/ListArtifacts',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.ListArtifactsRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.ListArtifactsResponse.FromString,
+                _registered_method=True)
+        self.ReadArtifact = channel.unary_stream(
+                '/browserplane.v1.ControlPlane/ReadArtifact',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.ReadArtifactRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.ArtifactChunk.FromString,
+                _registered_method=True)
+        self.SignArtifactUrl = channel.unary_unary(
+                '/browserplane.v1.ControlPlane/SignArtifactUrl',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.SignArtifactUrlRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.SignedArtifactUrl.FromString,
+                _registered_method=True)
 
 
 class ControlPlaneServicer:
@@ -700,6 +720,38 @@ class ControlPlaneServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PutArtifact(self, request_iterator, context):
+        """Artifacts: what a session produced, kept after it ends in the control plane's store
+        (bounded per session and per project, forgotten after a retention period): every screenshot
+        taken through Automation (any dialect or gRPC), the recording's video, its timeline and its
+        DOM events (rrweb), downloads. Nodes put them (cluster callers, naming the project); a key
+        lists and reads its project's. ReadArtifact also takes a signed URL's expiry and signature
+        in place of a key: the control plane alone holds the signing key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListArtifacts(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReadArtifact(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SignArtifactUrl(self, request, context):
+        """An HMAC-SHA256 over the artifact id and the expiry, for a download URL that works without
+        the key until it expires.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlPlaneServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -987,6 +1039,26 @@ def add_ControlPlaneServicer_to_server(servicer, server):
                     servicer.ListPersonaEmails,
                     request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.ListPersonaEmailsRequest.FromString,
                     response_serializer=browserplane_dot_v1_dot_controlplane__pb2.ListPersonaEmailsResponse.SerializeToString,
+            ),
+            'PutArtifact': grpc.stream_unary_rpc_method_handler(
+                    servicer.PutArtifact,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.ArtifactChunk.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.Artifact.SerializeToString,
+            ),
+            'ListArtifacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListArtifacts,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.ListArtifactsRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.ListArtifactsResponse.SerializeToString,
+            ),
+            'ReadArtifact': grpc.unary_stream_rpc_method_handler(
+                    servicer.ReadArtifact,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.ReadArtifactRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.ArtifactChunk.SerializeToString,
+            ),
+            'SignArtifactUrl': grpc.unary_unary_rpc_method_handler(
+                    servicer.SignArtifactUrl,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.SignArtifactUrlRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.SignedArtifactUrl.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -2528,6 +2600,114 @@ class ControlPlane:
             '/browserplane.v1.ControlPlane/ListPersonaEmails',
             browserplane_dot_v1_dot_controlplane__pb2.ListPersonaEmailsRequest.SerializeToString,
             browserplane_dot_v1_dot_controlplane__pb2.ListPersonaEmailsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutArtifact(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/browserplane.v1.ControlPlane/PutArtifact',
+            browserplane_dot_v1_dot_controlplane__pb2.ArtifactChunk.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.Artifact.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListArtifacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/ListArtifacts',
+            browserplane_dot_v1_dot_controlplane__pb2.ListArtifactsRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.ListArtifactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadArtifact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/ReadArtifact',
+            browserplane_dot_v1_dot_controlplane__pb2.ReadArtifactRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.ArtifactChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SignArtifactUrl(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/SignArtifactUrl',
+            browserplane_dot_v1_dot_controlplane__pb2.SignArtifactUrlRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.SignedArtifactUrl.FromString,
             options,
             channel_credentials,
             insecure,
