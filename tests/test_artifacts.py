@@ -191,12 +191,29 @@ def test_screenshot_and_pdf_through_automation_are_artifacts(cluster: Cluster, a
         return cluster.stub.ListArtifacts(cp.ListArtifactsRequest(session_id=session.id),
                                           metadata=kmd, timeout=10).artifacts
     cluster.wait(lambda: len(listed()) == 3, 20, "the screenshots were not kept")
+    # an Observe asked for a screenshot keeps it; one not asked keeps nothing
+    seen = automation.Observe(A.ObserveRequest(session_id=session.id, include_screenshot=True),
+                              metadata=kmd, timeout=30)
+    automation.Observe(A.ObserveRequest(session_id=session.id), metadata=kmd, timeout=30)
+    cluster.wait(lambda: len(listed()) == 4, 20, "the observation's screenshot was not kept")
+    # a background call's screenshot (Airtop's route) too
+    started = cluster.stub.StartCall(cp.StartCallRequest(
+        method="Screenshot", request=A.ScreenshotRequest(session_id=session.id).SerializeToString()),
+        metadata=kmd, timeout=30)
+    cluster.wait(lambda: cluster.stub.GetCall(cp.GetCallRequest(id=started.id), metadata=kmd)
+                 .state == cp.Call.COMPLETED, 30, "the background screenshot did not complete")
+    called = A.ScreenshotResponse.FromString(
+        cluster.stub.GetCall(cp.GetCallRequest(id=started.id), metadata=kmd).response)
+    cluster.wait(lambda: len(listed()) == 5, 20, "the background call's screenshot was not kept")
     found = listed()
     assert [a.kind for a in found] == [cp.ARTIFACT_SCREENSHOT, cp.ARTIFACT_SCREENSHOT,
-                                       cp.ARTIFACT_PDF]
+                                       cp.ARTIFACT_PDF, cp.ARTIFACT_SCREENSHOT,
+                                       cp.ARTIFACT_SCREENSHOT]
     assert found[0].page_id == page.id and found[0].metadata["width"] == str(shot.width)
     assert found[1].mime_type == "image/jpeg" and found[2].mime_type == "application/pdf"
-    for artifact, data in zip(found, (shot.data, jpeg.data, pdf.data), strict=True):
+    assert found[3].metadata["url"] == seen.page.url
+    for artifact, data in zip(found, (shot.data, jpeg.data, pdf.data, seen.screenshot,
+                                      called.data), strict=True):
         assert read(cluster.stub, kmd, cp.ReadArtifactRequest(id=artifact.id))[1] == data
         assert artifact.sha256 == hashlib.sha256(data).hexdigest()
 
