@@ -50,31 +50,29 @@ MAX_MESSAGE_BYTES = 2 * MAX_BATCH_CHARS + (64 << 10)
 PARSE_IN_THREAD = 256 << 10    # bigger batches are parsed off the node's event loop
 CHUNK_BYTES = 1 << 20
 
-_script: str | None = None
-_missing_logged = False
+_scripts: dict[str, str | None] = {}  # rrweb build path -> the function source, None: missing
 
 
 def recorder_script() -> str | None:
-    """The script added to recorded pages; None when rrweb is not installed (sessions then
-    record no DOM events, and the node says so once)."""
-    global _script, _missing_logged
-    if _script is None:
-        build = pathlib.Path(os.environ.get("BROWSERPLANE_RRWEB_BUILD", "") or RRWEB_BUILD)
+    """rrweb's UMD build as a function source; None when rrweb is not installed (sessions then
+    record no DOM events, and the node says so once). BROWSERPLANE_RRWEB_BUILD names another
+    build file."""
+    build = pathlib.Path(os.environ.get("BROWSERPLANE_RRWEB_BUILD", "") or RRWEB_BUILD)
+    if str(build) not in _scripts:
         try:
             rrweb = build.read_text(encoding="utf-8")
         except OSError as err:
-            if not _missing_logged:
-                _missing_logged = True
-                log.warning("rrweb is not installed: recorded sessions get no DOM events "
-                            "(run `npm ci` in node/js, as scripts/bootstrap does)",
-                            extra={"fields": {"path": str(build), "error": str(err)}})
+            log.warning("rrweb is not installed: recorded sessions get no DOM events "
+                        "(run `npm ci` in node/js, as scripts/bootstrap does)",
+                        extra={"fields": {"path": str(build), "error": str(err)}})
+            _scripts[str(build)] = None
             return None
         # rrweb's UMD build takes its CommonJS branch inside this function, so it never touches
         # the page's globals (nor an AMD `define` a page may have).
-        source = ("function () { var module = {exports: {}}; var exports = module.exports; "
-                  f"var define;\n{rrweb}\n;return module.exports; }}")
-        _script = source
-    return _script
+        _scripts[str(build)] = ("function () { var module = {exports: {}}; "
+                                "var exports = module.exports; var define;\n"
+                                f"{rrweb}\n;return module.exports; }}")
+    return _scripts[str(build)]
 
 
 def _wrapped(options: dict[str, Any]) -> str | None:
@@ -226,8 +224,12 @@ class DomRecorder:
             if self.size >= self.max_bytes:
                 self.dropped += 1
                 continue
-            text = json.dumps({**event, "sessionId": self.session_id, "pageId": page_id},
-                              separators=(",", ":"))
+            try:
+                text = json.dumps({**event, "sessionId": self.session_id, "pageId": page_id},
+                                  separators=(",", ":"))
+            except (ValueError, RecursionError):
+                self.dropped += 1
+                continue
             if self.size + len(text) + 1 > self.max_bytes:
                 self.dropped += 1
                 continue

@@ -30,7 +30,7 @@ from node.chromium import (
     remove_browser_dir,
     sweep_processes,
 )
-from node.dom_recording import DEFAULT_MAX_BYTES, DomRecorder
+from node.dom_recording import DEFAULT_MAX_BYTES, DomRecorder, recorder_script
 from node.extensions import ExtensionCache
 from node.page_events import Buffer, PageEvents
 from node.profiles import ProfileTransfer
@@ -136,6 +136,7 @@ class Fleet:
                                                   stealth_user_agent=self.stealth_user_agent)
         log.info("measured browser UI", extra={"fields": {"ui_size": self.ui_size,
                                                           "user_agent": self.stealth_user_agent}})
+        recorder_script()  # says now, not at the first recorded session, when rrweb is missing
         self.pool.start()
         self._update_gauges()
 

@@ -17,6 +17,7 @@ from browserplane.v1 import automation_pb2 as A
 from browserplane.v1 import automation_pb2_grpc
 from browserplane.v1 import controlplane_pb2 as cp
 from browserplane.v1 import session_pb2 as S
+from node import dom_recording
 from tests.cluster import Cluster
 
 FULL_SNAPSHOT, INCREMENTAL = 2, 3
@@ -46,6 +47,27 @@ def dom_artifact(cluster: Cluster, md: tuple, session_id: str) -> cp.Artifact | 
     found = cluster.stub.ListArtifacts(cp.ListArtifactsRequest(
         session_id=session_id, kind=cp.ARTIFACT_DOM_EVENTS), metadata=md, timeout=90)
     return found.artifacts[0] if found.artifacts else None
+
+
+def test_binding_payloads_are_parsed_defensively():
+    good = {"type": 3, "timestamp": 1700000000000.5, "data": {"source": 0}}
+    assert dom_recording.parse_batch(json.dumps({"events": [good], "dropped": 2})) == (
+        [{"type": 3, "timestamp": 1700000000000, "data": {"source": 0}}], 2)
+    bad_events = [1, "x", None, [], {"type": "2", "timestamp": 1, "data": {}},
+                  {"type": True, "timestamp": 1, "data": {}}, {"type": 2, "timestamp": "1", "data": {}},
+                  {"type": 2, "timestamp": 1, "data": []}, {"type": 99, "timestamp": 1, "data": {}}]
+    assert dom_recording.parse_batch(json.dumps({"events": bad_events, "dropped": -1})) == ([], 9)
+    for junk in (None, 5, b"{}", "", "not json", "[]", "null", '{"events": 5}', "[" * 100000,
+                 "[" * 50000 + "]" * 50000, "x" * (dom_recording.MAX_BATCH_CHARS + 1)):
+        assert dom_recording.parse_batch(junk) == ([], 1)
+
+
+def test_without_rrweb_the_node_records_no_dom(monkeypatch: pytest.MonkeyPatch, tmp_path):
+    monkeypatch.setenv("BROWSERPLANE_RRWEB_BUILD", str(tmp_path / "missing.js"))
+    assert dom_recording.recorder_script() is None
+    assert not dom_recording.DomRecorder("ws://127.0.0.1:9/", "s").available
+    monkeypatch.delenv("BROWSERPLANE_RRWEB_BUILD")
+    assert "rrweb" in (dom_recording.recorder_script() or "")
 
 
 def test_recorded_session_yields_rrweb_events_with_the_dom(bb: Browserbase, site: str,
