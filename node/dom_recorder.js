@@ -10,18 +10,35 @@
     // record them twice.
     if (window !== window.top || window[options.flag]) return;
     Object.defineProperty(window, options.flag, {value: true, enumerable: false});
-    var binding = window[options.binding];  // taken now, before the page can replace it
-    if (typeof binding !== "function") return;
+    // The binding is looked up at each send: the node adds it again when its connection is
+    // made anew. (A page that replaces or removes it only spoils its own recording.)
+    if (typeof window[options.binding] !== "function") return;
     var rrweb = rrwebSource();
-    var stringify = JSON.stringify;  // likewise
+    var stringify = JSON.stringify;  // taken now, before the page's own scripts run
     var batch = [], batchBytes = 0, dropped = 0, timer = 0;
+    // Messages made while the binding is away (the node is making its connection anew) wait,
+    // within one batch's size; the oldest go first when more come.
+    var waiting = [], waitingBytes = 0;
     var send = function () {
       if (timer) { clearTimeout(timer); timer = 0; }
-      if (!batch.length && !dropped) return;
-      var payload = "[" + batch.join(",") + "]";
-      var message = '{"dropped":' + dropped + ',"events":' + payload + "}";
-      batch = []; batchBytes = 0; dropped = 0;
-      try { binding(message); } catch (e) { /* the page took the binding away */ }
+      if (batch.length || dropped) {
+        var message = '{"dropped":' + dropped + ',"events":[' + batch.join(",") + "]}";
+        batch = []; batchBytes = 0; dropped = 0;
+        waiting.push(message);
+        waitingBytes += message.length;
+        while (waitingBytes > options.maxBatchChars && waiting.length > 1) {
+          waitingBytes -= waiting.shift().length;
+          dropped += 1;
+        }
+      }
+      while (waiting.length) {
+        if (typeof window[options.binding] !== "function") {
+          timer = setTimeout(send, options.flushMs);
+          return;
+        }
+        try { window[options.binding](waiting[0]); } catch (e) { /* the binding went away */ }
+        waitingBytes -= waiting.shift().length;
+      }
     };
     var emit = function (event) {
       var text;

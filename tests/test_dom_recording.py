@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import urllib.error
+import urllib.request
 import warnings
 
 import grpc
@@ -133,6 +135,15 @@ def test_another_projects_recording_is_not_found(bb: Browserbase, gateway_url: s
         recording(other, session.id)
     with pytest.raises(NotFoundError):
         recording(bb, "no-such-session")
+    # Over plain HTTP: Browserbase's error shape, never a 500.
+    for key, path, status in ((other.api_key, session.id, 404), (bb.api_key, "x" * 300, 404),
+                              (bb.api_key, "%00", 404), ("", session.id, 401)):
+        request = urllib.request.Request(f"{gateway_url}/v1/sessions/{path}/recording",
+                                         headers={"X-BB-API-Key": key} if key else {})
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request)
+        body = json.loads(caught.value.read())
+        assert caught.value.code == status and body["statusCode"] == status and body["message"]
 
 
 def test_hostile_page_cannot_crash_the_node_or_overfill_the_recording(
@@ -142,6 +153,7 @@ def test_hostile_page_cannot_crash_the_node_or_overfill_the_recording(
         browser = p.chromium.connect_over_cdp(session.connect_url)
         page = browser.contexts[0].pages[0]
         page.goto(f"{site}/recording.html")
+        page.evaluate("() => window.__browserplaneRecorderFlush()")  # the full snapshot, sent
         # Garbage of every kind through the recorder's binding.
         page.evaluate(f"""() => {{
             const send = window.{BINDING};
