@@ -84,6 +84,8 @@ def test_recorded_session_yields_rrweb_events_with_the_dom(bb: Browserbase, site
         page.click("#add")
         page.wait_for_selector("#list li")
         assert page.title() == "Recorded page"  # the recorder leaves the page working
+        second = browser.contexts[0].new_page()  # a tab opened later is recorded too
+        second.goto(f"{site}/hello.html")
         assert recording(bb, session.id) == []  # while it runs: nothing yet
         bb.sessions.update(session.id, status="REQUEST_RELEASE")
         browser.close()
@@ -96,6 +98,9 @@ def test_recorded_session_yields_rrweb_events_with_the_dom(bb: Browserbase, site
     assert snapshots, [e.type for e in events]
     page_texts = [t for s in snapshots for t in texts(s.data["node"])]
     assert "rrweb-marker-7f3a9c" in page_texts
+    by_page = {e.to_dict()["pageId"] for e in snapshots}
+    assert len(by_page) == 2, by_page
+    assert "A page served by the test on 127.0.0.1." in page_texts
     # The click added a list item after the snapshot: an incremental mutation carries it.
     mutations = [e.data for e in events if e.type == INCREMENTAL and e.data.get("source") == 0]
     added = [a["node"].get("textContent") for m in mutations for a in m.get("adds", [])]
