@@ -257,8 +257,8 @@ class Fleet:
                            archive_downloads: bool = True, profile_id: str = "") -> int:
         """Ends a session's browser; with save_profile, stores its state into its profile
         (`profile_id` when given, else the one it started with) first, and sends what it
-        downloaded to the control plane to keep. Returns -1 when the session was not here,
-        else the saved profile's size."""
+        downloaded (and its DOM recording) to the control plane to keep. Returns -1 when the
+        session was not here, else the saved profile's size."""
         slot = self.sessions.pop(session_id, None)
         if slot is None:
             return -1
@@ -293,7 +293,7 @@ class Fleet:
                 except (grpc.RpcError, OSError) as err:
                     log.warning("could not archive the session's downloads",
                                 extra={"session_id": session_id, "fields": {"error": str(err)}})
-            if slot.dom is not None and self.profiles is not None:
+            if archive_downloads and slot.dom is not None and self.profiles is not None:
                 try:
                     await slot.dom.store(self.profiles.stub, self.profiles.metadata, slot.project_id)
                 except grpc.RpcError as err:
