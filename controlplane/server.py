@@ -370,7 +370,11 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
 
     async def ListArtifacts(self, request: cp.ListArtifactsRequest,
                             context: grpc.aio.ServicerContext) -> cp.ListArtifactsResponse:
-        return self.plane.artifacts.list(_auth(self, context), request)
+        principal = _auth(self, context)
+        if request.session_id:
+            # A session just ended: its node may still be putting its recordings.
+            await self.sessions.stopped(request.session_id)
+        return self.plane.artifacts.list(principal, request)
 
     async def ReadArtifact(self, request: cp.ReadArtifactRequest,
                            context: grpc.aio.ServicerContext) -> AsyncIterator[cp.ArtifactChunk]:

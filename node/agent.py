@@ -82,6 +82,8 @@ class NodeSettings:
     browser_tmp_mb: int = flag(256, "size of one browser's private /tmp (memory, within its limit)")
     session_disk_mb: int = flag(2048, "disk one session may fill with downloads and uploads; past it "
                                       "the session is ended")
+    session_dom_events_mb: int = flag(32, "rrweb events one recorded session keeps (its DOM "
+                                          "recording); past it events are dropped and counted")
     head_timeout: float = flag(10.0, "seconds the CDP relay waits for a request head")
     stall_seconds: float = flag(30.0, "an event loop stuck this long stops renewing the lease "
                                       "(heartbeats run on their own thread)")
@@ -212,7 +214,8 @@ class NodeAgent:
         self.kernel_egress = KernelEgress(node_key, uids, self.egress) if self.sandbox.privileged else None
         self.fleet = Fleet(settings.data_dir / "browsers", self.binary, settings.capacity,
                            settings.pool_size, LaunchConfig(), sandbox=self.sandbox,
-                           disk_quota=settings.session_disk_mb << 20)
+                           disk_quota=settings.session_disk_mb << 20,
+                           dom_events_limit=settings.session_dom_events_mb << 20)
         self.relay = CdpRelay(self.fleet, settings.cluster_secret, settings.head_timeout)
         self.model = model_client(settings)
         self.automation = AutomationServicer(self.fleet, settings.cluster_secret, self.egress,

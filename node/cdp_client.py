@@ -19,8 +19,10 @@ class CdpConnection:
     """`async with CdpConnection(ws_url) as cdp: await cdp.send("Browser.getVersion")`."""
 
     def __init__(self, ws_url: str, timeout: float = 10.0,
-                 on_event: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 on_event: Callable[[dict[str, Any]], None] | None = None,
+                 max_msg_size: int = 0) -> None:
         self.ws_url = ws_url
+        self.max_msg_size = max_msg_size  # 0: any size; past it the connection is closed
         self.timeout = timeout
         self.on_event = on_event
         self.closed = asyncio.Event()
@@ -33,7 +35,7 @@ class CdpConnection:
     async def __aenter__(self) -> CdpConnection:
         self._session = aiohttp.ClientSession()
         try:
-            self._ws = await self._session.ws_connect(self.ws_url, max_msg_size=0,
+            self._ws = await self._session.ws_connect(self.ws_url, max_msg_size=self.max_msg_size,
                                                       timeout=aiohttp.ClientWSTimeout(ws_close=2))
         except BaseException:
             await self._session.close()

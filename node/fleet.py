@@ -30,6 +30,7 @@ from node.chromium import (
     remove_browser_dir,
     sweep_processes,
 )
+from node.dom_recording import DEFAULT_MAX_BYTES, DomRecorder, recorder_script
 from node.extensions import ExtensionCache
 from node.page_events import Buffer, PageEvents
 from node.profiles import ProfileTransfer
@@ -53,6 +54,7 @@ class SessionSlot:
     profile_id: str = ""
     vault_id: str = ""  # the session's vault (Fill.vault_secret reads it from the control plane)
     events: PageEvents | None = None
+    dom: DomRecorder | None = None  # rrweb events of a recorded session's pages
     driver: Any = None  # node.page_driver.PageDriver, made on the first Automation call
     dismiss_blockers: bool = False  # close cookie banners after each navigation
     # What Automation did in the session, oldest first (bounded like the page-event logs).
@@ -76,8 +78,10 @@ class Fleet:
         default_config: LaunchConfig | None = None,
         sandbox: Sandbox | None = None,
         disk_quota: int = 0,
+        dom_events_limit: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.root = root
+        self.dom_events_limit = dom_events_limit  # bytes of rrweb events one session keeps
         self.sandbox = sandbox
         self.disk_quota = disk_quota  # bytes of downloads + uploads per session; 0 = unlimited
         self.binary = binary
@@ -132,6 +136,7 @@ class Fleet:
                                                   stealth_user_agent=self.stealth_user_agent)
         log.info("measured browser UI", extra={"fields": {"ui_size": self.ui_size,
                                                           "user_agent": self.stealth_user_agent}})
+        recorder_script()  # says now, not at the first recorded session, when rrweb is missing
         self.pool.start()
         self._update_gauges()
 
@@ -214,6 +219,11 @@ class Fleet:
                                  redact_bodies=bool(options.vault_id),
                                  extra_headers=extra_headers(options.extra_http_headers))
         slot.events.start()
+        if options.record_session:
+            slot.dom = DomRecorder(f"ws://127.0.0.1:{browser.port}{browser.browser_path}",
+                                   session_id, mask_all_inputs=bool(options.vault_id),
+                                   max_bytes=self.dom_events_limit)
+            slot.dom.start()
         if self.disk_quota or (self.sandbox is not None and self.sandbox.cgroups is not None):
             slot.limits_watch = asyncio.get_running_loop().create_task(self._watch_limits(slot))
         self.sessions[session_id] = slot
@@ -247,8 +257,8 @@ class Fleet:
                            archive_downloads: bool = True, profile_id: str = "") -> int:
         """Ends a session's browser; with save_profile, stores its state into its profile
         (`profile_id` when given, else the one it started with) first, and sends what it
-        downloaded to the control plane to keep. Returns -1 when the session was not here,
-        else the saved profile's size."""
+        downloaded (and its DOM recording) to the control plane to keep. Returns -1 when the
+        session was not here, else the saved profile's size."""
         slot = self.sessions.pop(session_id, None)
         if slot is None:
             return -1
@@ -258,6 +268,8 @@ class Fleet:
             slot.limits_watch.cancel()
         if slot.events is not None:
             await slot.events.close()
+        if slot.dom is not None:
+            await slot.dom.close()  # what the pages still hold is sent first
         if slot.driver is not None:
             await slot.driver.close()
         try:
@@ -280,6 +292,12 @@ class Fleet:
                                                           session_id, slot.browser)
                 except (grpc.RpcError, OSError) as err:
                     log.warning("could not archive the session's downloads",
+                                extra={"session_id": session_id, "fields": {"error": str(err)}})
+            if archive_downloads and slot.dom is not None and self.profiles is not None:
+                try:
+                    await slot.dom.store(self.profiles.stub, self.profiles.metadata, slot.project_id)
+                except grpc.RpcError as err:
+                    log.warning("could not store the session's DOM recording",
                                 extra={"session_id": session_id, "fields": {"error": str(err)}})
         finally:
             await slot.browser.close()

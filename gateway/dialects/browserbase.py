@@ -115,6 +115,7 @@ class Browserbase:
             ("POST", "/sessions/{id}/uploads", "upload", self.upload),
             ("GET", "/sessions/{id}/logs", "logs", self.logs),
             ("GET", "/sessions/{id}/downloads", "downloads", self.downloads),
+            ("GET", "/sessions/{id}/recording", "recording", self.recording),
             ("POST", "/extensions", "create_extension", self.create_extension),
             ("GET", "/extensions/{id}", "get_extension", self.get_extension),
             ("DELETE", "/extensions/{id}", "delete_extension", self.delete_extension),
@@ -353,6 +354,32 @@ class Browserbase:
             await response.write(first.data)
             async for chunk in call:
                 await response.write(chunk.data)
+        await response.write_eof()
+        return response
+
+    async def recording(self, request: web.Request, md: Any) -> web.StreamResponse:
+        """The session's DOM recording: rrweb events {data, sessionId, timestamp, type} (and
+        pageId), oldest first, from its DOM_EVENTS artifact once the session has ended; an
+        empty list while it runs and for a session that was not recorded."""
+        session = await self.control.GetSession(cp.GetSessionRequest(id=request.match_info["id"]),
+                                                metadata=md, timeout=10)
+        if session.state in (S.PENDING, S.RUNNING):
+            return web.json_response([])
+        found = await self.control.ListArtifacts(cp.ListArtifactsRequest(
+            session_id=session.id, kind=cp.ARTIFACT_DOM_EVENTS, limit=1), metadata=md, timeout=90)
+        if not found.artifacts:
+            return web.json_response([])
+        # The artifact is already the JSON array this route answers: its bytes go through.
+        call: Any = self.control.ReadArtifact(cp.ReadArtifactRequest(id=found.artifacts[0].id),
+                                              metadata=md, timeout=300)
+        first = await anext(aiter(call), None)  # errors surface here, before any byte is sent
+        if first is None:
+            return web.json_response([])
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        await response.write(first.data)
+        async for chunk in call:
+            await response.write(chunk.data)
         await response.write_eof()
         return response
 
