@@ -282,6 +282,35 @@ def test_airtop_routes_under_api_v1_are_untouched(gateway_url: str, api_key: str
     assert "sessions" in answer.json().get("data", {})
 
 
+def test_a_create_with_no_room_is_placed_later_or_fails_on_record(tmp_path):
+    """With the only slot taken, a create still answers at once (machineId null while queued);
+    it runs once room appears, and a create that waited past the queue timeout reads failed."""
+    c = Cluster(tmp_path, **{"queue-timeout": 3})
+    try:
+        c.start_controlplane()
+        c.start_node("solo", 1, 0)
+        c.start_gateway()
+        with _client(f"http://127.0.0.1:{c.gateway_port}", c.create_key("queue")) as http:
+            first = http.post("/api/sessions", json={}).json()
+            _wait(http, first["sessionId"], {"running"})
+            queued = http.post("/api/sessions", json={}).json()
+            assert queued["status"] == "creating" and queued["machineId"] is None
+            listed = http.get("/api/sessions").json()["sessions"]
+            assert {"sessionId": queued["sessionId"], "status": "creating"}.items() <= \
+                next(s for s in listed if s["sessionId"] == queued["sessionId"]).items()
+            assert http.delete(f"/api/sessions/{first['sessionId']}").json()["success"]
+            placed = _wait(http, queued["sessionId"], {"running"})
+            assert placed["machineId"] == "solo"
+            late = http.post("/api/sessions", json={}).json()
+            failed = _wait(http, late["sessionId"], {"failed"}, timeout=30)
+            assert failed["endReason"] and "did not start" in failed["endReason"]
+            health = http.get(f"/api/sessions/{late['sessionId']}/health").json()
+            assert health["status"] == "terminated" and health["browserResponsive"] is False
+            http.delete(f"/api/sessions/{queued['sessionId']}")
+    finally:
+        c.stop()
+
+
 # ---- with a model: the prompt runs an agent -----------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -308,5 +337,8 @@ def test_a_text_prompt_runs_an_agent_on_the_session(smol: Cluster, site: str):
             actions = _until(lambda: [a for a in http.get(f"/api/sessions/{sid}/actions").json()
                                       ["actions"] if a["type"].startswith("agent")], timeout=300)
             assert actions[0]["timestamp"]
+            # It is a RunAgent background call of the session (Notte lists those as agents).
+            agents = [a for a in http.get("/agents").json() if a["session_id"] == sid]
+            assert len(agents) == 1
         finally:
             http.delete(f"/api/sessions/{sid}")
