@@ -3,10 +3,13 @@
 Internal services talk to one address. The router reads only the session id (field 1 of every
 Automation request), checks the caller may use that session, and forwards the request's bytes
 unchanged to the node; answers and errors (with their ErrorInfo) come back unchanged too.
+Every Screenshot and Pdf answer is also kept as an artifact of its session (in the background,
+so the caller's answer does not wait for the disk): that covers every dialect and gRPC.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -17,21 +20,27 @@ from browserplane import errors
 from browserplane.credentials import cluster_metadata
 from browserplane.errors import BrowserplaneError, not_found
 from browserplane.v1 import automation_pb2
+from browserplane.v1 import controlplane_pb2 as cp
 from browserplane.v1 import session_pb2 as S
+from controlplane.artifacts import Artifacts
 from controlplane.keys import KeyRing, Principal
 from controlplane.leases import NodeRegistry
 from controlplane.sessions import SessionService
 
+log = logging.getLogger(__name__)
 SERVICE = automation_pb2.DESCRIPTOR.services_by_name["Automation"]
 PREFIX = f"/{SERVICE.full_name}/"
 # Reading a session's health and logs is not using it: a console polling them must not keep an
 # idle session alive.
 READS = {"CheckHealth", "GetConsoleLog", "GetNetworkLog", "GetActionLog", "GetCdpLog"}
+# Answers kept as artifacts of the session (an Observe only when it was asked for a screenshot).
+KEPT = {f"{PREFIX}Screenshot", f"{PREFIX}Pdf", f"{PREFIX}Observe"}
 
 
 class AutomationRouter(grpc.GenericRpcHandler):
     def __init__(self, keys: KeyRing, sessions: SessionService, registry: NodeRegistry,
-                 secret: str) -> None:
+                 secret: str, artifacts: Artifacts | None = None) -> None:
+        self.artifacts = artifacts
         self.keys = keys
         self.sessions = sessions
         self.registry = registry
@@ -51,6 +60,8 @@ class AutomationRouter(grpc.GenericRpcHandler):
             return grpc.stream_unary_rpc_method_handler(self._client_stream(path, parse))
         if method.server_streaming:
             return grpc.unary_stream_rpc_method_handler(self._server_stream(path, parse))
+        if path in KEPT and self.artifacts is not None:
+            return grpc.unary_unary_rpc_method_handler(self._kept(path, parse))
         return grpc.unary_unary_rpc_method_handler(self._unary(path, parse))
 
     def _route(self, raw: bytes, parse: Callable[[bytes], Any],
@@ -93,6 +104,36 @@ class AutomationRouter(grpc.GenericRpcHandler):
                 await _relay_error(err, context)
         return call
 
+    def _kept(self, path: str, parse: Callable[[bytes], Any]) -> Callable:
+        """A unary call whose answer is also kept as an artifact of the session."""
+        async def call(raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            channel, md = self._route(raw, parse, context)
+            try:
+                answer = await channel.unary_unary(path)(raw, metadata=md,
+                                                         timeout=context.time_remaining())
+            except grpc.aio.AioRpcError as err:
+                await _relay_error(err, context)
+            self.keep_answer(path, raw, answer)
+            return answer
+        return call
+
+    def keep_answer(self, path: str, raw: bytes, answer: bytes) -> None:
+        """Keeps a Screenshot's, Pdf's or Observe's screenshot answer as an artifact of its
+        session, in the background (background calls come through here too)."""
+        if path not in KEPT or self.artifacts is None:
+            return
+        try:
+            method = SERVICE.methods_by_name[path[len(PREFIX):]]
+            request = message_factory.GetMessageClass(method.input_type).FromString(raw)
+            if path.endswith("/Observe") and not request.include_screenshot:
+                return
+            s = self.sessions.live.get(request.session_id)
+            if s is None:
+                return
+            _keep(self.artifacts, s.project_id, s.id, path, request, answer)
+        except Exception:  # noqa: BLE001 - keeping a copy must never fail the caller's answer
+            log.exception("answer not kept as an artifact")
+
     def _server_stream(self, path: str, parse: Callable[[bytes], Any]) -> Callable:
         async def call(raw: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
             channel, md = self._route(raw, parse, context)
@@ -126,6 +167,32 @@ class AutomationRouter(grpc.GenericRpcHandler):
             except grpc.aio.AioRpcError as err:
                 await _relay_error(err, context)
         return call
+
+
+def _keep(artifacts: Artifacts, project_id: str, session_id: str, path: str, request: Any,
+          answer: bytes) -> None:
+    name = path[len(PREFIX):]
+    if name == "Pdf":
+        pdf = automation_pb2.PdfResponse.FromString(answer)
+        if pdf.data:
+            artifacts.keep(project_id, session_id, cp.ARTIFACT_PDF, "page.pdf", pdf.data,
+                           mime_type="application/pdf", page_id=request.page_id)
+        return
+    if name == "Observe":
+        seen = automation_pb2.Observation.FromString(answer)
+        if seen.screenshot:
+            artifacts.keep(project_id, session_id, cp.ARTIFACT_SCREENSHOT, "observe.png",
+                           seen.screenshot, mime_type="image/png",
+                           page_id=request.page_id or seen.page.id,
+                           metadata={"url": seen.page.url[:2048]})
+        return
+    shot = automation_pb2.ScreenshotResponse.FromString(answer)
+    if shot.data:
+        jpeg = shot.mime_type == "image/jpeg"
+        artifacts.keep(project_id, session_id, cp.ARTIFACT_SCREENSHOT,
+                       shot.artifact_name or f"screenshot.{'jpg' if jpeg else 'png'}", shot.data,
+                       mime_type=shot.mime_type or "image/png", page_id=request.page_id,
+                       metadata={"width": str(shot.width), "height": str(shot.height)})
 
 
 async def _relay_error(err: grpc.aio.AioRpcError, context: grpc.aio.ServicerContext) -> None:
