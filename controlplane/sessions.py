@@ -238,11 +238,14 @@ class SessionService:
         try:
             await starting
         except BaseException as err:  # noqa: BLE001 - every failure must end up on record
-            live = s.state in LIVE and self.live.get(s.id) is s
-            self._start_failed(s, err)
-            if live and s.state in LIVE:
-                message = err.message if isinstance(err, BrowserplaneError) else repr(err)
-                self._finish(s, S.FAILED, S.LAUNCH_FAILED, f"the browser did not start: {message}")
+            if s.state in LIVE and self.live.get(s.id) is s:
+                self._start_failed(s, err)
+                if s.state in LIVE:
+                    message = err.message if isinstance(err, BrowserplaneError) else repr(err)
+                    self._finish(s, S.FAILED, S.LAUNCH_FAILED,
+                                 f"the browser did not start: {message}")
+            else:  # terminated while it started: its end is already on record
+                self.dispatch()
             if isinstance(err, asyncio.CancelledError):
                 raise
             return

@@ -306,9 +306,16 @@ def test_a_create_with_no_room_is_placed_later_or_fails_on_record(tmp_path):
             assert http.delete(f"/api/sessions/{first['sessionId']}").json()["success"]
             placed = _wait(http, queued["sessionId"], {"running"})
             assert placed["machineId"] == "solo"
+            # Ended while it waits: cancelled, and it stays so.
+            dropped = http.post("/api/sessions", json={}).json()
+            assert dropped["machineId"] is None
+            assert http.delete(f"/api/sessions/{dropped['sessionId']}").json() == {
+                "success": True, "message": "Session terminated"}
+            assert http.get(f"/api/sessions/{dropped['sessionId']}").json()["status"] == "cancelled"
             late = http.post("/api/sessions", json={}).json()
             failed = _wait(http, late["sessionId"], {"failed"}, timeout=30)
             assert failed["endReason"] and "did not start" in failed["endReason"]
+            assert http.get(f"/api/sessions/{dropped['sessionId']}").json()["status"] == "cancelled"
             health = http.get(f"/api/sessions/{late['sessionId']}/health").json()
             assert health["status"] == "terminated" and health["browserResponsive"] is False
             http.delete(f"/api/sessions/{queued['sessionId']}")
