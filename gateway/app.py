@@ -18,6 +18,7 @@ from browserplane.metrics_http import UNAUTHORIZED, authorized
 from browserplane.settings import flag
 from browserplane.v1 import automation_pb2_grpc, controlplane_pb2, controlplane_pb2_grpc
 from gateway.cdp_endpoint import CdpEndpoint
+from gateway.console import Console
 from gateway.dialects.airtop import Airtop
 from gateway.dialects.browserbase import Browserbase
 from gateway.dialects.browserbeam import Browserbeam
@@ -87,6 +88,8 @@ class Gateway:
         # The Notte SDK's server_url is the gateway itself: /sessions/..., /scrape, /health.
         Notte(self.control, automation, self.cdp, limiter).routes(app)
         LiveView(self.control, self.settings.cluster_secret).routes(app)
+        # `/`: the console for a browser, what the gateway serves for an API client.
+        Console(self.control, limiter, self.settings.cluster_secret).routes(app)
         self.cdp.routes(app)
         app.router.add_route("*", "/{tail:.*}", self.not_found)  # last: only what nothing else serves
         return app
