@@ -59,6 +59,10 @@ PERSONA_NOT_FOUND = "PERSONA_NOT_FOUND"
 TELEPHONY_UNAVAILABLE = "TELEPHONY_UNAVAILABLE"  # phone numbers and SMS: no provider (HTTP 501)
 TELEPHONY_MESSAGE = ("phone numbers and SMS need a telephony provider, and this Browserplane has "
                      "none: personas have an email inbox only")
+ARTIFACT_NOT_FOUND = "ARTIFACT_NOT_FOUND"
+ARTIFACT_URL_EXPIRED = "ARTIFACT_URL_EXPIRED"  # a signed artifact URL past its expiry (HTTP 410)
+ARTIFACT_URL_INVALID = "ARTIFACT_URL_INVALID"  # a signature that does not match (HTTP 403)
+ARTIFACT_LIMIT = "ARTIFACT_LIMIT"  # a session's artifacts past their count or bytes bound
 # A body or archive past a size or count limit (HTTP 413 in every dialect).
 PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
 INTERNAL = "INTERNAL"

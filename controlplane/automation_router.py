@@ -3,6 +3,8 @@
 Internal services talk to one address. The router reads only the session id (field 1 of every
 Automation request), checks the caller may use that session, and forwards the request's bytes
 unchanged to the node; answers and errors (with their ErrorInfo) come back unchanged too.
+Every Screenshot and Pdf answer is also kept as an artifact of its session (in the background,
+so the caller's answer does not wait for the disk): that covers every dialect and gRPC.
 """
 
 from __future__ import annotations
@@ -17,18 +19,22 @@ from browserplane import errors
 from browserplane.credentials import cluster_metadata
 from browserplane.errors import BrowserplaneError, not_found
 from browserplane.v1 import automation_pb2
+from browserplane.v1 import controlplane_pb2 as cp
 from browserplane.v1 import session_pb2 as S
+from controlplane.artifacts import Artifacts
 from controlplane.keys import KeyRing, Principal
 from controlplane.leases import NodeRegistry
 from controlplane.sessions import SessionService
 
 SERVICE = automation_pb2.DESCRIPTOR.services_by_name["Automation"]
 PREFIX = f"/{SERVICE.full_name}/"
+KEPT = {f"{PREFIX}Screenshot", f"{PREFIX}Pdf"}
 
 
 class AutomationRouter(grpc.GenericRpcHandler):
     def __init__(self, keys: KeyRing, sessions: SessionService, registry: NodeRegistry,
-                 secret: str) -> None:
+                 secret: str, artifacts: Artifacts | None = None) -> None:
+        self.artifacts = artifacts
         self.keys = keys
         self.sessions = sessions
         self.registry = registry
@@ -46,6 +52,8 @@ class AutomationRouter(grpc.GenericRpcHandler):
             return grpc.stream_unary_rpc_method_handler(self._client_stream(path, parse))
         if method.server_streaming:
             return grpc.unary_stream_rpc_method_handler(self._server_stream(path, parse))
+        if path in KEPT and self.artifacts is not None:
+            return grpc.unary_unary_rpc_method_handler(self._kept(path, parse))
         return grpc.unary_unary_rpc_method_handler(self._unary(path, parse))
 
     def _route(self, raw: bytes, parse: Callable[[bytes], Any],
@@ -85,6 +93,25 @@ class AutomationRouter(grpc.GenericRpcHandler):
                 await _relay_error(err, context)
         return call
 
+    def _kept(self, path: str, parse: Callable[[bytes], Any]) -> Callable:
+        """A unary call whose answer is also kept as an artifact of the session."""
+        assert self.artifacts is not None
+        artifacts = self.artifacts
+
+        async def call(raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            request = parse(raw)
+            channel, md = self._route(raw, parse, context)
+            s = self.sessions.live.get(request.session_id)
+            try:
+                answer = await channel.unary_unary(path)(raw, metadata=md,
+                                                         timeout=context.time_remaining())
+            except grpc.aio.AioRpcError as err:
+                await _relay_error(err, context)
+            if s is not None:
+                _keep(artifacts, s.project_id, s.id, path, request, answer)
+            return answer
+        return call
+
     def _server_stream(self, path: str, parse: Callable[[bytes], Any]) -> Callable:
         async def call(raw: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
             channel, md = self._route(raw, parse, context)
@@ -118,6 +145,24 @@ class AutomationRouter(grpc.GenericRpcHandler):
             except grpc.aio.AioRpcError as err:
                 await _relay_error(err, context)
         return call
+
+
+def _keep(artifacts: Artifacts, project_id: str, session_id: str, path: str, request: Any,
+          answer: bytes) -> None:
+    if path.endswith("/Screenshot"):
+        shot = automation_pb2.ScreenshotResponse.FromString(answer)
+        if not shot.data:
+            return
+        jpeg = shot.mime_type == "image/jpeg"
+        artifacts.keep(project_id, session_id, cp.ARTIFACT_SCREENSHOT,
+                       shot.artifact_name or f"screenshot.{'jpg' if jpeg else 'png'}", shot.data,
+                       mime_type=shot.mime_type or "image/png", page_id=request.page_id,
+                       metadata={"width": str(shot.width), "height": str(shot.height)})
+    else:
+        pdf = automation_pb2.PdfResponse.FromString(answer)
+        if pdf.data:
+            artifacts.keep(project_id, session_id, cp.ARTIFACT_PDF, "page.pdf", pdf.data,
+                           mime_type="application/pdf", page_id=request.page_id)
 
 
 async def _relay_error(err: grpc.aio.AioRpcError, context: grpc.aio.ServicerContext) -> None:

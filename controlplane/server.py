@@ -24,6 +24,7 @@ from browserplane.times import timestamp
 from browserplane.v1 import controlplane_pb2 as cp
 from browserplane.v1 import controlplane_pb2_grpc, node_pb2, session_pb2
 from controlplane import metrics, validation
+from controlplane.artifacts import ArtifactLimits, Artifacts
 from controlplane.automation_router import AutomationRouter
 from controlplane.background_calls import BackgroundCalls
 from controlplane.extensions import MAX_EXTENSION_BYTES, read_manifest
@@ -69,6 +70,13 @@ class ControlPlaneSettings:
                                          "its own limit (0 = unlimited)")
     live_view_token_seconds: int = flag(600, "how long a live-view link opens the live view")
     downloads_retention_hours: float = flag(168.0, "how long what ended sessions downloaded is kept")
+    artifact_retention_hours: float = flag(168.0, "how long artifacts (screenshots, recordings, "
+                                                  "downloads) are kept")
+    artifact_max_bytes: int = flag(512 << 20, "largest single artifact (a recording's video)")
+    artifacts_per_session: int = flag(1000, "artifacts a session may hold (more are refused)")
+    artifact_session_bytes: int = flag(2 << 30, "bytes of artifacts a session may hold")
+    artifact_project_bytes: int = flag(20 << 30, "bytes of artifacts a project may hold (past "
+                                                 "it, its oldest artifacts go first)")
     smtp_port: int = flag(0, "port of the personas' SMTP receiver (0 = off: personas get no mail)")
     smtp_host: str = flag("127.0.0.1", "address the SMTP receiver binds to")
     persona_domain: str = flag("personas.localhost", "mail domain of personas' addresses (its MX "
@@ -337,7 +345,11 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
                 raise not_found(errors.SESSION_NOT_FOUND, "session", first.session_id)
             return self.plane.downloads_blob(first.session_id)
 
-        _, size = await _receive_blob(request_iterator, target, MAX_DOWNLOADS_ARCHIVE_BYTES)
+        first, size = await _receive_blob(request_iterator, target, MAX_DOWNLOADS_ARCHIVE_BYTES)
+        s = self.plane.store.session(first.session_id)
+        if s is not None:  # each downloaded file is an artifact of the session too
+            await self.plane.artifacts.add_downloads(s.project_id, s.id,
+                                                     self.plane.downloads_blob(s.id))
         return cp.WriteSessionFilesResponse(size_bytes=size)
 
     async def ReadSessionFiles(self, request: cp.ReadSessionFilesRequest,
@@ -349,6 +361,30 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
             return  # nothing was downloaded (or it is past the retention time)
         async for chunk in _blob_chunks(path, cp.DataChunk(session_id=s.id)):
             yield chunk
+
+    # -- artifacts -------------------------------------------------------------------------
+
+    async def PutArtifact(self, request_iterator: AsyncIterator[cp.ArtifactChunk],
+                          context: grpc.aio.ServicerContext) -> cp.Artifact:
+        return await self.plane.artifacts.put(_cluster(self, context), request_iterator)
+
+    async def ListArtifacts(self, request: cp.ListArtifactsRequest,
+                            context: grpc.aio.ServicerContext) -> cp.ListArtifactsResponse:
+        return self.plane.artifacts.list(_auth(self, context), request)
+
+    async def ReadArtifact(self, request: cp.ReadArtifactRequest,
+                           context: grpc.aio.ServicerContext) -> AsyncIterator[cp.ArtifactChunk]:
+        if request.signature or request.expires:  # a signed URL's fields stand for a key
+            artifact = self.plane.artifacts.by_signature(request.id, request.expires,
+                                                         request.signature)
+        else:
+            artifact = self.plane.artifacts.visible(_auth(self, context), request.id)
+        async for chunk in self.plane.artifacts.read(artifact, request.offset, request.length):
+            yield chunk
+
+    async def SignArtifactUrl(self, request: cp.SignArtifactUrlRequest,
+                              context: grpc.aio.ServicerContext) -> cp.SignedArtifactUrl:
+        return self.plane.artifacts.signed(_auth(self, context), request)
 
     # -- extensions ----------------------------------------------------------------------
 
@@ -718,7 +754,20 @@ class ControlPlane:
                           live_view_token_seconds=max(10, settings.live_view_token_seconds)),
             settings.cluster_secret)
         self.sessions.profile_cookies = ProfileCookieStore(self.blob_dir / "profiles")
-        self.router = AutomationRouter(self.keys, self.sessions, self.registry, settings.cluster_secret)
+        limits = ArtifactLimits(
+            retention_seconds=settings.artifact_retention_hours * 3600,
+            max_bytes=settings.artifact_max_bytes, per_session=settings.artifacts_per_session,
+            session_bytes=settings.artifact_session_bytes,
+            project_bytes=settings.artifact_project_bytes)
+        if limits.max_bytes < 1 or limits.per_session < 1 or limits.session_bytes < 1 \
+                or limits.project_bytes < limits.max_bytes:
+            raise SystemExit("control plane: --artifact-max-bytes, --artifacts-per-session and "
+                             "--artifact-session-bytes must be >= 1, --artifact-project-bytes "
+                             ">= --artifact-max-bytes")
+        url_key = load_or_create_secret(settings.data_dir / "artifact-url-key").encode()
+        self.artifacts = Artifacts(self.store, self.blob_dir / "artifacts", url_key, limits)
+        self.router = AutomationRouter(self.keys, self.sessions, self.registry,
+                                       settings.cluster_secret, self.artifacts)
         self.calls = BackgroundCalls(self.router, self.store)
         self.server: grpc.aio.Server | None = None
         self.metrics_server: object | None = None
@@ -749,6 +798,7 @@ class ControlPlane:
 
     async def start(self) -> None:
         self.sessions.recover()
+        self.artifacts.forget_old()
         self.server, self.port = await grpc_server.start_server(
             f"{self.settings.host}:{self.settings.grpc_port}",
             [(controlplane_pb2_grpc.add_ControlPlaneServicer_to_server,
@@ -794,6 +844,7 @@ class ControlPlane:
                 if time.monotonic() - self._swept > 600:
                     self._swept = time.monotonic()
                     await asyncio.to_thread(self._forget_old_downloads)
+                    self.artifacts.forget_old()
                     self.personas.forget_old()
             except Exception:  # noqa: BLE001 - the loop must outlive one bad iteration
                 log.exception("housekeeping failed")
@@ -806,6 +857,7 @@ class ControlPlane:
         if self.server:
             await self.server.stop(grace=1)
         await self.calls.close()
+        await self.artifacts.drain()
         await self.sessions.close()
         await self.registry.close()
         if self.metrics_server is not None:

@@ -70,6 +70,16 @@ CREATE TABLE IF NOT EXISTS calls (
   state INTEGER NOT NULL, created_at REAL NOT NULL, data BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS calls_project ON calls(project_id, created_at);
+-- What sessions produced (screenshots, recordings, downloads): the Artifact sealed under
+-- "artifact:" + id (names and download URLs can say who the user is); the bytes are a blob
+-- file (controlplane/artifacts.py), sealed too. Kept past their session until expires_at.
+CREATE TABLE IF NOT EXISTS artifacts (
+  id TEXT PRIMARY KEY, project_id TEXT NOT NULL, session_id TEXT NOT NULL, kind INTEGER NOT NULL,
+  size INTEGER NOT NULL, created_at REAL NOT NULL, expires_at REAL NOT NULL, data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS artifacts_session ON artifacts(session_id, created_at);
+CREATE INDEX IF NOT EXISTS artifacts_project ON artifacts(project_id, created_at);
+CREATE INDEX IF NOT EXISTS artifacts_expiry ON artifacts(expires_at);
 CREATE TABLE IF NOT EXISTS idempotency (
   project_id TEXT NOT NULL, key TEXT NOT NULL, session_id TEXT NOT NULL, created_at REAL NOT NULL,
   PRIMARY KEY (project_id, key)
@@ -372,6 +382,60 @@ class Store:
             raise RuntimeError("this store was opened without the secret key")
         return controlplane_pb2.Call.FromString(self.cipher.open(data, "call:" + call_id))
 
+
+    # -- artifacts (sealed: names, URLs; the bytes live in blob files) ---------------------
+
+    def save_artifact(self, a: controlplane_pb2.Artifact) -> None:
+        self.db.execute("INSERT OR REPLACE INTO artifacts VALUES (?,?,?,?,?,?,?,?)",
+                        (a.id, a.project_id, a.session_id, a.kind, a.size_bytes,
+                         _seconds(a.created_at) or time.time(), _seconds(a.expires_at) or 0.0,
+                         self._seal(a.SerializeToString(), "artifact:" + a.id)))
+
+    def artifact(self, artifact_id: str) -> controlplane_pb2.Artifact | None:
+        row = self.db.execute("SELECT data FROM artifacts WHERE id=?", (artifact_id,)).fetchone()
+        return self._artifact(artifact_id, row[0]) if row else None
+
+    def artifacts(self, project_id: str | None, session_id: str, kind: int, offset: int,
+                  limit: int) -> tuple[list[controlplane_pb2.Artifact], int]:
+        """A session's oldest first; a project's (no session named) newest first; and the total."""
+        where, args = " WHERE 1=1", []
+        for column, value in (("project_id", project_id), ("session_id", session_id or None),
+                              ("kind", kind or None)):
+            if value is not None:
+                where += f" AND {column}=?"
+                args.append(value)
+        order = "created_at, id" if session_id else "created_at DESC, id DESC"
+        total = self.db.execute("SELECT COUNT(*) FROM artifacts" + where, args).fetchone()[0]
+        rows = self.db.execute(f"SELECT id, data FROM artifacts{where} ORDER BY {order} "
+                               "LIMIT ? OFFSET ?", [*args, limit, offset])
+        return [self._artifact(r[0], r[1]) for r in rows], total
+
+    def artifact_usage(self, column: str, value: str) -> tuple[int, int]:
+        """(count, bytes) of a session's or a project's artifacts."""
+        assert column in ("session_id", "project_id")
+        row = self.db.execute(f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM artifacts "
+                              f"WHERE {column}=?", (value,)).fetchone()
+        return int(row[0]), int(row[1])
+
+    def oldest_artifacts(self, project_id: str, limit: int) -> list[tuple[str, int]]:
+        return [(r[0], int(r[1])) for r in self.db.execute(
+            "SELECT id, size FROM artifacts WHERE project_id=? ORDER BY created_at, id LIMIT ?",
+            (project_id, limit))]
+
+    def expired_artifacts(self, now: float) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT id FROM artifacts WHERE expires_at<=?",
+                                              (now,))]
+
+    def artifact_ids(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT id FROM artifacts")}
+
+    def delete_artifact(self, artifact_id: str) -> None:
+        self.db.execute("DELETE FROM artifacts WHERE id=?", (artifact_id,))
+
+    def _artifact(self, artifact_id: str, data: bytes) -> controlplane_pb2.Artifact:
+        if self.cipher is None:
+            raise RuntimeError("this store was opened without the secret key")
+        return controlplane_pb2.Artifact.FromString(self.cipher.open(data, "artifact:" + artifact_id))
 
     # -- personas and their mail (sealed: names, addresses, mail bodies) -------------------
 

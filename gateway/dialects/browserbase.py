@@ -181,7 +181,8 @@ class Browserbase:
                 o.extension_ids.append(ext)
         o.block_ads = typed(settings, "blockAds", bool, False, "browserSettings.blockAds")
         o.solve_captchas = typed(settings, "solveCaptchas", bool, False, "browserSettings.solveCaptchas")
-        o.record_session = typed(settings, "recordSession", bool, False, "browserSettings.recordSession")
+        # Browserbase records every session unless told not to (its documented default).
+        o.record_session = typed(settings, "recordSession", bool, True, "browserSettings.recordSession")
         o.log_session = typed(settings, "logSession", bool, False, "browserSettings.logSession")
         o.ignore_certificate_errors = typed(settings, "ignoreCertificateErrors", bool, False,
                                              "browserSettings.ignoreCertificateErrors")

@@ -635,7 +635,8 @@ class Notte:
         unknown = sorted(set(body) - START_FIELDS)
         if unknown:
             raise bad_request(unknown[0], "is not a SessionStartRequest field")
-        o = S.SessionOptions(dialect=DIALECT, keep_alive=True)
+        # Notte replays every session.
+        o = S.SessionOptions(dialect=DIALECT, keep_alive=True, record_session=True)
         idle = typed(body, "idle_timeout_minutes", int, 3)
         if not 1 <= idle <= 15:
             raise bad_request("idle_timeout_minutes", "must be 1..15")
