@@ -461,7 +461,8 @@ async function readTimeline(artifact) {
     const response = await fetch(url, {cache: "no-store"});
     if (!response.ok) return [];
     const data = await response.json();
-    const events = Array.isArray(data) ? data : (data.events || data.timeline || data.items || []);
+    // The node's timeline (node/recorder.py): {video: {...}, entries: [{t_ms, kind, ...}]}.
+    const events = Array.isArray(data) ? data : (data.entries || data.events || []);
     return Array.isArray(events) ? events : [];
   } catch (_) {
     return [];
@@ -480,18 +481,24 @@ function eventSeconds(e) {
 }
 
 function eventText(e) {
-  for (const name of ["url", "message", "text", "description", "target", "method"]) {
-    if (typeof e[name] === "string" && e[name]) return e[name];
+  if (e.kind === "tab_switch") return `${e.from || "?"} \u2192 ${e.to || "?"}`;
+  let text = "";
+  for (const name of ["text", "message", "url", "description"]) {
+    if (typeof e[name] === "string" && e[name]) { text = e[name]; break; }
   }
-  if (e.details && typeof e.details === "object") return JSON.stringify(e.details);
-  return "";
+  if (!text && e.details && typeof e.details === "object" && Object.keys(e.details).length) {
+    text = JSON.stringify(e.details);
+  }
+  if (e.success === false && e.reason) text += (text ? " \u2014 " : "") + e.reason;
+  return text;
 }
 
 function renderTimeline(events) {
   const list = clear($("rec-timeline"));
   const player = $("rec-video");
   const items = events.filter((e) => e && typeof e === "object")
-    .map((e) => ({at: eventSeconds(e), kind: String(e.type || e.kind || e.event || "event"),
+    .map((e) => ({at: eventSeconds(e),
+                  kind: String((e.kind === "action" ? e.type : e.kind) || e.type || "event"),
                   text: eventText(e), failed: e.success === false}))
     .sort((a, b) => a.at - b.at);
   for (const item of items) {
