@@ -1,15 +1,24 @@
 """Artifacts in the control plane over real gRPC on a real cluster: nodes put, keys list and
 read their project's, screenshots and PDFs taken through Automation become artifacts, signed
 URLs read without a key (tampered: PERMISSION_DENIED, expired: ARTIFACT_URL_EXPIRED), byte
-ranges."""
+ranges, the gateway's signed-URL route (403/410/404, 206), downloads as artifacts."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
+import json
 import time
+import urllib.error
+import urllib.request
+import zipfile
 
 import grpc
 import pytest
+from browserbase import Browserbase as BrowserbaseClient
+from browserbeam import Browserbeam
+from playwright.sync_api import sync_playwright
 
 from browserplane import errors
 from browserplane.credentials import cluster_metadata
@@ -17,6 +26,7 @@ from browserplane.v1 import automation_pb2 as A
 from browserplane.v1 import automation_pb2_grpc
 from browserplane.v1 import controlplane_pb2 as cp
 from browserplane.v1 import session_pb2 as S
+from gateway import artifact_urls
 from tests.cluster import Cluster
 
 
@@ -189,3 +199,110 @@ def test_screenshot_and_pdf_through_automation_are_artifacts(cluster: Cluster, a
     for artifact, data in zip(found, (shot.data, jpeg.data, pdf.data), strict=True):
         assert read(cluster.stub, kmd, cp.ReadArtifactRequest(id=artifact.id))[1] == data
         assert artifact.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as answer:  # noqa: S310 - loopback
+            return answer.status, dict(answer.headers), answer.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+def test_dialect_screenshot_is_an_artifact_behind_a_signed_url(cluster: Cluster, key: str, kmd,
+                                                               gateway_url: str,
+                                                               site: str) -> None:
+    beam = Browserbeam(api_key=key, base_url=gateway_url, timeout=120)
+    s = beam.sessions.create(url=f"{site}/hello.html")
+    try:
+        shots = s.act([{"screenshot": {}}])
+        png = base64.b64decode(shots.media[0].data)
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+        def kept() -> list[cp.Artifact]:
+            return list(cluster.stub.ListArtifacts(cp.ListArtifactsRequest(
+                session_id=s.session_id, kind=cp.ARTIFACT_SCREENSHOT), metadata=kmd).artifacts)
+        cluster.wait(lambda: len(kept()) == 1, 20, "the dialect's screenshot was not kept")
+        shot = kept()[0]
+        assert read(cluster.stub, kmd, cp.ReadArtifactRequest(id=shot.id))[1] == png
+    finally:
+        beam.sessions.destroy(s.session_id)
+        beam.close()
+
+    # the helper below the dialects makes the public URL, as the client reaches the gateway
+    signed = cluster.stub.SignArtifactUrl(cp.SignArtifactUrlRequest(id=shot.id), metadata=kmd)
+    base = gateway_url
+    url = f"{base}/artifacts/{shot.id}?expires={signed.expires}&signature={signed.signature}"
+    status, headers, body = _get(url)  # no key
+    assert status == 200 and body == png
+    assert headers["Content-Type"] == "image/png" and headers["Content-Length"] == str(len(png))
+    assert headers["Accept-Ranges"] == "bytes" and headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Content-Disposition"].startswith('inline; filename="screenshot.png"')
+    status, headers, body = _get(url, {"Range": "bytes=8-15"})
+    assert status == 206 and body == png[8:16]
+    assert headers["Content-Range"] == f"bytes 8-15/{len(png)}"
+    status, headers, body = _get(url, {"Range": "bytes=-4"})
+    assert status == 206 and body == png[-4:]
+    status, headers, _ = _get(url, {"Range": f"bytes={len(png)}-"})
+    assert status == 416 and headers["Content-Range"] == f"bytes */{len(png)}"
+
+    tampered = url.replace(f"expires={signed.expires}", f"expires={signed.expires + 1}")
+    status, _, body = _get(tampered)
+    assert status == 403 and json.loads(body)["error"]["code"] == "forbidden"
+    status, _, body = _get(f"{base}/artifacts/{shot.id}")
+    assert status == 403
+    status, _, body = _get(f"{base}/artifacts/{shot.id}?expires=abc&signature=zz")
+    assert status == 403
+    short = cluster.stub.SignArtifactUrl(cp.SignArtifactUrlRequest(id=shot.id, ttl_seconds=1),
+                                         metadata=kmd)
+    cluster.wait(lambda: time.time() > short.expires + 0.2, 5, "time did not pass")
+    status, _, body = _get(f"{base}/artifacts/{shot.id}?expires={short.expires}"
+                           f"&signature={short.signature}")
+    assert status == 410 and json.loads(body)["error"]["code"] == "expired"
+
+    # the URL helper honours X-Forwarded-*, like the gateway's other URLs
+    from aiohttp.test_utils import make_mocked_request  # a request object, nothing mocked away
+
+    request = make_mocked_request("GET", "/x", headers={
+        "Host": "127.0.0.1", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "bp.example",
+        "X-Forwarded-Prefix": "/bp"})
+    assert artifact_urls.url_of(request, signed) == \
+        f"https://bp.example/bp/artifacts/{shot.id}?expires={signed.expires}" \
+        f"&signature={signed.signature}"
+
+
+def test_a_download_is_an_artifact_and_downloads_still_zip(cluster: Cluster, key: str, kmd,
+                                                          gateway_url: str, site: str) -> None:
+    bb = BrowserbaseClient(api_key=key, base_url=gateway_url, max_retries=0)
+    session = bb.sessions.create(keep_alive=True)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.connect_over_cdp(session.connect_url)
+            page = browser.contexts[0].pages[0]
+            page.goto(f"{site}/files.html")
+            cdp = browser.contexts[0].new_cdp_session(page)
+            cdp.send("Browser.setDownloadBehavior",
+                     {"behavior": "allow", "downloadPath": "downloads", "eventsEnabled": True})
+            page.click("#report")
+
+            def downloaded() -> list[str]:
+                data = bb.sessions.downloads.list(session.id).read()
+                return zipfile.ZipFile(io.BytesIO(data)).namelist()
+            Cluster.wait(lambda: downloaded() == ["report.csv"], 15, "download not in the zip")
+            browser.close()
+    finally:
+        bb.sessions.update(session.id, status="REQUEST_RELEASE")
+    kept = zipfile.ZipFile(io.BytesIO(bb.sessions.downloads.list(session.id).read()))
+    assert kept.read("report.csv") == b"id,amount\n1,42\n2,7\n"  # Browserbase's endpoint as before
+    found = cluster.stub.ListArtifacts(cp.ListArtifactsRequest(
+        session_id=session.id, kind=cp.ARTIFACT_DOWNLOAD), metadata=kmd).artifacts
+    assert [a.name for a in found] == ["report.csv"]
+    assert read(cluster.stub, kmd, cp.ReadArtifactRequest(id=found[0].id))[1] == \
+        b"id,amount\n1,42\n2,7\n"
+    signed = cluster.stub.SignArtifactUrl(cp.SignArtifactUrlRequest(id=found[0].id), metadata=kmd)
+    status, headers, body = _get(f"{gateway_url}/artifacts/{found[0].id}?expires="
+                                 f"{signed.expires}&signature={signed.signature}")
+    assert status == 200 and body == b"id,amount\n1,42\n2,7\n"
+    assert headers["Content-Disposition"].startswith('attachment; filename="report.csv"')
+    assert headers["Content-Type"] == "application/octet-stream"
