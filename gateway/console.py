@@ -6,7 +6,7 @@ page is static (`console_files/`: HTML, CSS, vanilla JS, no build step, nothing 
 runs under a CSP that allows only its own script. It reads sessions from the `/api/sessions`
 dialect with the key the operator entered (kept in the tab's sessionStorage, sent as Bearer);
 the few views no dialect has live here under `/console/api/`, authenticated the same way:
-who the key is, the nodes, the queue, and a fresh live-view link. The cluster secret, entered
+who the key is, the nodes and the queue. The cluster secret, entered
 as the key, sees every project (the control plane decides what a key may see).
 """
 
@@ -28,7 +28,6 @@ from gateway.http_api import (
     neutral_error,
     public_base,
 )
-from gateway.live_view import live_url
 
 DIALECT = "console"
 FILES = pathlib.Path(__file__).with_name("console_files")
@@ -101,8 +100,7 @@ class Console:
         for path, name, handler in (
                 ("/console/api/whoami", "whoami", self.whoami),
                 ("/console/api/nodes", "nodes", self.nodes),
-                ("/console/api/queue", "queue", self.queue),
-                ("/console/api/sessions/{id}/live", "live", self.live)):
+                ("/console/api/queue", "queue", self.queue)):
             app.router.add_get(path, endpoint(DIALECT, name, error_body)(self._authed(handler)))
         app.router.add_route("*", "/console/api/{tail:.*}",
                              endpoint(DIALECT, "unknown", error_body)(self.unknown))
@@ -224,16 +222,3 @@ class Console:
                 "createdAt": _time(q.session.created_at),
                 "nodeSelector": dict(q.session.options.node_selector)}
                 for q in answer.sessions]})
-
-    async def live(self, request: web.Request, md: Any, cluster: bool) -> web.StreamResponse:
-        """A fresh live-view link for a running session (the token in it lasts minutes)."""
-        session = await self.control.GetSession(controlplane_pb2.GetSessionRequest(
-            id=request.match_info["id"], cdp_base_url=public_base(request, websocket=True)),
-            metadata=md, timeout=10)
-        if session.state != session_pb2.RUNNING or not session.live_view_token:
-            raise ApiError(409, "session_not_running",
-                           f"session {session.id} is {STATE_NAMES.get(session.state, 'unknown')}: "
-                           "only a running session has a live view")
-        return web.json_response({"sessionId": session.id, "url": live_url(
-            "", session.id, session.live_view_token), "dialect": session.options.dialect or "grpc",
-            "projectId": session.project_id})

@@ -99,10 +99,9 @@ def test_the_console_api_refuses_what_it_should(gateway_url: str, api_key: str):
     assert wrong.status_code == 401 and "invalid API key" in wrong.json()["error"]["message"]
     auth = {"Authorization": f"Bearer {api_key}"}
     assert httpx.get(api + "/nope", headers=auth, timeout=10).status_code == 404
-    unknown = httpx.get(api + "/sessions/no-such-session/live", headers=auth, timeout=10)
-    assert unknown.status_code == 404 and unknown.json()["error"]["code"]
-    weird = httpx.get(api + "/sessions/%00%ff/live", headers=auth, timeout=10)
-    assert 400 <= weird.status_code < 500
+    for path in ("/nodes", "/queue", "/whoami"):
+        assert httpx.post(api + path, headers=auth, timeout=10).status_code in (404, 405)
+    assert httpx.get(api + "/whoami", headers=auth, timeout=10).json()["scope"] == "project"
 
 
 def test_a_wrong_key_is_refused(page: Page, gateway_url: str):
@@ -125,26 +124,43 @@ def test_a_running_session_its_live_view_and_ending_it(page: Page, cluster: Clus
     row = page.locator(f"tr[data-session='{sid}']")
     expect(row).to_be_visible(timeout=15_000)
     expect(row).to_contain_text("running")
-    # The page's title carries markup: the console shows it as text, nothing runs or loads.
-    expect(row).to_contain_text('Shop <img src=x onerror="window.__pwned=1"> deals', timeout=15_000)
-    assert page.locator("img").count() == 0 and page.evaluate("window.__pwned") is None
+    expect(row).to_contain_text("console-xss.html", timeout=15_000)
+    expect(row).to_contain_text("browserbase")
     page.select_option("#filter-status", "live")
     expect(row).to_be_visible()
     page.select_option("#filter-status", "ended")
     expect(row).to_be_hidden()
     page.select_option("#filter-status", "live")
+    page.select_option("#filter-dialect", "notte")
+    expect(row).to_be_hidden()
+    page.select_option("#filter-dialect", "browserbase")
+    expect(row).to_be_visible()
     shot(page, "sessions")
 
     row.get_by_text("Live view").click()
-    frame = page.frame_locator("#live-frame")
     expect(page.locator("#live-frame")).to_be_visible(timeout=15_000)
     page.wait_for_function(
         "() => { const d = document.getElementById('live-frame').contentDocument;"
         " const s = d && d.getElementById('screen'); return s && s.naturalWidth > 0; }",
         timeout=20_000)
-    expect(frame.locator("#screen")).to_be_visible()
-    expect(page.locator("#s-title")).to_have_text('Shop <img src=x onerror="window.__pwned=1"> deals')
+    # The page's title carries markup: the console shows it as text, nothing runs or loads.
+    title = 'Shop <img src=x onerror="window.__pwned=1"> deals'
+    expect(page.locator("#s-title")).to_have_text(title, timeout=15_000)
+    assert page.locator("img").count() == 0 and page.evaluate("window.__pwned") is None
     shot(page, "live")
+
+    # The inspector while it runs: its console log shows the page's markup as text too.
+    page.click("#s-tabs button[data-tab='console']")
+    expect(page.locator("#console-body")).to_contain_text('<img src=x onerror="window.__pwned=2">',
+                                                         timeout=15_000)
+    assert page.locator("img").count() == 0 and page.evaluate("window.__pwned") is None
+    shot(page, "inspector-console")
+    page.click("#s-tabs button[data-tab='actions']")
+    expect(page.locator("#actions-body")).to_contain_text("navigate", timeout=15_000)
+    shot(page, "inspector-actions")
+    page.click("#s-tabs button[data-tab='network']")
+    expect(page.locator("#network-body")).to_contain_text("console-xss.html", timeout=15_000)
+    shot(page, "inspector-network")
 
     # Ending asks first: cancel keeps it running, confirming ends it.
     page.click("#s-end")
@@ -158,20 +174,12 @@ def test_a_running_session_its_live_view_and_ending_it(page: Page, cluster: Clus
     page.click("#confirm-ok")
     cluster.wait(lambda: cluster.stub.GetSession(cp.GetSessionRequest(id=sid), metadata=md).state
                  == session_pb2.COMPLETED, 20, "the console did not end the session")
-    expect(page.locator("#s-status")).not_to_contain_text("running", timeout=15_000)
+    expect(page.locator("#s-status")).to_have_text("cancelled", timeout=15_000)
     expect(page.locator("#s-end")).to_be_hidden()
-
-    # The inspector: its console log shows the page's markup as text too.
-    page.click("#s-tabs button[data-tab='console']")
-    expect(page.locator("#console-body")).to_contain_text('<img src=x onerror="window.__pwned=2">',
-                                                         timeout=15_000)
-    page.click("#s-tabs button[data-tab='actions']")
-    expect(page.locator("#actions-body")).to_contain_text("navigate", timeout=15_000)
-    assert page.locator("img").count() == 0 and page.evaluate("window.__pwned") is None
-    shot(page, "inspector-actions")
-    page.click("#s-tabs button[data-tab='network']")
-    expect(page.locator("#network-body")).to_contain_text("console-xss.html", timeout=15_000)
-    shot(page, "inspector-network")
+    expect(page.locator("#rec-note")).to_contain_text("no recording", timeout=15_000)
+    page.click("#nav a[data-view='sessions']")
+    page.select_option("#filter-status", "ended")
+    expect(row).to_contain_text("cancelled", timeout=15_000)
 
 
 def test_nodes_with_a_key_and_with_the_cluster_secret(page: Page, cluster: Cluster,

@@ -387,7 +387,7 @@ function selectTab(tab) {
   for (const pane of document.querySelectorAll("#view-session .tab")) pane.hidden = pane.id !== "tab-" + tab;
 }
 
-async function loadLive(id, s) {
+function loadLive(id, s) {
   const frame = $("live-frame");
   if (s.status !== "running") {
     frame.hidden = true;
@@ -400,17 +400,14 @@ async function loadLive(id, s) {
     return;
   }
   if (sessionView.liveLoaded) return;
-  sessionView.liveLoaded = true;
-  let answer;
-  try {
-    answer = await api("/console/api/sessions/" + encodeURIComponent(id) + "/live");
-  } catch (err) {
-    sessionView.liveLoaded = false;
-    $("live-note").textContent = "No live view: " + err.message;
+  // The dialect's details carry a fresh live-view link (its token lasts minutes); a frame that
+  // is open keeps working after that.
+  const url = ownUrl(s.liveViewUrl || "");
+  if (!url) {
+    $("live-note").textContent = "This session has no live view.";
     return;
   }
-  const url = ownUrl(answer.url);
-  if (!url) return;
+  sessionView.liveLoaded = true;
   $("live-note").textContent = "The page as the browser shows it; mouse and keyboard go to the page.";
   frame.src = url;
   frame.hidden = false;
@@ -536,7 +533,14 @@ async function loadTable(id, path, listName, bodyId, emptyId, row) {
   const items = Array.isArray(answer[listName]) ? answer[listName] : [];
   const body = clear($(bodyId));
   for (const item of items) body.append(row(item));
-  $(emptyId).hidden = items.length > 0;
+  const empty = $(emptyId);
+  empty.hidden = items.length > 0;
+  if (!empty.dataset.text) empty.dataset.text = empty.textContent;
+  const ended = sessionView.details && !LIVE_STATUSES.has(sessionView.details.status);
+  empty.textContent = ended && path !== "/artifacts"
+    ? "The node keeps this log while the browser runs. The recording's timeline keeps the " +
+      "actions, navigations and console errors."
+    : empty.dataset.text;
 }
 
 function loadActions(id) {
