@@ -29,6 +29,9 @@ from controlplane.sessions import SessionService
 SERVICE = automation_pb2.DESCRIPTOR.services_by_name["Automation"]
 PREFIX = f"/{SERVICE.full_name}/"
 KEPT = {f"{PREFIX}Screenshot", f"{PREFIX}Pdf"}
+# Reading a session's health and logs is not using it: a console polling them must not keep an
+# idle session alive.
+READS = {"CheckHealth", "GetConsoleLog", "GetNetworkLog", "GetActionLog", "GetCdpLog"}
 
 
 class AutomationRouter(grpc.GenericRpcHandler):
@@ -48,6 +51,8 @@ class AutomationRouter(grpc.GenericRpcHandler):
             return None
         parse = message_factory.GetMessageClass(method.input_type).FromString
         path = details.method
+        if method.name in READS:
+            return grpc.unary_unary_rpc_method_handler(self._unary(path, parse, touch=False))
         if method.client_streaming:
             return grpc.stream_unary_rpc_method_handler(self._client_stream(path, parse))
         if method.server_streaming:
@@ -57,11 +62,13 @@ class AutomationRouter(grpc.GenericRpcHandler):
         return grpc.unary_unary_rpc_method_handler(self._unary(path, parse))
 
     def _route(self, raw: bytes, parse: Callable[[bytes], Any],
-               context: grpc.aio.ServicerContext) -> tuple[grpc.aio.Channel, tuple]:
+               context: grpc.aio.ServicerContext, touch: bool = True,
+               ) -> tuple[grpc.aio.Channel, tuple]:
         principal = self.keys.authenticate(context.invocation_metadata())
-        return self.target(principal, parse(raw).session_id)
+        return self.target(principal, parse(raw).session_id, touch)
 
-    def target(self, principal: Principal, session_id: str) -> tuple[grpc.aio.Channel, tuple]:
+    def target(self, principal: Principal, session_id: str, touch: bool = True,
+               ) -> tuple[grpc.aio.Channel, tuple]:
         """The channel to the node that runs the session, and the metadata to call it with,
         once the caller may use the session and it is running."""
         if not session_id:
@@ -80,12 +87,13 @@ class AutomationRouter(grpc.GenericRpcHandler):
         if entry is None or not entry.info.up:
             raise BrowserplaneError(grpc.StatusCode.UNAVAILABLE, errors.NODE_UNAVAILABLE,
                                     f"node {s.node_id} of session {session_id} is down")
-        self.sessions.touch(s)  # using a session is activity
+        if touch:
+            self.sessions.touch(s)  # using a session is activity
         return entry._channel(), cluster_metadata(self.secret, s.project_id)
 
-    def _unary(self, path: str, parse: Callable[[bytes], Any]) -> Callable:
+    def _unary(self, path: str, parse: Callable[[bytes], Any], touch: bool = True) -> Callable:
         async def call(raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
-            channel, md = self._route(raw, parse, context)
+            channel, md = self._route(raw, parse, context, touch)
             try:
                 return await channel.unary_unary(path)(raw, metadata=md,
                                                        timeout=context.time_remaining())

@@ -59,6 +59,36 @@ class _Call:
     ended: float = 0.0  # monotonic, 0 while running
 
 
+def _parse(request: cp.StartCallRequest, field: str = "") -> tuple:
+    """The method's descriptor and its parsed request, or INVALID_ARGUMENT naming the field."""
+    method = SERVICE.methods_by_name.get(request.method)
+    if method is None or method.client_streaming or (
+            method.server_streaming and request.method not in STREAMS):
+        runnable = sorted(m.name for m in SERVICE.methods if not m.client_streaming
+                          and (not m.server_streaming or m.name in STREAMS))
+        raise errors.invalid(field + "method", f"must be an Automation method that runs in the "
+                             f"background: {', '.join(runnable)}")
+    if len(request.request) > MAX_REQUEST_BYTES:
+        raise errors.too_large(field + "request", f"at most {MAX_REQUEST_BYTES} bytes")
+    if len(request.client_request_id) > 200:
+        raise errors.invalid(field + "client_request_id", "at most 200 characters")
+    try:
+        parsed = message_factory.GetMessageClass(method.input_type).FromString(request.request)
+    except Exception:  # noqa: BLE001 - protobuf's DecodeError and friends
+        raise errors.invalid(field + "request",
+                             f"is not a serialized {method.input_type.name}") from None
+    return method, parsed
+
+
+def for_session(request: cp.StartCallRequest, session_id: str, field: str = "") -> cp.StartCallRequest:
+    """A copy of the call whose request names `session_id` (a create's initial calls are made
+    before the session has an id); INVALID_ARGUMENT naming `field` for a call no session runs."""
+    _, parsed = _parse(request, field)
+    parsed.session_id = session_id
+    return cp.StartCallRequest(method=request.method, request=parsed.SerializeToString(),
+                               client_request_id=request.client_request_id)
+
+
 class BackgroundCalls:
     def __init__(self, router: AutomationRouter, store: Store | None = None) -> None:
         self.router = router
@@ -76,21 +106,7 @@ class BackgroundCalls:
         if principal.project_id is None:
             raise errors.invalid("x-browserplane-project",
                                  "a cluster caller must name the project it calls for")
-        method = SERVICE.methods_by_name.get(request.method)
-        if method is None or method.client_streaming or (
-                method.server_streaming and request.method not in STREAMS):
-            runnable = sorted(m.name for m in SERVICE.methods if not m.client_streaming
-                              and (not m.server_streaming or m.name in STREAMS))
-            raise errors.invalid("method", f"must be an Automation method that runs in the "
-                                 f"background: {', '.join(runnable)}")
-        if len(request.request) > MAX_REQUEST_BYTES:
-            raise errors.too_large("request", f"at most {MAX_REQUEST_BYTES} bytes")
-        if len(request.client_request_id) > 200:
-            raise errors.invalid("client_request_id", "at most 200 characters")
-        try:
-            parsed = message_factory.GetMessageClass(method.input_type).FromString(request.request)
-        except Exception:  # noqa: BLE001 - protobuf's DecodeError and friends
-            raise errors.invalid("request", f"is not a serialized {method.input_type.name}") from None
+        method, parsed = _parse(request)
         if not parsed.session_id:
             raise errors.invalid("request.session_id", "is required")
         self._forget_old()

@@ -26,7 +26,7 @@ from browserplane.v1 import controlplane_pb2_grpc, node_pb2, session_pb2
 from controlplane import metrics, validation
 from controlplane.artifacts import ArtifactLimits, Artifacts
 from controlplane.automation_router import AutomationRouter
-from controlplane.background_calls import BackgroundCalls
+from controlplane.background_calls import BackgroundCalls, for_session
 from controlplane.extensions import MAX_EXTENSION_BYTES, read_manifest
 from controlplane.keys import KeyRing, Principal
 from controlplane.leases import NodeRegistry
@@ -160,6 +160,7 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
         self.plane = plane
         self.keys = plane.keys
         self.sessions = plane.sessions
+        self._initial_calls: set[asyncio.Task] = set()  # creates' initial calls being started
 
     # -- sessions ------------------------------------------------------------------------
 
@@ -170,13 +171,36 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
             if principal.project_id is None:
                 raise errors.invalid("x-browserplane-project", "name the project the vault is in")
             self.plane.vaults.get(principal.project_id, request.options.vault_id)
+        # Checked before anything starts; each gets the session's id once it runs.
+        initial = [for_session(c, "pending", f"initial_calls[{i}].")
+                   for i, c in enumerate(request.initial_calls)]
         called = time.time()
-        s = await self.sessions.create(principal, request, context.time_remaining())
+        s = await self.sessions.create(
+            principal, request, context.time_remaining(),
+            on_started=(lambda s: self._start_initial_calls(principal, s.id, initial))
+            if initial else None)
         if request.idempotency_key and s.created_at.ToNanoseconds() < called * 1e9:
             # The key named an earlier session: say so, so a dialect answers it without
             # repeating what the first request did with it.
             await context.send_initial_metadata(((REPLAYED_HEADER, "true"),))
         return self.sessions.with_url(s, request.cdp_base_url)
+
+    def _start_initial_calls(self, principal: Principal, session_id: str,
+                             calls: list[cp.StartCallRequest]) -> None:
+        async def run() -> None:
+            for call in calls:
+                try:
+                    await self.plane.calls.start(principal, for_session(call, session_id))
+                except (BrowserplaneError, grpc.aio.AioRpcError) as err:
+                    # The session runs on; what did not start is said in the log (and, for an
+                    # agent the node refused, it is not in the session's calls).
+                    log.warning("a session's initial call did not start", extra={
+                        "session_id": session_id, "fields": {"method": call.method,
+                                                             "error": str(err)[:500]}})
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._initial_calls.add(task)
+        task.add_done_callback(self._initial_calls.discard)
 
     async def GetSession(self, request: cp.GetSessionRequest,
                          context: grpc.aio.ServicerContext) -> session_pb2.Session:

@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import grpc
 
@@ -175,9 +175,13 @@ class SessionService:
     # -- create --------------------------------------------------------------------------
 
     async def create(self, principal: Principal, request: controlplane_pb2.CreateSessionRequest,
-                     time_left: float | None = None) -> session_pb2.Session:
+                     time_left: float | None = None,
+                     on_started: Callable[[session_pb2.Session], None] | None = None,
+                     ) -> session_pb2.Session:
         """`time_left` is the caller's remaining deadline: queueing ends a second before it, so
-        the caller hears RESOURCE_EXHAUSTED with a retry hint rather than DEADLINE_EXCEEDED."""
+        the caller hears RESOURCE_EXHAUSTED with a retry hint rather than DEADLINE_EXCEEDED
+        (with start_in_background the answer comes at once and the queue timeout applies).
+        `on_started` runs once the browser runs."""
         if principal.project_id is None:
             raise errors.invalid("x-browserplane-project",
                                  "a cluster caller must name the project it creates for")
@@ -203,26 +207,63 @@ class SessionService:
         )
         self.live[s.id] = s
         self._gauge()
+        queue_timeout = request.queue_timeout_seconds or self.policy.queue_timeout
+        if time_left is not None and not request.start_in_background:
+            queue_timeout = max(0.0, min(queue_timeout, time_left - 1.0))
+        starting = asyncio.get_running_loop().create_task(self._start(s, queue_timeout))
+        if request.start_in_background:
+            # One turn of the loop runs _start up to its first wait: the node is picked by
+            # then (or the create queued), and what is refused at once (no matching node)
+            # still fails this call with nothing left behind.
+            await asyncio.sleep(0)
+            if not starting.done():
+                self.store.save_session(s)  # listed now; a restart fails it rather than lose it
+                if request.idempotency_key:
+                    self.store.remember_idempotency(s.project_id, request.idempotency_key, s.id)
+                self._spawn(self._start_behind(s, starting, started, on_started))
+                return s
         try:
-            queue_timeout = request.queue_timeout_seconds or self.policy.queue_timeout
-            if time_left is not None:
-                queue_timeout = max(0.0, min(queue_timeout, time_left - 1.0))
-            await self._start(s, queue_timeout)
+            await starting
         except BaseException as err:
-            self.live.pop(s.id, None)
-            self._gauge()
-            if isinstance(err, BrowserplaneError) and err.reason == errors.BROWSER_LAUNCH_FAILED:
-                # A session that really failed to launch stays on record, FAILED with the reason.
-                self._finish(s, S.FAILED, S.LAUNCH_FAILED, err.message)
-            if isinstance(err, BrowserplaneError):
-                metrics.REJECTED.labels(err.reason).inc()
-            self.dispatch()
+            self._start_failed(s, err)
             raise
         if request.idempotency_key:
             self.store.remember_idempotency(s.project_id, request.idempotency_key, s.id)
         metrics.CREATE_SECONDS.labels("warm" if s.warm else "cold").observe(
             time.monotonic() - started)
+        if on_started is not None:
+            on_started(s)
         return s
+
+    def _start_failed(self, s: session_pb2.Session, err: BaseException) -> None:
+        self.live.pop(s.id, None)
+        self._gauge()
+        if isinstance(err, BrowserplaneError) and err.reason == errors.BROWSER_LAUNCH_FAILED:
+            # A session that really failed to launch stays on record, FAILED with the reason.
+            self._finish(s, S.FAILED, S.LAUNCH_FAILED, err.message)
+        if isinstance(err, BrowserplaneError):
+            metrics.REJECTED.labels(err.reason).inc()
+        self.dispatch()
+
+    async def _start_behind(self, s: session_pb2.Session, starting: asyncio.Task, since: float,
+                            on_started: Callable[[session_pb2.Session], None] | None) -> None:
+        """A create answered before its browser ran: any failure from here on is the session's
+        state (FAILED, end_reason), since no caller is waiting to hear it."""
+        try:
+            await starting
+        except BaseException as err:  # noqa: BLE001 - every failure must end up on record
+            live = s.state in LIVE and self.live.get(s.id) is s
+            self._start_failed(s, err)
+            if live and s.state in LIVE:
+                message = err.message if isinstance(err, BrowserplaneError) else repr(err)
+                self._finish(s, S.FAILED, S.LAUNCH_FAILED, f"the browser did not start: {message}")
+            if isinstance(err, asyncio.CancelledError):
+                raise
+            return
+        metrics.CREATE_SECONDS.labels("warm" if s.warm else "cold").observe(
+            time.monotonic() - since)
+        if on_started is not None:
+            on_started(s)
 
     def _check_references(self, project_id: str, options: session_pb2.SessionOptions) -> None:
         if options.HasField("profile"):

@@ -21,6 +21,7 @@ from gateway.artifact_urls import ArtifactRoute
 from gateway.cdp_endpoint import CdpEndpoint
 from gateway.console import Console
 from gateway.dialects.airtop import Airtop
+from gateway.dialects.api_sessions import ApiSessions
 from gateway.dialects.browserbase import Browserbase
 from gateway.dialects.browserbeam import Browserbeam
 from gateway.dialects.notte import Notte
@@ -86,6 +87,8 @@ class Gateway:
         mount(app, "/api/v1", Airtop(self.control, automation, self.cdp, limiter,
                                      self.settings.cluster_secret))
         mount_shared(app, "/v1", [browserbase, browserbeam])
+        # /api/sessions: beside Airtop's /api/v1, no path of one is a path of the other.
+        ApiSessions(self.control, automation, limiter).routes(app)
         # The Notte SDK's server_url is the gateway itself: /sessions/..., /scrape, /health.
         Notte(self.control, automation, self.cdp, limiter).routes(app)
         LiveView(self.control, self.settings.cluster_secret).routes(app)

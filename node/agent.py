@@ -67,7 +67,8 @@ class NodeSettings:
     node_id: str = flag("", "stable node id (default: kept in the data dir)")
     capacity: int = flag(8, "browsers this node runs at once, pooled ones included")
     pool_size: int = flag(2, "pre-launched browsers kept warm")
-    labels: list = flag([], "node labels key=value (repeatable); browser and version are added")
+    labels: list = flag([], "node labels key=value (repeatable); browser, version and (with a "
+                                "model) has_model=true are added")
     cluster_secret: str = flag("", "shared secret of the cluster (BROWSERPLANE_CLUSTER_SECRET)",
                                env="BROWSERPLANE_CLUSTER_SECRET")
     chromium: str = flag("", "Chromium binary (default: Debian's chromium)")
@@ -284,6 +285,8 @@ class NodeAgent:
 
     def _node_message(self) -> controlplane_pb2.Node:
         labels = {"browser": "chromium", "version": self.version.split("/")[-1]}
+        if self.model is not None:  # sessions that will run an agent are placed by it
+            labels["has_model"] = "true"
         for item in self.settings.labels:
             key, _, value = item.partition("=")
             labels[key.strip()] = value.strip()

@@ -195,11 +195,12 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
 
     async def _page(self, session_id: str, page_id: str,
                     context: grpc.aio.ServicerContext) -> tuple[SessionSlot, PageDriver, str, Page]:
-        """The session and the page a call is about; waits (briefly) until resource blocking
-        covers the pages the session started with, so the first navigation is blocked too."""
+        """The session and the page a call is about; waits (briefly) until the recorder is
+        attached to the pages the session started with, so the first navigation is recorded
+        (its console, network and navigation count) and blocked too."""
         slot = self._slot(session_id, context)
         events = slot.events
-        if events is not None and (events.blocked or events.blocked_urls) and not events.ready.is_set():
+        if events is not None and not events.ready.is_set():
             try:
                 await asyncio.wait_for(events.ready.wait(), 5)
             except TimeoutError:
@@ -579,15 +580,17 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
                           context: grpc.aio.ServicerContext) -> A.BrowserHealth:
         slot = self._slot(request.session_id, context)
         driver = self._driver(slot)
+        navigations = slot.events.navigations if slot.events is not None else 0
         try:
             pages = await asyncio.wait_for(driver.pages(), 5)
             _, page = await driver.page()
             await asyncio.wait_for(page.evaluate("1"), 5)
+            title = await asyncio.wait_for(page.title(), 5)
             return A.BrowserHealth(responsive=True, current_url=page.url,
-                                   title=await page.title(), pages=len(pages),
+                                   title=title, pages=len(pages), navigations=navigations,
                                    uptime_ms=(time.time() - slot.started_at) * 1000)
         except (TimeoutError, PwError, BrowserplaneError):
-            return A.BrowserHealth(responsive=False,
+            return A.BrowserHealth(responsive=False, navigations=navigations,
                                    uptime_ms=(time.time() - slot.started_at) * 1000)
 
     def _slot(self, session_id: str, context: grpc.aio.ServicerContext) -> SessionSlot:

@@ -64,6 +64,9 @@ class PageEvents:
         self.network = Buffer()
         self.cdp = Buffer()
         self.pages: dict[str, int] = {}  # targetId -> small number, in order of appearance
+        # Main-frame navigations of every page, whoever made them (a CDP client's Page.navigate
+        # through the relay, a click, a script): the /api dialect's navigationCount.
+        self.navigations = 0
         self._sessions: dict[str, str] = {}  # CDP sessionId -> targetId
         self._requests: dict[str, dict[str, Any]] = {}
         self._conn: CdpConnection | None = None
@@ -135,7 +138,11 @@ class PageEvents:
                 self._enabling.add(task)
                 task.add_done_callback(self._enabling.discard)
             return
-        if method == "Fetch.requestPaused":
+        if method == "Page.frameNavigated":
+            frame = params.get("frame", {})
+            if not frame.get("parentId") and frame.get("url", "about:blank") != "about:blank":
+                self.navigations += 1
+        elif method == "Fetch.requestPaused":
             self.blocked_count += 1
             asyncio.get_running_loop().create_task(self._fail(message.get("sessionId", ""),
                                                               params.get("requestId", "")))

@@ -940,18 +940,20 @@ class CheckHealthRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ...) -> None: ...
 
 class BrowserHealth(_message.Message):
-    __slots__ = ("responsive", "current_url", "title", "uptime_ms", "pages")
+    __slots__ = ("responsive", "current_url", "title", "uptime_ms", "pages", "navigations")
     RESPONSIVE_FIELD_NUMBER: _ClassVar[int]
     CURRENT_URL_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     UPTIME_MS_FIELD_NUMBER: _ClassVar[int]
     PAGES_FIELD_NUMBER: _ClassVar[int]
+    NAVIGATIONS_FIELD_NUMBER: _ClassVar[int]
     responsive: bool
     current_url: str
     title: str
     uptime_ms: float
     pages: int
-    def __init__(self, responsive: _Optional[bool] = ..., current_url: _Optional[str] = ..., title: _Optional[str] = ..., uptime_ms: _Optional[float] = ..., pages: _Optional[int] = ...) -> None: ...
+    navigations: int
+    def __init__(self, responsive: _Optional[bool] = ..., current_url: _Optional[str] = ..., title: _Optional[str] = ..., uptime_ms: _Optional[float] = ..., pages: _Optional[int] = ..., navigations: _Optional[int] = ...) -> None: ...
 
 class Resolution(_message.Message):
     __slots__ = ("description", "ref", "label", "role", "score", "why", "ambiguous", "chosen_by", "selector", "duration_ms")

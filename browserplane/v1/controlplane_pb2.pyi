@@ -510,16 +510,20 @@ class ListCallsResponse(_message.Message):
     def __init__(self, calls: _Optional[_Iterable[_Union[Call, _Mapping]]] = ...) -> None: ...
 
 class CreateSessionRequest(_message.Message):
-    __slots__ = ("options", "queue_timeout_seconds", "idempotency_key", "cdp_base_url")
+    __slots__ = ("options", "queue_timeout_seconds", "idempotency_key", "cdp_base_url", "start_in_background", "initial_calls")
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     QUEUE_TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     CDP_BASE_URL_FIELD_NUMBER: _ClassVar[int]
+    START_IN_BACKGROUND_FIELD_NUMBER: _ClassVar[int]
+    INITIAL_CALLS_FIELD_NUMBER: _ClassVar[int]
     options: _session_pb2.SessionOptions
     queue_timeout_seconds: int
     idempotency_key: str
     cdp_base_url: str
-    def __init__(self, options: _Optional[_Union[_session_pb2.SessionOptions, _Mapping]] = ..., queue_timeout_seconds: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., cdp_base_url: _Optional[str] = ...) -> None: ...
+    start_in_background: bool
+    initial_calls: _containers.RepeatedCompositeFieldContainer[StartCallRequest]
+    def __init__(self, options: _Optional[_Union[_session_pb2.SessionOptions, _Mapping]] = ..., queue_timeout_seconds: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., cdp_base_url: _Optional[str] = ..., start_in_background: _Optional[bool] = ..., initial_calls: _Optional[_Iterable[_Union[StartCallRequest, _Mapping]]] = ...) -> None: ...
 
 class GetSessionRequest(_message.Message):
     __slots__ = ("id", "cdp_base_url")
