@@ -182,9 +182,12 @@ def test_a_running_session_its_live_view_and_ending_it(page: Page, cluster: Clus
     expect(row).to_contain_text("cancelled", timeout=15_000)
 
 
-def test_nodes_with_a_key_and_with_the_cluster_secret(page: Page, cluster: Cluster,
-                                                      gateway_url: str, api_key: str):
+def test_nodes_and_sessions_with_a_key_and_with_the_cluster_secret(
+        page: Page, cluster: Cluster, gateway_url: str, api_key: str, site: str):
+    other_md = (("authorization", f"Bearer {cluster.create_key('console-other')}"),)
+    other = start_session(cluster, other_md, f"{site}/hello.html", dialect="airtop")
     login(page, gateway_url, api_key)
+    expect(page.locator("#sessions-body")).not_to_contain_text(other)  # another project's
     page.click("#nav a[data-view='nodes']")
     row = page.locator("tr[data-node='n1']")
     expect(row).to_be_visible(timeout=15_000)
@@ -199,6 +202,9 @@ def test_nodes_with_a_key_and_with_the_cluster_secret(page: Page, cluster: Clust
     page.click("#logout")
     login(page, gateway_url, cluster.secret)
     expect(page.locator("#who")).to_contain_text("every project")
+    expect(page.locator(f"tr[data-session='{other}']")).to_contain_text("airtop", timeout=15_000)
+    shot(page, "sessions-cluster")
+    cluster.stub.TerminateSession(cp.TerminateSessionRequest(id=other), metadata=other_md)
     page.click("#nav a[data-view='nodes']")
     expect(page.locator("tr[data-node='n1']")).to_contain_text(node.relay_address, timeout=15_000)
     shot(page, "nodes-cluster")

@@ -241,8 +241,9 @@ async function loadSessions() {
   const total = Number(answer.total);
   $("sessions-note").textContent = Number.isFinite(total) && total > sessionsCache.length
     ? `the newest ${sessionsCache.length} of ${total}` : "";
-  fillOptions($("filter-status"), sessionsCache.map((s) => s.status), ["", "live", "ended"]);
-  fillOptions($("filter-dialect"), sessionsCache.map((s) => s.dialect), [""]);
+  fillOptions($("filter-status"), ["creating", "running", "completed", "cancelled", "failed",
+                                    ...sessionsCache.map((s) => s.status)], ["", "live", "ended"]);
+  fillOptions($("filter-dialect"), ["grpc", ...sessionsCache.map((s) => s.dialect)], [""]);
   renderSessions();
 }
 
@@ -261,7 +262,7 @@ function renderSessions() {
     if (status === "live" && !live) return false;
     if (status === "ended" && live) return false;
     if (status && status !== "live" && status !== "ended" && s.status !== status) return false;
-    if (dialect && s.dialect !== dialect) return false;
+    if (dialect && (s.dialect || "grpc") !== dialect) return false;
     return true;
   });
   const body = clear($("sessions-body"));
@@ -272,7 +273,7 @@ function renderSessions() {
     body.append(el("tr", {dataset: {session: id}},
       el("td", {}, el("a", {href: link, class: "mono", text: id})),
       el("td", {}, badge(s.status)),
-      el("td", {text: s.dialect || ""}),
+      el("td", {text: s.dialect || "grpc"}),
       el("td", {class: "pagecell"},
         el("div", {class: "title", text: s.title || ""}),
         el("div", {class: "url mono", text: s.currentUrl || ""})),
@@ -291,7 +292,7 @@ function renderSessions() {
 function confirmEnd(id) {
   const dialog = $("confirm");
   $("confirm-text").textContent = `Session ${id} will be stopped and its browser closed. ` +
-    "Its recording, logs and artifacts are kept.";
+    "Its recording and artifacts are kept.";
   return new Promise((resolve) => {
     const done = (answer) => {
       $("confirm-ok").removeEventListener("click", ok);
