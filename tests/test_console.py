@@ -57,9 +57,10 @@ def login(page: Page, base: str, key: str) -> None:
     expect(page.locator("#view-sessions")).to_be_visible(timeout=15_000)
 
 
-def start_session(cluster: Cluster, md: tuple, url: str, dialect: str = "browserbase") -> str:
+def start_session(cluster: Cluster, md: tuple, url: str, dialect: str = "browserbase",
+                  record: bool = False) -> str:
     session = cluster.stub.CreateSession(cp.CreateSessionRequest(options=session_pb2.SessionOptions(
-        keep_alive=True, dialect=dialect)), metadata=md, timeout=60)
+        keep_alive=True, dialect=dialect, record_session=record)), metadata=md, timeout=60)
     automation = automation_pb2_grpc.AutomationStub(cluster.channel)
     automation.Navigate(A.NavigateRequest(session_id=session.id, url=url), metadata=md, timeout=30)
     return session.id
@@ -266,19 +267,21 @@ def test_a_key_lists_nodes_without_their_addresses(cluster: Cluster, md: tuple):
     assert not node.labels and not node.HasField("lease_expires_at")
 
 
-def test_the_inspector_plays_the_recording(page: Page, gateway_url: str, api_key: str, site: str):
-    """A recorded /api/sessions session: after it ends, the inspector plays its video, and a
+def test_the_inspector_plays_the_recording(page: Page, cluster: Cluster, gateway_url: str,
+                                          api_key: str, md: tuple, site: str):
+    """A recorded session: after the console ended it, the inspector plays its video, and a
     click on a timeline event seeks the video there."""
+    sid = start_session(cluster, md, f"{site}/form.html", record=True)
+    automation = automation_pb2_grpc.AutomationStub(cluster.channel)
+    automation.Act(A.ActRequest(session_id=sid, action=A.Action(click=A.Click(
+        target=A.ElementTarget(selector="#counter")))), metadata=md, timeout=30)
+    automation.Navigate(A.NavigateRequest(session_id=sid, url=f"{site}/hello.html"), metadata=md,
+                        timeout=30)
     auth = {"Authorization": f"Bearer {api_key}"}
-    created = httpx.post(gateway_url + "/api/sessions", headers=auth, timeout=30,
-                         json={"initialPrompt": f"{site}/hello.html"})
-    assert created.status_code in (200, 201), created.text
-    sid = created.json()["sessionId"]
 
     def status() -> str:
         return httpx.get(f"{gateway_url}/api/sessions/{sid}", headers=auth, timeout=10).json()["status"]
 
-    Cluster.wait(lambda: status() == "running", 60, "the /api session did not start")
     time.sleep(3)  # something to see in the recording: the page for a few seconds
     login(page, gateway_url, api_key)
     row = page.locator(f"tr[data-session='{sid}']")

@@ -361,10 +361,12 @@ async function loadSession(id) {
   $("s-title").textContent = s.title ? `${s.title}` : id;
   $("s-status").replaceChildren(badge(s.status));
   $("s-end").hidden = !live;
-  const facts = [["Session", id, "mono"], ["Dialect", s.dialect], ["Page", s.currentUrl, "mono"],
-    ["Created", when(s.createdAt)], ["Duration", ms(s.duration)], ["Actions", s.actionCount],
-    ["Navigations", s.navigationCount], ["Screenshots", s.screenshotCount], ["Node", s.machineId],
-    ["Project", s.projectId]];
+  // Counts the node keeps while the browser runs; an ended session's are in its timeline.
+  const facts = [["Session", id, "mono"], ["Dialect", s.dialect || "grpc"],
+    ["Page", s.currentUrl, "mono"], ["Created", when(s.createdAt)], ["Ended", when(s.endedAt)],
+    ["Duration", ms(s.duration)], ["Actions", live ? s.actionCount : null],
+    ["Navigations", live ? s.navigationCount : null], ["Screenshots", s.screenshotCount],
+    ["Node", s.machineId], ["Project", s.projectId], ["End reason", s.endReason]];
   clear($("s-facts"));
   for (const [label, value, cls] of facts) {
     if (value === undefined || value === null || value === "") continue;
@@ -378,7 +380,13 @@ async function loadSession(id) {
   else if (tab === "console") loadConsole(id);
   else if (tab === "network") loadNetwork(id);
   else if (tab === "artifacts") loadArtifacts(id);
-  if (!live && tab !== "live") stopPolling();  // an ended session does not change any more
+  // An ended session changes no more, except that its recording arrives a little after the end.
+  if (!live && !(tab === "recording" && !sessionView.recordingLoaded && justEnded(s))) stopPolling();
+}
+
+function justEnded(s) {
+  const ended = Date.parse(s.endedAt || "");
+  return Number.isFinite(ended) && Date.now() - ended < 120000;
 }
 
 function selectTab(tab) {
@@ -437,9 +445,12 @@ async function loadRecording(id, live) {
   const video = artifacts.filter((a) => artifactKind(a) === "video").pop();
   const timeline = artifacts.filter((a) => artifactKind(a) === "timeline").pop();
   if (!video) {
+    const details = sessionView.details || {};
     $("rec-note").textContent = live
       ? "The recording is kept when the session ends."
-      : "This session has no recording (it was not recorded, or the recording has expired).";
+      : justEnded(details)
+        ? "The session has just ended; its recording is being saved\u2026"
+        : "This session has no recording (it was not recorded, or the recording has expired).";
     return;
   }
   const src = ownUrl(video.publicUrl || video.url);
@@ -484,11 +495,19 @@ function eventText(e) {
   for (const name of ["text", "message", "url", "description"]) {
     if (typeof e[name] === "string" && e[name]) { text = e[name]; break; }
   }
-  if (!text && e.details && typeof e.details === "object" && Object.keys(e.details).length) {
-    text = JSON.stringify(e.details);
-  }
+  if (!text) text = detailsText(e.details);
   if (e.success === false && e.reason) text += (text ? " \u2014 " : "") + e.reason;
   return text;
+}
+
+// An action's details as "url: …  ·  selector: …" (the URL alone when there is one).
+function detailsText(details) {
+  if (!details || typeof details !== "object") return "";
+  if (typeof details.url === "string" && details.url) return details.url;
+  return Object.entries(details)
+    .filter(([name, value]) => name !== "action" && value !== "" && value !== null)
+    .map(([name, value]) => `${name}: ${typeof value === "object" ? JSON.stringify(value) : value}`)
+    .join("  \u00b7  ");
 }
 
 function renderTimeline(events) {
@@ -552,8 +571,8 @@ function loadActions(id) {
       el("td", {class: a.success === false ? "result-failed" : "result-ok",
                 text: a.success === false ? "failed" : "ok"}),
       el("td", {text: ms(a.duration)}),
-      el("td", {class: "mono", text: a.details && Object.keys(a.details).length
-                                       ? JSON.stringify(a.details) : (a.error || "")})));
+      el("td", {class: "mono", text: [detailsText(a.details), a.error].filter(Boolean)
+                                       .join("  \u2014  ")})));
 }
 
 function loadConsole(id) {
