@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -177,7 +178,8 @@ def test_a_running_session_its_live_view_and_ending_it(page: Page, cluster: Clus
                  == session_pb2.COMPLETED, 20, "the console did not end the session")
     expect(page.locator("#s-status")).to_have_text("cancelled", timeout=15_000)
     expect(page.locator("#s-end")).to_be_hidden()
-    expect(page.locator("#rec-note")).to_contain_text("no recording", timeout=15_000)
+    expect(page.locator("#rec-note")).to_contain_text(re.compile("no recording", re.I),
+                                                      timeout=15_000)
     page.click("#nav a[data-view='sessions']")
     page.select_option("#filter-status", "ended")
     expect(row).to_contain_text("cancelled", timeout=15_000)

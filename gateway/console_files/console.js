@@ -449,7 +449,8 @@ async function loadRecording(id, live) {
     $("rec-note").textContent = live
       ? "The recording is kept when the session ends."
       : justEnded(details)
-        ? "The session has just ended; its recording is being saved\u2026"
+        ? "No recording yet: a recorded session's video is saved a few seconds after it " +
+          "ends and shows here then."
         : "This session has no recording (it was not recorded, or the recording has expired).";
     return;
   }
