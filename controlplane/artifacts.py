@@ -283,6 +283,10 @@ class Artifacts:
                 "session": session_id, "error": str(err)}})
             return 0
         principal = Principal(project_id, cluster=True)
+        # The zip is the session's whole set: one sent again replaces the first's artifacts.
+        earlier, _ = self.store.artifacts(project_id, session_id, cp.ARTIFACT_DOWNLOAD, 0, 100_000)
+        for a in earlier:
+            self.delete(a.id)
         added = 0
         for index, name in entries:
             try:

@@ -413,8 +413,9 @@ class SessionService:
         if len(out) == size:
             last = out[-1]
             token = f"{seconds(last.created_at)!r}/{last.id}"
-        # Sessions are written once they run, so creates still queued or starting are not
-        # listed yet (GetSession finds them by id from the live map).
+        # Sessions are written once they run (background creates as they are answered), so
+        # blocking creates still queued or starting are not listed yet (GetSession finds them
+        # by id from the live map).
         total = self.store.count_sessions(principal.project_id, states) if not filters else len(out)
         return out, token, total
 

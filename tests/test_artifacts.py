@@ -191,12 +191,29 @@ def test_screenshot_and_pdf_through_automation_are_artifacts(cluster: Cluster, a
         return cluster.stub.ListArtifacts(cp.ListArtifactsRequest(session_id=session.id),
                                           metadata=kmd, timeout=10).artifacts
     cluster.wait(lambda: len(listed()) == 3, 20, "the screenshots were not kept")
+    # an Observe asked for a screenshot keeps it; one not asked keeps nothing
+    seen = automation.Observe(A.ObserveRequest(session_id=session.id, include_screenshot=True),
+                              metadata=kmd, timeout=30)
+    automation.Observe(A.ObserveRequest(session_id=session.id), metadata=kmd, timeout=30)
+    cluster.wait(lambda: len(listed()) == 4, 20, "the observation's screenshot was not kept")
+    # a background call's screenshot (Airtop's route) too
+    started = cluster.stub.StartCall(cp.StartCallRequest(
+        method="Screenshot", request=A.ScreenshotRequest(session_id=session.id).SerializeToString()),
+        metadata=kmd, timeout=30)
+    cluster.wait(lambda: cluster.stub.GetCall(cp.GetCallRequest(id=started.id), metadata=kmd)
+                 .state == cp.Call.COMPLETED, 30, "the background screenshot did not complete")
+    called = A.ScreenshotResponse.FromString(
+        cluster.stub.GetCall(cp.GetCallRequest(id=started.id), metadata=kmd).response)
+    cluster.wait(lambda: len(listed()) == 5, 20, "the background call's screenshot was not kept")
     found = listed()
     assert [a.kind for a in found] == [cp.ARTIFACT_SCREENSHOT, cp.ARTIFACT_SCREENSHOT,
-                                       cp.ARTIFACT_PDF]
+                                       cp.ARTIFACT_PDF, cp.ARTIFACT_SCREENSHOT,
+                                       cp.ARTIFACT_SCREENSHOT]
     assert found[0].page_id == page.id and found[0].metadata["width"] == str(shot.width)
     assert found[1].mime_type == "image/jpeg" and found[2].mime_type == "application/pdf"
-    for artifact, data in zip(found, (shot.data, jpeg.data, pdf.data), strict=True):
+    assert found[3].metadata["url"] == seen.page.url
+    for artifact, data in zip(found, (shot.data, jpeg.data, pdf.data, seen.screenshot,
+                                      called.data), strict=True):
         assert read(cluster.stub, kmd, cp.ReadArtifactRequest(id=artifact.id))[1] == data
         assert artifact.sha256 == hashlib.sha256(data).hexdigest()
 
@@ -306,3 +323,62 @@ def test_a_download_is_an_artifact_and_downloads_still_zip(cluster: Cluster, key
     assert status == 200 and body == b"id,amount\n1,42\n2,7\n"
     assert headers["Content-Disposition"].startswith('attachment; filename="report.csv"')
     assert headers["Content-Type"] == "application/octet-stream"
+
+
+def test_bounds_terminate_restart_and_retention(fresh_cluster: Cluster) -> None:
+    c = fresh_cluster
+    c.cp_flags.update({"artifacts-per-session": 3, "artifact-max-bytes": 100_000,
+                       "artifact-session-bytes": 150_000, "artifact-project-bytes": 200_000})
+    c.start_controlplane()
+    c.start_node("n1", capacity=2, pool=0)
+    kmd = (("authorization", f"Bearer {c.create_key('bounded')}"),)
+    first = c.stub.CreateSession(cp.CreateSessionRequest(), metadata=kmd, timeout=60)
+    second = c.stub.CreateSession(cp.CreateSessionRequest(), metadata=kmd, timeout=60)
+    node = cluster_metadata(c.secret, first.project_id)
+
+    def shot(session_id: str, size: int, name: str = "shot.png") -> cp.Artifact:
+        return put(c.stub, node, cp.Artifact(session_id=session_id, kind=cp.ARTIFACT_SCREENSHOT,
+                                             name=name), bytes([len(name)]) * size)
+
+    # one artifact past --artifact-max-bytes: refused, nothing left on disk
+    assert failure(shot, first.id, 100_001) == \
+        (grpc.StatusCode.INVALID_ARGUMENT, errors.PAYLOAD_TOO_LARGE)
+    a1, a2 = shot(first.id, 60_000, "a1"), shot(first.id, 60_000, "a2")
+    # the session's bytes bound: refused (the session keeps its first artifacts)
+    assert failure(shot, first.id, 60_000) == \
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, errors.ARTIFACT_LIMIT)
+    a3 = shot(first.id, 10)
+    # the session's count bound
+    assert failure(shot, first.id, 10) == (grpc.StatusCode.RESOURCE_EXHAUSTED, errors.ARTIFACT_LIMIT)
+    blobs = c.tmp / "cp" / "blobs" / "artifacts"
+    assert sorted(p.name for p in blobs.iterdir()) == sorted([a1.id, a2.id, a3.id])
+
+    # the project's bytes bound: the project's oldest go first
+    b1 = shot(second.id, 90_000, "b1")
+    left = c.stub.ListArtifacts(cp.ListArtifactsRequest(), metadata=kmd).artifacts
+    assert [a.id for a in left] == [b1.id, a3.id, a2.id]  # newest first across sessions
+    assert failure(c.stub.ReadArtifact, cp.ReadArtifactRequest(id=a1.id), metadata=kmd)[1] == \
+        errors.ARTIFACT_NOT_FOUND
+    assert not (blobs / a1.id).exists()
+
+    # terminated sessions keep their artifacts, and so does a control-plane restart
+    for s in (first, second):
+        c.stub.TerminateSession(cp.TerminateSessionRequest(id=s.id), metadata=kmd)
+    c.controlplane.stop()
+    c.start_controlplane()
+    assert read(c.stub, kmd, cp.ReadArtifactRequest(id=b1.id))[1] == bytes([2]) * 90_000
+    listed = c.stub.ListArtifacts(cp.ListArtifactsRequest(session_id=first.id), metadata=kmd)
+    assert [a.id for a in listed.artifacts] == [a2.id, a3.id] and listed.total == 2
+    signed = c.stub.SignArtifactUrl(cp.SignArtifactUrlRequest(id=a2.id), metadata=kmd)
+
+    # retention: a control plane started with a shorter one forgets what is older (at start
+    # and in its housekeeping); the signed URL then finds nothing
+    c.controlplane.stop()
+    time.sleep(2)  # the artifacts are older than the retention below
+    c.cp_flags["artifact-retention-hours"] = 0.0005  # 1.8 s
+    c.start_controlplane()
+    assert list(blobs.iterdir()) == []
+    assert c.stub.ListArtifacts(cp.ListArtifactsRequest(), metadata=kmd).total == 0
+    assert failure(c.stub.ReadArtifact, cp.ReadArtifactRequest(
+        id=a2.id, expires=signed.expires, signature=signed.signature)) == \
+        (grpc.StatusCode.NOT_FOUND, errors.ARTIFACT_NOT_FOUND)

@@ -28,6 +28,7 @@ from browserplane.v1 import automation_pb2 as A
 from browserplane.v1 import automation_pb2_grpc, controlplane_pb2_grpc
 from browserplane.v1 import controlplane_pb2 as cp
 from browserplane.v1 import session_pb2 as S
+from gateway.artifact_urls import url_of
 from gateway.http_api import (
     ApiError,
     RateLimiter,
@@ -58,14 +59,12 @@ MAX_PROMPT_CHARS = 10_000
 MAX_LOG_LIMIT = 1000
 MAX_OFFSET = 1_000_000
 HEALTH_TIMEOUT_S = 6  # the node gives the browser 5 s for its CDP round trip
-# Where the gateway serves an artifact's signed download (the artifacts part's route).
-ARTIFACT_URL = "{base}/artifacts/{id}?expires={expires}&signature={signature}"
 ARTIFACT_TYPES = {cp.ARTIFACT_SCREENSHOT: "screenshot", cp.ARTIFACT_VIDEO: "recording",
                   cp.ARTIFACT_TIMELINE: "timeline", cp.ARTIFACT_DOM_EVENTS: "dom_events",
                   cp.ARTIFACT_DOWNLOAD: "download", cp.ARTIFACT_PDF: "pdf"}
 # One code per HTTP status, except the few a client acts on differently.
 STATUS_CODES = {400: "invalid_argument", 401: "unauthenticated", 403: "permission_denied",
-                404: "not_found", 405: "method_not_allowed", 409: "conflict",
+                404: "not_found", 405: "method_not_allowed", 409: "conflict", 410: "gone",
                 413: "payload_too_large", 422: "unprocessable", 429: "resource_exhausted",
                 500: "internal", 501: "not_implemented", 503: "unavailable", 504: "timeout"}
 KEPT_CODES = {"invalid_json", "model_not_configured", "rate_limited", "session_not_found"}
@@ -389,12 +388,10 @@ class ApiSessions:
             session_id=s.id, limit=1000), metadata=md, timeout=10)
         signed = await asyncio.gather(*(self.control.SignArtifactUrl(
             cp.SignArtifactUrlRequest(id=a.id), metadata=md, timeout=10) for a in found.artifacts))
-        base = public_base(request)
         return web.json_response({"artifacts": [{
             "objectId": a.id, "type": ARTIFACT_TYPES.get(a.kind, "file"), "name": a.name,
             "mimeType": a.mime_type, "size": a.size_bytes, "timestamp": _iso(a.created_at),
-            "publicUrl": ARTIFACT_URL.format(base=base, id=a.id, expires=u.expires,
-                                             signature=u.signature),
+            "publicUrl": url_of(request, u),
             "expiresAt": u.expires, "metadata": dict(a.metadata)}
             for a, u in zip(found.artifacts, signed, strict=True)], "total": found.total})
 
