@@ -140,10 +140,14 @@ class ArtifactRoute:
                 response.headers["Content-Range"] = \
                     f"bytes {read.offset}-{end - 1}/{artifact.size_bytes}"
             await response.prepare(request)
-            await response.write(first_chunk.data)
-            async for chunk in stream:
-                await response.write(chunk.data)
-            await response.write_eof()
+            try:
+                if request.method != "HEAD":
+                    await response.write(first_chunk.data)
+                    async for chunk in stream:
+                        await response.write(chunk.data)
+                await response.write_eof()
+            finally:
+                stream.cancel()  # a client gone mid-video stops the control plane's read too
             return response
         except grpc.aio.AioRpcError as err:
             if response is not None and response.prepared:

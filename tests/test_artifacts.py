@@ -9,6 +9,7 @@ import base64
 import hashlib
 import io
 import json
+import pathlib
 import time
 import urllib.error
 import urllib.request
@@ -352,6 +353,15 @@ def test_bounds_terminate_restart_and_retention(fresh_cluster: Cluster) -> None:
     assert failure(shot, first.id, 10) == (grpc.StatusCode.RESOURCE_EXHAUSTED, errors.ARTIFACT_LIMIT)
     blobs = c.tmp / "cp" / "blobs" / "artifacts"
     assert sorted(p.name for p in blobs.iterdir()) == sorted([a1.id, a2.id, a3.id])
+    # a screenshot past the session's bound still answers its caller; it is not kept
+    with grpc.insecure_channel(c.address) as channel:
+        taken = automation_pb2_grpc.AutomationStub(channel).Screenshot(
+            A.ScreenshotRequest(session_id=first.id), metadata=kmd, timeout=60)
+    assert taken.data[:8] == b"\x89PNG\r\n\x1a\n"
+    c.wait(lambda: "artifact not kept" in c.controlplane.log_path.read_text(), 20,
+           "the refused copy was not logged")
+    assert c.stub.ListArtifacts(cp.ListArtifactsRequest(session_id=first.id),
+                                metadata=kmd).total == 3
 
     # the project's bytes bound: the project's oldest go first
     b1 = shot(second.id, 90_000, "b1")
@@ -370,6 +380,13 @@ def test_bounds_terminate_restart_and_retention(fresh_cluster: Cluster) -> None:
     listed = c.stub.ListArtifacts(cp.ListArtifactsRequest(session_id=first.id), metadata=kmd)
     assert [a.id for a in listed.artifacts] == [a2.id, a3.id] and listed.total == 2
     signed = c.stub.SignArtifactUrl(cp.SignArtifactUrlRequest(id=a2.id), metadata=kmd)
+    c.start_gateway()
+    url = (f"http://127.0.0.1:{c.gateway_port}/artifacts/{a2.id}?expires={signed.expires}"
+           f"&signature={signed.signature}")
+    head = urllib.request.Request(url, method="HEAD")
+    with urllib.request.urlopen(head, timeout=30) as answer:  # noqa: S310 - loopback
+        assert answer.status == 200 and answer.headers["Content-Length"] == "60000"
+        assert answer.read() == b""
 
     # retention: a control plane started with a shorter one forgets what is older (at start
     # and in its housekeeping); the signed URL then finds nothing
@@ -382,3 +399,44 @@ def test_bounds_terminate_restart_and_retention(fresh_cluster: Cluster) -> None:
     assert failure(c.stub.ReadArtifact, cp.ReadArtifactRequest(
         id=a2.id, expires=signed.expires, signature=signed.signature)) == \
         (grpc.StatusCode.NOT_FOUND, errors.ARTIFACT_NOT_FOUND)
+    status, _, body = _get(url)  # the gateway, no key, an artifact past retention
+    assert status == 404 and json.loads(body)["error"]["code"] == "not_found"
+
+
+def test_downloads_zip_unpacked_safely(fresh_cluster: Cluster) -> None:
+    """A downloads zip with a path-traversal name, a directory and a zip bomb: the files
+    become artifacts under their ids only, the bomb stops at the bound as it inflates."""
+    c = fresh_cluster
+    c.cp_flags.update({"artifact-max-bytes": 1 << 20})
+    c.start_controlplane()
+    c.start_node("n1", capacity=1, pool=0)
+    kmd = (("authorization", f"Bearer {c.create_key('zips')}"),)
+    s = c.stub.CreateSession(cp.CreateSessionRequest(), metadata=kmd, timeout=60)
+    raw = io.BytesIO()
+    with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("../../../../tmp/evil.txt", b"not outside")
+        z.writestr("sub/", b"")
+        z.writestr("bomb.bin", b"\0" * (50 << 20))  # 50 MiB of zeros, ~50 KiB deflated
+        z.writestr("ok.csv", b"a,b\n")
+    archive = raw.getvalue()
+    assert len(archive) < 1 << 20
+    node = cluster_metadata(c.secret, s.project_id)
+
+    def chunks():
+        yield cp.DataChunk(session_id=s.id, data=archive)
+    for _ in range(2):  # sent twice (a retry): the second replaces the first's artifacts
+        c.stub.WriteSessionFiles(chunks(), metadata=node, timeout=60)
+    found = c.stub.ListArtifacts(cp.ListArtifactsRequest(session_id=s.id,
+                                                         kind=cp.ARTIFACT_DOWNLOAD),
+                                 metadata=kmd).artifacts
+    assert sorted(a.name for a in found) == ["evil.txt", "ok.csv"]
+    by_name = {a.name: a for a in found}
+    assert read(c.stub, kmd, cp.ReadArtifactRequest(id=by_name["evil.txt"].id))[1] == b"not outside"
+    blobs = c.tmp / "cp" / "blobs" / "artifacts"
+    assert sorted(p.name for p in blobs.iterdir()) == sorted(a.id for a in found)
+    assert not (c.tmp / "evil.txt").exists() and not pathlib.Path("/tmp/evil.txt").exists()
+    # the zip itself is served as before
+    kept = b"".join(chunk.data for chunk in c.stub.ReadSessionFiles(
+        cp.ReadSessionFilesRequest(session_id=s.id), metadata=kmd, timeout=30))
+    assert kept == archive
+    c.stub.TerminateSession(cp.TerminateSessionRequest(id=s.id), metadata=kmd)
