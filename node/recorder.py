@@ -55,6 +55,7 @@ class Recording:
     size: int
     started_at: float  # wall time of the video's first frame
     switches: list[dict[str, Any]]
+    first_page: str = ""  # the page the video starts on
 
 
 class Recorder:
@@ -68,6 +69,7 @@ class Recorder:
         self.started_at = 0.0  # wall time of the first frame (the video's 0)
         self._start_mono = 0.0
         self.switches: list[dict[str, Any]] = []
+        self.first_page = ""
         self.frames_seen = 0
         self.frames_dropped = 0
         self._pages: list[str] = []  # page targetIds in order of appearance
@@ -158,6 +160,7 @@ class Recorder:
                 log.debug("could not screencast a page", extra={"fields": {"error": str(err)}})
                 return
             self._cdp_session = session
+            self.first_page = self.first_page or target
             if old:
                 self.switches.append({"timestamp": time.time(), "from": old, "to": target})
 
@@ -278,7 +281,7 @@ class Recorder:
             return None
         return Recording(self.path, summary["frames"], summary["duration_ms"], summary["width"],
                          summary["height"], summary["fps"], summary["bytes"], self.started_at,
-                         list(self.switches))
+                         list(self.switches), self.first_page)
 
     async def _kill(self) -> None:
         proc = self._proc
@@ -333,7 +336,7 @@ def timeline(recording: Recording, actions: list[dict[str, Any]], cdp_events: li
     entries.sort(key=lambda x: x["t_ms"])
     return {"video": {"duration_ms": recording.duration_ms, "frames": recording.frames,
                       "fps": recording.fps, "width": recording.width, "height": recording.height,
-                      "started_at": recording.started_at},
+                      "started_at": recording.started_at, "page_id": recording.first_page},
             "entries": entries}
 
 
