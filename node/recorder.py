@@ -55,6 +55,7 @@ class Recording:
     size: int
     started_at: float  # wall time of the video's first frame
     switches: list[dict[str, Any]]
+    first_page: str = ""  # the page the video starts on
 
 
 class Recorder:
@@ -68,6 +69,7 @@ class Recorder:
         self.started_at = 0.0  # wall time of the first frame (the video's 0)
         self._start_mono = 0.0
         self.switches: list[dict[str, Any]] = []
+        self.first_page = ""
         self.frames_seen = 0
         self.frames_dropped = 0
         self._pages: list[str] = []  # page targetIds in order of appearance
@@ -92,13 +94,7 @@ class Recorder:
 
     async def _run(self) -> None:
         try:
-            self.out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            s = self.settings
-            self._proc = await asyncio.create_subprocess_exec(
-                sys.executable, str(ENCODER), str(self.path), str(s.fps), str(s.max_width),
-                str(s.max_height), str(s.max_seconds), str(s.max_bytes),
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.DEVNULL)
+            await self._spawn_encoder()
             self._writer = asyncio.get_running_loop().create_task(self._write_frames())
             async with CdpConnection(self.ws_url, on_event=self._event) as conn:
                 self._conn = conn
@@ -117,6 +113,17 @@ class Recorder:
             log.debug("recorder stopped", extra={"fields": {"error": str(err)}})
         except Exception:  # noqa: BLE001 - a recorder failure never fails the session
             log.exception("recorder failed")
+
+    async def _spawn_encoder(self) -> None:
+        if self._proc is not None:
+            return
+        self.out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        s = self.settings
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(ENCODER), str(self.path), str(s.fps), str(s.max_width),
+            str(s.max_height), str(s.max_seconds), str(s.max_bytes),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL)
 
     def _wanted(self) -> str:
         hint = self.active_hint()
@@ -158,6 +165,7 @@ class Recorder:
                 log.debug("could not screencast a page", extra={"fields": {"error": str(err)}})
                 return
             self._cdp_session = session
+            self.first_page = self.first_page or target
             if old:
                 self.switches.append({"timestamp": time.time(), "from": old, "to": target})
 
@@ -237,7 +245,6 @@ class Recorder:
     async def finish(self) -> Recording | None:
         """Stops screencasting, ends the video at now and waits for the encoder; None when
         nothing was recorded or the encoder failed. The encoder is gone when this returns."""
-        self._ended = True
         end = time.monotonic()
         for task in (self._task, *self._tasks):
             if task is not None:
@@ -245,6 +252,10 @@ class Recorder:
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
+        if not self.frames_seen:
+            await self._last_chance()
+            end = max(end, self._start_mono)
+        self._ended = True
         proc = self._proc
         if proc is None:
             return None
@@ -278,7 +289,27 @@ class Recorder:
             return None
         return Recording(self.path, summary["frames"], summary["duration_ms"], summary["width"],
                          summary["height"], summary["fps"], summary["bytes"], self.started_at,
-                         list(self.switches))
+                         list(self.switches), self.first_page)
+
+    async def _last_chance(self) -> None:
+        """A session that ends before its first screencast frame (stopped within a second of
+        its start) still gets a one-frame video: a screenshot of its newest page, taken on a
+        connection of its own (the recorder's may not be up yet)."""
+        try:
+            async with CdpConnection(self.ws_url, timeout=5) as conn:
+                targets = await conn.send("Target.getTargets")
+                pages = [t["targetId"] for t in targets.get("targetInfos", []) if t.get("type") == "page"]
+                target = self._hint if self._hint in pages else (pages[-1] if pages else "")
+                if not target:
+                    return
+                attached = await conn.send("Target.attachToTarget", {"targetId": target, "flatten": True})
+                shot = await conn.send("Page.captureScreenshot", {"format": "jpeg", "quality": 70},
+                                       session_id=attached["sessionId"])
+            await self._spawn_encoder()
+            self.first_page = self.first_page or target
+            self._frame(shot.get("data", ""))
+        except (CdpError, TimeoutError, OSError, KeyError) as err:
+            log.debug("no last frame for the recording", extra={"fields": {"error": str(err)}})
 
     async def _kill(self) -> None:
         proc = self._proc
@@ -333,7 +364,7 @@ def timeline(recording: Recording, actions: list[dict[str, Any]], cdp_events: li
     entries.sort(key=lambda x: x["t_ms"])
     return {"video": {"duration_ms": recording.duration_ms, "frames": recording.frames,
                       "fps": recording.fps, "width": recording.width, "height": recording.height,
-                      "started_at": recording.started_at},
+                      "started_at": recording.started_at, "page_id": recording.first_page},
             "entries": entries}
 
 

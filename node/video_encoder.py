@@ -91,7 +91,7 @@ class Encoder:
     def end(self, t: float) -> dict[str, Any]:
         if self.container is None:
             return {"frames": 0}
-        self._emit_until(t)
+        self._emit_until(max(t, 1 / self.fps))  # a session shorter than a frame still shows
         for packet in self.stream.encode(None):
             self.container.mux(packet)
         self.container.close()
