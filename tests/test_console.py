@@ -41,9 +41,11 @@ def page(browser: Browser) -> Iterator[Page]:
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda err: errors.append(str(err)))
+    # Nothing the console does may need more than its CSP allows (no inline script or style).
+    tab.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
     yield tab
     context.close()
-    assert not errors, f"the console's script failed: {errors}"
+    assert not errors, f"the console's script failed or broke its CSP: {errors}"
 
 
 def shot(page: Page, name: str) -> None:
