@@ -150,6 +150,7 @@ def test_a_running_session_its_live_view_and_ending_it(page: Page, cluster: Clus
     # The page's title carries markup: the console shows it as text, nothing runs or loads.
     title = 'Shop <img src=x onerror="window.__pwned=1"> deals'
     expect(page.locator("#s-title")).to_have_text(title, timeout=15_000)
+    expect(page.frame_locator("#live-frame").locator("#pages option")).to_have_text(title)
     assert page.locator("img").count() == 0 and page.evaluate("window.__pwned") is None
     shot(page, "live")
 
