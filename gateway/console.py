@@ -59,10 +59,10 @@ def error_body(err: ApiError, request_id: str) -> dict[str, Any]:
     return body
 
 
-def wants_html(request: web.Request) -> bool:
-    """True when the client prefers HTML to JSON (a browser navigating here)."""
+def wants_html(accept: str) -> bool:
+    """True when an Accept header prefers HTML to JSON (a browser navigating here)."""
     best_html = best_json = -1.0
-    for part in request.headers.get("Accept", "").split(","):
+    for part in accept.split(","):
         kind, *params = [p.strip() for p in part.split(";")]
         q = 1.0
         for param in params:
@@ -76,7 +76,7 @@ def wants_html(request: web.Request) -> bool:
             best_html = max(best_html, q)
         elif kind in ("application/json", "*/*", "application/*"):
             best_json = max(best_json, q if kind == "application/json" else q - 0.001)
-    return best_html > 0 and best_html >= best_json
+    return best_html > 0 and best_html > best_json  # a tie with an explicit JSON: JSON
 
 
 def _time(ts: Timestamp) -> str | None:
@@ -108,7 +108,7 @@ class Console:
     # -- the page ------------------------------------------------------------------------
 
     async def root(self, request: web.Request) -> web.StreamResponse:
-        if wants_html(request):
+        if wants_html(request.headers.get("Accept", "")):
             return web.Response(body=self.page, content_type="text/html", charset="utf-8",
                                 headers=PAGE_HEADERS)
         return web.json_response(self.index(request), headers={"Vary": "Accept"})

@@ -95,6 +95,17 @@ def test_root_answers_an_api_client_with_what_the_gateway_serves(gateway_url: st
     assert httpx.get(gateway_url + "/console/other.js", timeout=10).status_code == 404
 
 
+@pytest.mark.parametrize(("accept", "html"), [
+    ("text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8", True),  # Chromium
+    ("text/html", True), ("application/json", False), ("*/*", False), ("", False),
+    ("application/json, text/html", False), ("text/html;q=0.5, application/json", False),
+    ("application/json;q=0.1, text/html", True), ("text/html;q=0", False), ("text/html;q=x", False)])
+def test_what_root_answers_follows_accept(accept: str, html: bool):
+    from gateway.console import wants_html
+
+    assert wants_html(accept) is html
+
+
 def test_the_console_api_refuses_what_it_should(gateway_url: str, api_key: str):
     api = gateway_url + "/console/api"
     missing = httpx.get(api + "/whoami", timeout=10)
