@@ -110,7 +110,7 @@ class Console:
     async def root(self, request: web.Request) -> web.StreamResponse:
         if wants_html(request.headers.get("Accept", "")):
             return web.Response(body=self.page, content_type="text/html", charset="utf-8",
-                                headers=PAGE_HEADERS)
+                                headers={**PAGE_HEADERS, "Vary": "Accept"})
         return web.json_response(self.index(request), headers={"Vary": "Accept"})
 
     async def asset(self, request: web.Request) -> web.StreamResponse:
