@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from browserplane.v1 import controlplane_pb2, controlplane_pb2_grpc, session_pb2
+from browserplane.v1 import controlplane_pb2, controlplane_pb2_grpc
 from gateway.http_api import (
     ApiError,
     RateLimiter,
@@ -48,9 +48,6 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-STATE_NAMES = {session_pb2.PENDING: "pending", session_pb2.RUNNING: "running",
-               session_pb2.COMPLETED: "completed", session_pb2.TIMED_OUT: "timed_out",
-               session_pb2.FAILED: "failed"}
 
 
 def error_body(err: ApiError, request_id: str) -> dict[str, Any]:
@@ -218,7 +215,6 @@ class Console:
             "sessions": [{
                 "sessionId": q.session.id, "projectId": q.session.project_id,
                 "position": q.position, "dialect": q.session.options.dialect or "grpc",
-                "status": STATE_NAMES.get(q.session.state, "pending"),
                 "createdAt": _time(q.session.created_at),
                 "nodeSelector": dict(q.session.options.node_selector)}
                 for q in answer.sessions]})
