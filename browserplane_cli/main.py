@@ -345,6 +345,10 @@ def cmd_up(args: argparse.Namespace) -> None:
         node_args += ["--relay-port", str(args.relay_port)]
     egress = [a for entry in args.egress_allow or [] for a in ("--egress-allow", entry)]
     node_args += egress
+    for name in ("record_fps", "record_max_width", "record_max_height", "record_max_seconds",
+                 "record_max_mb"):
+        if getattr(args, name) is not None:
+            node_args += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     model_plan, model_url = _model_plan(args)
     node_args += model_url
     # The personas' SMTP receiver runs in the control plane (it owns the store).
@@ -506,6 +510,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="destinations sessions may reach although the egress policy refuses them "
                          "(loopback, private ranges): HOST-or-CIDR[:PORT|:PORT-PORT], repeatable "
                          "(env BROWSERPLANE_EGRESS_ALLOW)")
+    up.add_argument("--record-fps", type=int, default=None,
+                    help="frames per second of recorded sessions' videos (node default 5)")
+    up.add_argument("--record-max-width", type=int, default=None, help="recordings' largest width (1280)")
+    up.add_argument("--record-max-height", type=int, default=None, help="recordings' largest height (720)")
+    up.add_argument("--record-max-seconds", type=float, default=None,
+                    help="a recording stops growing after this many seconds (3600)")
+    up.add_argument("--record-max-mb", type=int, default=None,
+                    help="a recording stops growing past this size (200 MB)")
     up.add_argument("--model-file", default=os.environ.get("BROWSERPLANE_MODEL_FILE", ""),
                     help="serve this GGUF model on loopback (`browserplane model`, needs the `model` "
                          "extra) and point the node at it (env BROWSERPLANE_MODEL_FILE)")

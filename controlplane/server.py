@@ -590,15 +590,30 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
 
     async def ListNodes(self, request: cp.ListNodesRequest,
                         context: grpc.aio.ServicerContext) -> cp.ListNodesResponse:
-        _cluster(self, context)
-        assigned = self.sessions._assigned()
+        principal = _auth(self, context)
+        assigned = self.sessions._assigned(None if principal.cluster else principal.project_id)
         nodes = []
         for entry in self.plane.registry.nodes.values():
             node = cp.Node()
-            node.CopyFrom(entry.info)
+            if principal.cluster:
+                node.CopyFrom(entry.info)
+            else:  # a key sees room and load, not where nodes are or what runs on them
+                info = entry.info
+                node.id, node.capacity, node.free_slots = info.id, info.capacity, info.free_slots
+                node.warm_browsers, node.draining, node.up = (info.warm_browsers, info.draining,
+                                                               info.up)
             node.live_sessions = assigned.get(node.id, 0)
             nodes.append(node)
         return cp.ListNodesResponse(nodes=nodes)
+
+    async def ListQueue(self, request: cp.ListQueueRequest,
+                        context: grpc.aio.ServicerContext) -> cp.ListQueueResponse:
+        principal = _auth(self, context)
+        waiting = self.sessions.queued()
+        mine = [cp.QueuedSession(session=s, position=i + 1) for i, s in enumerate(waiting)
+                if principal.cluster or s.project_id == principal.project_id]
+        return cp.ListQueueResponse(sessions=mine, waiting=len(waiting),
+                                    max_size=self.sessions.queue.max_size)
 
     # -- background calls ------------------------------------------------------------------
 

@@ -84,12 +84,26 @@ class SessionService:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _assigned(self) -> dict[str, int]:
+    def _assigned(self, project_id: str | None = None) -> dict[str, int]:
+        """Live sessions per node (only `project_id`'s when given)."""
         counts: dict[str, int] = {}
         for s in self.live.values():
-            if s.node_id:
+            if s.node_id and project_id in (None, s.project_id):
                 counts[s.node_id] = counts.get(s.node_id, 0) + 1
         return counts
+
+    def queued(self) -> list[session_pb2.Session]:
+        """Sessions waiting for a node, oldest first (the queue serves them in that order),
+        without their tokens."""
+        out = []
+        for s in self.live.values():  # insertion order is creation order
+            if s.state == S.PENDING and not s.node_id:
+                copy = session_pb2.Session()
+                copy.CopyFrom(s)
+                copy.ClearField("cdp_token")
+                copy.ClearField("live_view_token")
+                out.append(copy)
+        return out
 
     def _views(self) -> list[NodeView]:
         return self.registry.views(self._assigned())

@@ -19,6 +19,7 @@ from browserplane.settings import flag
 from browserplane.v1 import automation_pb2_grpc, controlplane_pb2, controlplane_pb2_grpc
 from gateway.artifact_urls import ArtifactRoute
 from gateway.cdp_endpoint import CdpEndpoint
+from gateway.console import Console
 from gateway.dialects.airtop import Airtop
 from gateway.dialects.api_sessions import ApiSessions
 from gateway.dialects.browserbase import Browserbase
@@ -92,6 +93,8 @@ class Gateway:
         Notte(self.control, automation, self.cdp, limiter).routes(app)
         LiveView(self.control, self.settings.cluster_secret).routes(app)
         ArtifactRoute(self.control).routes(app)  # signed URLs: no key
+        # `/`: the console for a browser, what the gateway serves for an API client.
+        Console(self.control, limiter, self.settings.cluster_secret).routes(app)
         self.cdp.routes(app)
         app.router.add_route("*", "/{tail:.*}", self.not_found)  # last: only what nothing else serves
         return app

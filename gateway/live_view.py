@@ -175,7 +175,9 @@ class _Viewer:
         status, _, body = await fetch(host, int(port), head)
         if status != 200:
             raise ValueError(f"the session's node answered {status} (has the session ended?)")
-        return [{"id": t.get("id", ""), "title": t.get("title", ""), "url": t.get("url", "")}
+        # Chromium's /json/list HTML-escapes titles; the page sets them as text, so unescape.
+        return [{"id": t.get("id", ""), "title": html.unescape(t.get("title", "")),
+                 "url": t.get("url", "")}
                 for t in json.loads(body) if t.get("type") == "page"]
 
     async def _watch(self, ident: int, page: str) -> None:

@@ -44,6 +44,7 @@ from node.lease import LeaseKeeper
 from node.model_client import ModelClient
 from node.persona_mail import PersonaMail
 from node.profiles import ProfileTransfer
+from node.recorder import RecordSettings
 from node.sandbox import Limits, Sandbox, parse_uid_range
 from node.vault_credentials import VaultCredentials
 
@@ -85,6 +86,12 @@ class NodeSettings:
                                       "the session is ended")
     session_dom_events_mb: int = flag(32, "rrweb events one recorded session keeps (its DOM "
                                           "recording); past it events are dropped and counted")
+    record_fps: int = flag(5, "frames per second of a recorded session's video (the last frame "
+                                 "repeats while the page does not change)")
+    record_max_width: int = flag(1280, "largest width of a recording (frames are scaled down)")
+    record_max_height: int = flag(720, "largest height of a recording")
+    record_max_seconds: float = flag(3600.0, "a recording stops growing after this many seconds")
+    record_max_mb: int = flag(200, "a recording stops growing past this size")
     head_timeout: float = flag(10.0, "seconds the CDP relay waits for a request head")
     stall_seconds: float = flag(30.0, "an event loop stuck this long stops renewing the lease "
                                       "(heartbeats run on their own thread)")
@@ -216,7 +223,13 @@ class NodeAgent:
         self.fleet = Fleet(settings.data_dir / "browsers", self.binary, settings.capacity,
                            settings.pool_size, LaunchConfig(), sandbox=self.sandbox,
                            disk_quota=settings.session_disk_mb << 20,
-                           dom_events_limit=settings.session_dom_events_mb << 20)
+                           dom_events_limit=settings.session_dom_events_mb << 20,
+                           record=RecordSettings(
+                               fps=max(1, min(30, settings.record_fps)),
+                               max_width=max(16, settings.record_max_width),
+                               max_height=max(16, settings.record_max_height),
+                               max_seconds=settings.record_max_seconds,
+                               max_bytes=max(1, settings.record_max_mb) << 20))
         self.relay = CdpRelay(self.fleet, settings.cluster_secret, settings.head_timeout)
         self.model = model_client(settings)
         self.automation = AutomationServicer(self.fleet, settings.cluster_secret, self.egress,

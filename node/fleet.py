@@ -34,6 +34,7 @@ from node.dom_recording import DEFAULT_MAX_BYTES, DomRecorder, recorder_script
 from node.extensions import ExtensionCache
 from node.page_events import Buffer, PageEvents
 from node.profiles import ProfileTransfer
+from node.recorder import Recorder, RecordSettings, put_recording, timeline
 from node.sandbox import Sandbox
 from node.warm_pool import WarmPool
 
@@ -66,6 +67,7 @@ class SessionSlot:
     last_activity: float = dataclasses.field(default_factory=time.time)
     started_at: float = dataclasses.field(default_factory=time.time)
     limits_watch: asyncio.Task | None = None
+    recorder: Recorder | None = None  # SessionOptions.record_session: the screen as a video
 
 
 class Fleet:
@@ -79,9 +81,11 @@ class Fleet:
         sandbox: Sandbox | None = None,
         disk_quota: int = 0,
         dom_events_limit: int = DEFAULT_MAX_BYTES,
+        record: RecordSettings | None = None,
     ) -> None:
         self.root = root
         self.dom_events_limit = dom_events_limit  # bytes of rrweb events one session keeps
+        self.record = record or RecordSettings()
         self.sandbox = sandbox
         self.disk_quota = disk_quota  # bytes of downloads + uploads per session; 0 = unlimited
         self.binary = binary
@@ -224,6 +228,10 @@ class Fleet:
                                    session_id, mask_all_inputs=bool(options.vault_id),
                                    max_bytes=self.dom_events_limit)
             slot.dom.start()
+            slot.recorder = Recorder(f"ws://127.0.0.1:{browser.port}{browser.browser_path}",
+                                     browser.root / "recording", self.record,
+                                     lambda: slot.driver.active if slot.driver is not None else "")
+            slot.recorder.start()
         if self.disk_quota or (self.sandbox is not None and self.sandbox.cgroups is not None):
             slot.limits_watch = asyncio.get_running_loop().create_task(self._watch_limits(slot))
         self.sessions[session_id] = slot
@@ -266,6 +274,7 @@ class Fleet:
         profile_id = profile_id or slot.profile_id
         if slot.limits_watch is not None:
             slot.limits_watch.cancel()
+        recording = await self._finish_recording(slot)
         if slot.events is not None:
             await slot.events.close()
         if slot.dom is not None:
@@ -299,12 +308,34 @@ class Fleet:
                 except grpc.RpcError as err:
                     log.warning("could not store the session's DOM recording",
                                 extra={"session_id": session_id, "fields": {"error": str(err)}})
+            if recording is not None and self.profiles is not None:
+                try:
+                    events = timeline(recording, list(slot.actions.entries),
+                                      list(slot.events.cdp.entries) if slot.events else [],
+                                      list(slot.events.console.entries) if slot.events else [])
+                    await put_recording(self.profiles.stub, self.profiles.metadata, session_id,
+                                        slot.project_id, recording, events)
+                except Exception as err:  # noqa: BLE001 - a recording never fails the stop
+                    log.warning("could not keep the session's recording",
+                                extra={"session_id": session_id, "fields": {"error": str(err)}})
         finally:
             await slot.browser.close()
         self.pool.poke()
         self._update_gauges()
         self.changed.set()
         return saved
+
+    async def _finish_recording(self, slot: SessionSlot) -> Any:
+        """The session's video, finished (None when it was not recorded or the recorder
+        failed: a recording never fails the session's stop)."""
+        if slot.recorder is None:
+            return None
+        try:
+            return await slot.recorder.finish()
+        except Exception:  # noqa: BLE001 - logged; the session still stops
+            log.exception("the recording failed", extra={"session_id": slot.session_id})
+            await slot.recorder.close()
+            return None
 
     async def close(self) -> None:
         await self.pool.close()

@@ -1044,6 +1044,28 @@ class ListNodesResponse(_message.Message):
     nodes: _containers.RepeatedCompositeFieldContainer[Node]
     def __init__(self, nodes: _Optional[_Iterable[_Union[Node, _Mapping]]] = ...) -> None: ...
 
+class ListQueueRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class QueuedSession(_message.Message):
+    __slots__ = ("session", "position")
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    session: _session_pb2.Session
+    position: int
+    def __init__(self, session: _Optional[_Union[_session_pb2.Session, _Mapping]] = ..., position: _Optional[int] = ...) -> None: ...
+
+class ListQueueResponse(_message.Message):
+    __slots__ = ("sessions", "waiting", "max_size")
+    SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    WAITING_FIELD_NUMBER: _ClassVar[int]
+    MAX_SIZE_FIELD_NUMBER: _ClassVar[int]
+    sessions: _containers.RepeatedCompositeFieldContainer[QueuedSession]
+    waiting: int
+    max_size: int
+    def __init__(self, sessions: _Optional[_Iterable[_Union[QueuedSession, _Mapping]]] = ..., waiting: _Optional[int] = ..., max_size: _Optional[int] = ...) -> None: ...
+
 class DrainNodeRequest(_message.Message):
     __slots__ = ("node_id",)
     NODE_ID_FIELD_NUMBER: _ClassVar[int]

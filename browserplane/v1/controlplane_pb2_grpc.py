@@ -205,6 +205,11 @@ class ControlPlaneStub:
                 request_serializer=browserplane_dot_v1_dot_controlplane__pb2.ListNodesRequest.SerializeToString,
                 response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.ListNodesResponse.FromString,
                 _registered_method=True)
+        self.ListQueue = channel.unary_unary(
+                '/browserplane.v1.ControlPlane/ListQueue',
+                request_serializer=browserplane_dot_v1_dot_controlplane__pb2.ListQueueRequest.SerializeToString,
+                response_deserializer=browserplane_dot_v1_dot_controlplane__pb2.ListQueueResponse.FromString,
+                _registered_method=True)
         self.DrainNode = channel.unary_unary(
                 '/browserplane.v1.ControlPlane/DrainNode',
                 request_serializer=browserplane_dot_v1_dot_controlplane__pb2.DrainNodeRequest.SerializeToString,
@@ -548,7 +553,9 @@ class ControlPlaneServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RegisterNode(self, request, context):
-        """Nodes (cluster only).
+        """Nodes (cluster only, but ListNodes answers a key too: each node's id, up, draining,
+        capacity, free_slots and warm_browsers, and live_sessions counting the key's project's
+        only; no addresses, labels, leases or down reasons).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -562,6 +569,15 @@ class ControlPlaneServicer:
 
     def ListNodes(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListQueue(self, request, context):
+        """The wait queue: creates waiting for a node with room, first to get one first. A key sees
+        its project's waiting sessions (their places counted in the whole queue); the cluster
+        secret sees every project's.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -924,6 +940,11 @@ def add_ControlPlaneServicer_to_server(servicer, server):
                     servicer.ListNodes,
                     request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.ListNodesRequest.FromString,
                     response_serializer=browserplane_dot_v1_dot_controlplane__pb2.ListNodesResponse.SerializeToString,
+            ),
+            'ListQueue': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListQueue,
+                    request_deserializer=browserplane_dot_v1_dot_controlplane__pb2.ListQueueRequest.FromString,
+                    response_serializer=browserplane_dot_v1_dot_controlplane__pb2.ListQueueResponse.SerializeToString,
             ),
             'DrainNode': grpc.unary_unary_rpc_method_handler(
                     servicer.DrainNode,
@@ -1979,6 +2000,33 @@ class ControlPlane:
             '/browserplane.v1.ControlPlane/ListNodes',
             browserplane_dot_v1_dot_controlplane__pb2.ListNodesRequest.SerializeToString,
             browserplane_dot_v1_dot_controlplane__pb2.ListNodesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListQueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/browserplane.v1.ControlPlane/ListQueue',
+            browserplane_dot_v1_dot_controlplane__pb2.ListQueueRequest.SerializeToString,
+            browserplane_dot_v1_dot_controlplane__pb2.ListQueueResponse.FromString,
             options,
             channel_credentials,
             insecure,

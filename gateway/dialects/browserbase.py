@@ -22,7 +22,7 @@ from browserplane.v1 import automation_pb2 as A
 from browserplane.v1 import automation_pb2_grpc, controlplane_pb2_grpc
 from browserplane.v1 import controlplane_pb2 as cp
 from browserplane.v1 import session_pb2 as S
-from gateway import fetcher
+from gateway import fetcher, recordings
 from gateway.cdp_endpoint import CdpEndpoint
 from gateway.http_api import (
     ApiError,
@@ -116,6 +116,12 @@ class Browserbase:
             ("GET", "/sessions/{id}/logs", "logs", self.logs),
             ("GET", "/sessions/{id}/downloads", "downloads", self.downloads),
             ("GET", "/sessions/{id}/recording", "recording", self.recording),
+            ("GET", "/sessions/{id}/recording/downloads", "recording_downloads",
+             self.recording_downloads),
+            ("POST", "/sessions/{id}/recording/downloads", "request_recording_downloads",
+             self.recording_downloads),
+            ("GET", "/sessions/{id}/replays", "replays", self.replays),
+            ("GET", "/sessions/{id}/replays/{page_id}", "replay_page", self.replay_page),
             ("POST", "/extensions", "create_extension", self.create_extension),
             ("GET", "/extensions/{id}", "get_extension", self.get_extension),
             ("DELETE", "/extensions/{id}", "delete_extension", self.delete_extension),
@@ -182,7 +188,8 @@ class Browserbase:
                 o.extension_ids.append(ext)
         o.block_ads = typed(settings, "blockAds", bool, False, "browserSettings.blockAds")
         o.solve_captchas = typed(settings, "solveCaptchas", bool, False, "browserSettings.solveCaptchas")
-        o.record_session = typed(settings, "recordSession", bool, False, "browserSettings.recordSession")
+        # Browserbase records every session unless told not to (its documented default).
+        o.record_session = typed(settings, "recordSession", bool, True, "browserSettings.recordSession")
         o.log_session = typed(settings, "logSession", bool, False, "browserSettings.logSession")
         o.ignore_certificate_errors = typed(settings, "ignoreCertificateErrors", bool, False,
                                              "browserSettings.ignoreCertificateErrors")
@@ -382,6 +389,62 @@ class Browserbase:
             await response.write(chunk.data)
         await response.write_eof()
         return response
+
+    # -- recordings (the session's video, kept once it ended) ----------------------------
+
+    async def _recording(self, request: web.Request, md: Any) -> tuple[S.Session, Any]:
+        session = await self.control.GetSession(cp.GetSessionRequest(
+            id=request.match_info["id"]), metadata=md, timeout=10)
+        return session, await recordings.find(self.control, md, session.id)
+
+    async def recording_downloads(self, request: web.Request, md: Any) -> web.StreamResponse:
+        """One MP4 of the session (the active tab's screen, following tab switches), pageId
+        "0": COMPLETED with a signed URL once the session ended, PENDING while it records,
+        and no downloads for a session that was not recorded. POST asks for nothing more:
+        the video is made as the session ends."""
+        session, recording = await self._recording(request, md)
+        if recording is None:
+            live = session.state in (S.PENDING, S.RUNNING) and session.options.record_session
+            return web.json_response({"downloads": [{"pageId": "0", "status": "PENDING"}]
+                                      if live else []})
+        url, _ = await recordings.signed_url(request, self.control, md, recording.video)
+        return web.json_response({"downloads": [{
+            "pageId": "0", "status": "COMPLETED", "completedAt": _iso(recording.video.created_at),
+            "downloadUrl": url}]})
+
+    async def replays(self, request: web.Request, md: Any) -> web.StreamResponse:
+        """The recorded pages: each time a page (tab) was on screen is a stretch of the one
+        video, numbered by the page's order of appearance."""
+        session, recording = await self._recording(request, md)
+        if recording is None:
+            raise ApiError(404, "replay_not_found", f"no replay for session {session.id}"
+                           + (" yet: it is made when the session ends"
+                              if session.options.record_session else ": it was not recorded"))
+        pages = [{"pageId": str(s["number"]), "url": s["url"], "startTimeMs": s["start_ms"],
+                  "endTimeMs": s["end_ms"]} for s in recordings.page_stretches(recording)]
+        return web.json_response({"pageCount": len({p["pageId"] for p in pages}), "pages": pages})
+
+    async def replay_page(self, request: web.Request, md: Any) -> web.StreamResponse:
+        """An HLS VOD playlist of one page's stretches of the video: each stretch is one
+        segment, the MP4 by its signed URL (players that take only TS or fMP4 segments
+        should download the MP4 from /recording/downloads)."""
+        session, recording = await self._recording(request, md)
+        page_id = request.match_info["page_id"]
+        stretches = [s for s in recordings.page_stretches(recording) if str(s["number"]) == page_id] \
+            if recording is not None else []
+        if not stretches:
+            raise ApiError(404, "replay_not_found", f"no replay of page {page_id[:40]!r} in "
+                           f"session {session.id}")
+        url, _ = await recordings.signed_url(request, self.control, md, recording.video)
+        longest = max((s["end_ms"] - s["start_ms"]) / 1000 for s in stretches)
+        lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-PLAYLIST-TYPE:VOD",
+                 f"#EXT-X-TARGETDURATION:{int(longest) + 1}", "#EXT-X-MEDIA-SEQUENCE:0"]
+        for s in stretches:
+            lines += [f"#EXTINF:{(s['end_ms'] - s['start_ms']) / 1000:.3f},",
+                      f"{url}#t={s['start_ms'] / 1000:.3f},{s['end_ms'] / 1000:.3f}"]
+        lines.append("#EXT-X-ENDLIST")
+        return web.Response(text="\n".join(lines) + "\n",
+                            content_type="application/vnd.apple.mpegurl")
 
     # -- extensions ----------------------------------------------------------------------
 

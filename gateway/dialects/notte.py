@@ -37,6 +37,7 @@ from browserplane.v1 import automation_pb2 as A
 from browserplane.v1 import automation_pb2_grpc, controlplane_pb2_grpc
 from browserplane.v1 import controlplane_pb2 as cp
 from browserplane.v1 import session_pb2 as S
+from gateway import recordings
 from gateway.cdp_endpoint import CdpEndpoint
 from gateway.dialects.notte_agents import NotteAgents
 from gateway.http_api import (
@@ -635,7 +636,8 @@ class Notte:
         unknown = sorted(set(body) - START_FIELDS)
         if unknown:
             raise bad_request(unknown[0], "is not a SessionStartRequest field")
-        o = S.SessionOptions(dialect=DIALECT, keep_alive=True)
+        # Notte replays every session.
+        o = S.SessionOptions(dialect=DIALECT, keep_alive=True, record_session=True)
         idle = typed(body, "idle_timeout_minutes", int, 3)
         if not 1 <= idle <= 15:
             raise bad_request("idle_timeout_minutes", "must be 1..15")
@@ -1362,15 +1364,24 @@ class Notte:
     # -- replay --------------------------------------------------------------------------------
 
     async def replay(self, request: web.Request, md: Any) -> web.StreamResponse:
-        """Sessions are not recorded yet: 404, which the SDK's replay(wait=True) reads as not
-        ready (it polls on 404 until its timeout). An active session says so, as Notte does
-        (the SDK then asks to close it first)."""
+        """The session's video (made when it ends) as the SDK's ReplayResponse: `mp4_url`, a
+        signed URL that works without the key until `expires_at`. An active session, or one
+        whose video is not put yet, is 404, which the SDK's replay(wait=True) reads as not
+        ready (it polls on 404); an active one says so, as Notte does."""
         session = await self._session(request, md)
         if session.state in (S.PENDING, S.RUNNING):
             raise ApiError(404, "replay_not_ready", f"session {session.id} is still active: "
                            "close the session first to generate the replay")
-        raise ApiError(404, "replay_not_found", f"no replay for session {session.id}: this "
-                       "Browserplane does not record sessions yet")
+        recording = await recordings.find(self.control, md, session.id)
+        if recording is None:
+            raise ApiError(404, "replay_not_found", f"no replay for session {session.id}"
+                           + ("" if session.options.record_session else ": it was not recorded"))
+        url, expires = await recordings.signed_url(request, self.control, md, recording.video)
+        return web.json_response({
+            "playlist_content": None, "mp4_url": url,
+            "expires_at": dt.datetime.fromtimestamp(expires, dt.UTC).isoformat(),
+            "mouse_manifest_url": None, "mouse_chunk_urls": None, "mouse_next_offset": None,
+            "video_start_ms": 0, "video_duration_ms": recording.duration_ms})
 
     # -- profiles (the control plane's one profile store: Browserbase contexts, Airtop profiles) --
 
