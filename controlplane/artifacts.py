@@ -58,6 +58,7 @@ DEFAULT_MIME = {
     cp.ARTIFACT_SCREENSHOT: "image/png", cp.ARTIFACT_VIDEO: "video/webm",
     cp.ARTIFACT_TIMELINE: "application/json", cp.ARTIFACT_DOM_EVENTS: "application/json",
     cp.ARTIFACT_DOWNLOAD: "application/octet-stream", cp.ARTIFACT_PDF: "application/pdf",
+    cp.ARTIFACT_LOGS: "application/x-protobuf",
 }
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]")
 _MIME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*"

@@ -4,7 +4,9 @@ Internal services talk to one address. The router reads only the session id (fie
 Automation request), checks the caller may use that session, and forwards the request's bytes
 unchanged to the node; answers and errors (with their ErrorInfo) come back unchanged too.
 Every Screenshot and Pdf answer is also kept as an artifact of its session (in the background,
-so the caller's answer does not wait for the disk): that covers every dialect and gRPC.
+so the caller's answer does not wait for the disk): that covers every dialect and gRPC. Once a
+session has ended, its log calls and CheckHealth answer from the logs its node kept as it
+stopped (an ARTIFACT_LOGS artifact), so what a session did stays readable after it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import grpc
 from google.protobuf import message_factory
+from google.protobuf.message import DecodeError
 
 from browserplane import errors
 from browserplane.credentials import cluster_metadata
@@ -33,6 +36,10 @@ PREFIX = f"/{SERVICE.full_name}/"
 # Reading a session's health and logs is not using it: a console polling them must not keep an
 # idle session alive.
 READS = {"CheckHealth", "GetConsoleLog", "GetNetworkLog", "GetActionLog", "GetCdpLog"}
+# Reads answered from the kept logs once the session has ended: SessionLogs' field for each.
+KEPT_LOGS = {"GetActionLog": "actions", "GetConsoleLog": "console", "GetNetworkLog": "network",
+             "CheckHealth": "health"}
+MAX_KEPT_LOGS_BYTES = 64 << 20
 # Answers kept as artifacts of the session (an Observe only when it was asked for a screenshot).
 KEPT = {f"{PREFIX}Screenshot", f"{PREFIX}Pdf", f"{PREFIX}Observe"}
 
@@ -54,6 +61,8 @@ class AutomationRouter(grpc.GenericRpcHandler):
             return None
         parse = message_factory.GetMessageClass(method.input_type).FromString
         path = details.method
+        if method.name in KEPT_LOGS and self.artifacts is not None:
+            return grpc.unary_unary_rpc_method_handler(self._read(path, parse, method.name))
         if method.name in READS:
             return grpc.unary_unary_rpc_method_handler(self._unary(path, parse, touch=False))
         if method.client_streaming:
@@ -103,6 +112,43 @@ class AutomationRouter(grpc.GenericRpcHandler):
             except grpc.aio.AioRpcError as err:
                 await _relay_error(err, context)
         return call
+
+    def _read(self, path: str, parse: Callable[[bytes], Any], name: str) -> Callable:
+        """A log read or CheckHealth: from the node while the session runs, from the logs it
+        kept once the session has ended."""
+        async def call(raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            request = parse(raw)
+            principal = self.keys.authenticate(context.invocation_metadata())
+            try:
+                channel, md = self.target(principal, request.session_id, touch=False)
+            except BrowserplaneError as err:
+                if err.code != grpc.StatusCode.FAILED_PRECONDITION or err.reason != errors.SESSION_ENDED:
+                    raise
+                kept = await self._kept_logs(request.session_id)
+                if kept is None:
+                    raise
+                return _window(kept, name, request).SerializeToString()
+            try:
+                return await channel.unary_unary(path)(raw, metadata=md,
+                                                       timeout=context.time_remaining())
+            except grpc.aio.AioRpcError as err:
+                await _relay_error(err, context)
+        return call
+
+    async def _kept_logs(self, session_id: str) -> automation_pb2.SessionLogs | None:
+        """The logs an ended session's node kept (the caller's access to the session is
+        checked by `target`); None when it kept none (a node lost with its session)."""
+        assert self.artifacts is not None
+        await self.sessions.stopped(session_id, timeout=30)  # its node may still be putting them
+        found, _ = self.artifacts.store.artifacts(None, session_id, cp.ARTIFACT_LOGS, 0, 1)
+        if not found or found[0].size_bytes > MAX_KEPT_LOGS_BYTES:
+            return None
+        data = b"".join([chunk.data async for chunk in self.artifacts.read(found[0], 0, 0)])
+        try:
+            return automation_pb2.SessionLogs.FromString(data)
+        except DecodeError:
+            log.warning("kept logs unreadable", extra={"session_id": session_id})
+            return None
 
     def _kept(self, path: str, parse: Callable[[bytes], Any]) -> Callable:
         """A unary call whose answer is also kept as an artifact of the session."""
@@ -199,3 +245,19 @@ async def _relay_error(err: grpc.aio.AioRpcError, context: grpc.aio.ServicerCont
     """The node's error, as it was (code, message and the ErrorInfo in trailing metadata)."""
     trailing = tuple((k, v) for k, v in (err.trailing_metadata() or ()) if k == "grpc-status-details-bin")
     await context.abort(err.code(), err.details() or "", trailing_metadata=trailing)
+
+
+def _window(kept: automation_pb2.SessionLogs, name: str, request: Any) -> Any:
+    """The part of the kept logs a log request asks for (offset, limit, page), as the node
+    answers it; CheckHealth's answer is the health at the end."""
+    field = KEPT_LOGS[name]
+    if field == "health":
+        return kept.health
+    answer = getattr(kept, field)
+    entries = [e for e in answer.entries
+               if not request.page_id or not hasattr(e, "page_id") or e.page_id == request.page_id]
+    out = type(answer)(total=len(entries))
+    out.entries.extend(entries[request.offset:request.offset + (request.limit or 100)])
+    if hasattr(answer, "dropped"):
+        out.dropped = answer.dropped
+    return out

@@ -34,7 +34,14 @@ from browserplane.errors import BrowserplaneError
 from browserplane.times import timestamp
 from browserplane.v1 import automation_pb2 as A
 from browserplane.v1 import automation_pb2_grpc, session_pb2
-from node import locator, page_actions, page_events, page_reader, session_files, vault_credentials
+from node import (
+    locator,
+    page_actions,
+    page_reader,
+    session_files,
+    session_logs,
+    vault_credentials,
+)
 from node.fleet import Fleet, SessionSlot
 from node.intelligence import Intelligence, Tab
 from node.model_client import ModelClient, check_schema, not_configured
@@ -610,49 +617,25 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
                                     "this session records no page events")
         return slot.events, request.offset, request.limit or 100
 
-    @staticmethod
-    def _window(buffer: page_events.Buffer, offset: int, limit: int, page_id: str) -> list:
-        entries = [e for e in buffer.entries if not page_id or e["page"] == page_id]
-        return entries[offset:offset + limit], len(entries)
-
     async def GetConsoleLog(self, request: A.LogRequest,
                             context: grpc.aio.ServicerContext) -> A.ConsoleLogResponse:
         events, offset, limit = self._events(request, context)
-        window, total = self._window(events.console, offset, limit, request.page_id)
-        return A.ConsoleLogResponse(total=total, dropped=events.console.dropped, entries=[
-            A.ConsoleEntry(level=e["level"], text=e["text"], url=e["url"], page_id=e["page"],
-                           timestamp=timestamp(e["timestamp"])) for e in window])
+        return session_logs.console_log(events, offset, limit, request.page_id)
 
     async def GetNetworkLog(self, request: A.LogRequest,
                             context: grpc.aio.ServicerContext) -> A.NetworkLogResponse:
         events, offset, limit = self._events(request, context)
-        window, total = self._window(events.network, offset, limit, request.page_id)
-        return A.NetworkLogResponse(total=total, dropped=events.network.dropped, entries=[
-            A.NetworkEntry(request_id=e["request_id"], url=e["url"], method=e["method"],
-                           status=e["status"], resource_type=e["type"],
-                           duration_ms=e.get("duration_ms", 0.0), size_bytes=e["size"],
-                           started_at=timestamp(e["started"]), failed=e["failed"],
-                           error_text=e["error"], page_id=e["page"], mime_type=e["mime"])
-            for e in window])
+        return session_logs.network_log(events, offset, limit, request.page_id)
 
     async def GetActionLog(self, request: A.LogRequest,
                            context: grpc.aio.ServicerContext) -> A.ActionLogResponse:
         slot = self._slot(request.session_id, context)
-        entries = list(slot.actions.entries)
-        window = entries[request.offset:request.offset + (request.limit or 100)]
-        out = []
-        for e in window:
-            details = struct_pb2.Struct()
-            details.update(e["details"])
-            out.append(A.ActionEntry(type=e["type"], timestamp=timestamp(e["timestamp"]),
-                                     success=e["success"], details=details,
-                                     duration_ms=e["duration_ms"], error_reason=e["reason"]))
-        return A.ActionLogResponse(entries=out, total=len(entries))
+        return session_logs.action_log(slot.actions, request.offset, request.limit or 100)
 
     async def GetCdpLog(self, request: A.LogRequest,
                         context: grpc.aio.ServicerContext) -> A.CdpLogResponse:
         events, offset, limit = self._events(request, context)
-        window, total = self._window(events.cdp, offset, limit, request.page_id)
+        window, total = session_logs.window(events.cdp, offset, limit, request.page_id)
         return A.CdpLogResponse(total=total, entries=[
             A.CdpLogEntry(method=e["method"], page_id=e["page"],
                           page_index=events.page_number(e["page"]) if e["page"] else 0,

@@ -19,7 +19,7 @@ import grpc
 
 from browserplane.cookies import cookie_from_cdp, cookie_param
 from browserplane.v1 import session_pb2
-from node import ad_hosts, metrics, session_files
+from node import ad_hosts, metrics, session_files, session_logs
 from node.cdp_client import CdpConnection
 from node.chromium import (
     LAUNCH_TIMEOUT_S,
@@ -275,6 +275,7 @@ class Fleet:
         if slot.limits_watch is not None:
             slot.limits_watch.cancel()
         recording = await self._finish_recording(slot)
+        last_url, last_title = await _last_page(slot)
         if slot.events is not None:
             await slot.events.close()
         if slot.dom is not None:
@@ -301,6 +302,16 @@ class Fleet:
                                                           session_id, slot.browser)
                 except (grpc.RpcError, OSError) as err:
                     log.warning("could not archive the session's downloads",
+                                extra={"session_id": session_id, "fields": {"error": str(err)}})
+            if archive_downloads and self.profiles is not None:
+                # Its logs stay readable once it has ended (the control plane answers from them).
+                try:
+                    await session_logs.put_logs(
+                        self.profiles.stub, self.profiles.metadata, session_id, slot.project_id,
+                        session_logs.kept_logs(slot.actions, slot.events, slot.started_at,
+                                               last_url, last_title))
+                except grpc.RpcError as err:
+                    log.warning("could not keep the session's logs",
                                 extra={"session_id": session_id, "fields": {"error": str(err)}})
             if archive_downloads and slot.dom is not None and self.profiles is not None:
                 try:
@@ -413,3 +424,15 @@ def extra_headers(lines: list[str] | tuple[str, ...]) -> dict[str, str]:
         name, _, value = line.partition(":")
         headers[name.strip()] = value.strip()
     return headers
+
+
+async def _last_page(slot: SessionSlot) -> tuple[str, str]:
+    """The url and title of the session's active page as it stops (briefly: a hung page gives
+    none)."""
+    if slot.driver is None:
+        return "", ""
+    try:
+        _, page = await asyncio.wait_for(slot.driver.page(), 2)
+        return page.url, await asyncio.wait_for(page.title(), 2)
+    except Exception:  # noqa: BLE001 - a dead or stuck page has no title to keep
+        return "", ""

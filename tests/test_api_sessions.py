@@ -157,6 +157,18 @@ def test_another_dialects_session_shows_up_with_its_actions_and_logs(
     assert shots and shots[0]["objectId"] and shots[0]["timestamp"]
     download = httpx.get(shots[0]["publicUrl"])
     assert download.status_code == 200 and download.content[:4] == b"\x89PNG"
+    # What the session did stays readable after it ended: its node kept its logs as it stopped.
+    ended = http.get(f"/api/sessions/{sid}").json()
+    assert ended["actionCount"] == len(types) and ended["navigationCount"] >= 1
+    assert ended["currentUrl"].endswith("/noisy.html") and ended["title"]
+    kept = http.get(f"/api/sessions/{sid}/actions").json()
+    assert [a["type"] for a in kept["actions"]] == types and kept["total"] == len(types)
+    assert [e for e in http.get(f"/api/sessions/{sid}/console").json()["logs"]
+            if e["message"] == "careful"]
+    assert [r for r in http.get(f"/api/sessions/{sid}/network").json()["requests"]
+            if r["url"].endswith("/noisy.html")]
+    health = http.get(f"/api/sessions/{sid}/health").json()
+    assert health["browserResponsive"] is False
 
 
 def test_list_pages_with_total_and_has_more(http: httpx.Client):

@@ -939,6 +939,18 @@ class CheckHealthRequest(_message.Message):
     session_id: str
     def __init__(self, session_id: _Optional[str] = ...) -> None: ...
 
+class SessionLogs(_message.Message):
+    __slots__ = ("actions", "console", "network", "health")
+    ACTIONS_FIELD_NUMBER: _ClassVar[int]
+    CONSOLE_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_FIELD_NUMBER: _ClassVar[int]
+    actions: ActionLogResponse
+    console: ConsoleLogResponse
+    network: NetworkLogResponse
+    health: BrowserHealth
+    def __init__(self, actions: _Optional[_Union[ActionLogResponse, _Mapping]] = ..., console: _Optional[_Union[ConsoleLogResponse, _Mapping]] = ..., network: _Optional[_Union[NetworkLogResponse, _Mapping]] = ..., health: _Optional[_Union[BrowserHealth, _Mapping]] = ...) -> None: ...
+
 class BrowserHealth(_message.Message):
     __slots__ = ("responsive", "current_url", "title", "uptime_ms", "pages", "navigations")
     RESPONSIVE_FIELD_NUMBER: _ClassVar[int]

@@ -20,6 +20,7 @@ class ArtifactKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ARTIFACT_DOM_EVENTS: _ClassVar[ArtifactKind]
     ARTIFACT_DOWNLOAD: _ClassVar[ArtifactKind]
     ARTIFACT_PDF: _ClassVar[ArtifactKind]
+    ARTIFACT_LOGS: _ClassVar[ArtifactKind]
 ARTIFACT_KIND_UNSPECIFIED: ArtifactKind
 ARTIFACT_SCREENSHOT: ArtifactKind
 ARTIFACT_VIDEO: ArtifactKind
@@ -27,6 +28,7 @@ ARTIFACT_TIMELINE: ArtifactKind
 ARTIFACT_DOM_EVENTS: ArtifactKind
 ARTIFACT_DOWNLOAD: ArtifactKind
 ARTIFACT_PDF: ArtifactKind
+ARTIFACT_LOGS: ArtifactKind
 
 class Artifact(_message.Message):
     __slots__ = ("id", "project_id", "session_id", "kind", "name", "mime_type", "size_bytes", "sha256", "created_at", "expires_at", "page_id", "metadata")

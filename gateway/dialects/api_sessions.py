@@ -281,7 +281,7 @@ class ApiSessions:
     async def details(self, request: web.Request, md: Any) -> web.StreamResponse:
         s = await self._session(request, md)
         health, actions = None, None
-        if s.state == S.RUNNING:
+        if s.state != S.PENDING:  # an ended session answers from the logs its node kept
             health, actions = await asyncio.gather(self._health(s.id, md), self._action_log(s.id, md))
         screenshots = await self._screenshot_count(s.id, md, actions)
         base = public_base(request)
@@ -326,12 +326,13 @@ class ApiSessions:
     # -- what happened in it --------------------------------------------------------------------
 
     async def _log(self, request: web.Request, md: Any, call: Any) -> tuple[Any, bool]:
-        """A log of the session, (None, False) while it starts or once it has ended (the node
-        keeps logs only while the browser runs)."""
+        """A log of the session, (None, False) while it starts (or once it has ended when its
+        node kept no logs: a node lost with its session); an ended session's log is what its
+        node kept as it stopped."""
         offset = _query_int(request, "offset", 0, 0, MAX_OFFSET)
         limit = _query_int(request, "limit", 100, 1, MAX_LOG_LIMIT)
         s = await self._session(request, md)
-        if s.state != S.RUNNING:
+        if s.state == S.PENDING:
             return None, False
         try:
             return await call(A.LogRequest(session_id=s.id, offset=offset, limit=limit),
@@ -368,7 +369,7 @@ class ApiSessions:
 
     async def health(self, request: web.Request, md: Any) -> web.StreamResponse:
         s = await self._session(request, md)
-        health = await self._health(s.id, md) if s.state == S.RUNNING else None
+        health = await self._health(s.id, md) if s.state != S.PENDING else None
         responsive = bool(health and health.responsive)
         if s.state == S.PENDING:
             status = "starting"
@@ -379,8 +380,7 @@ class ApiSessions:
         return web.json_response({
             "status": status, "sessionState": status_of(s), "browserResponsive": responsive,
             "currentUrl": health.current_url or None if health else None,
-            "uptimeMs": round(health.uptime_ms) if health else _duration_ms(s)
-            if s.state == S.RUNNING else 0})
+            "uptimeMs": round(health.uptime_ms) if health else _duration_ms(s)})
 
     async def artifacts(self, request: web.Request, md: Any) -> web.StreamResponse:
         s = await self._session(request, md)
