@@ -66,8 +66,8 @@ def _colour(rgb: tuple[int, int, int]) -> str:
     return f"other{rgb}"
 
 
-def _encoders() -> list[str]:
-    """Command lines of recording encoders running on this machine."""
+def _encoders(root: pathlib.Path) -> list[str]:
+    """Command lines of recording encoders writing below `root` (this cluster's node)."""
     found = []
     for pid in os.listdir("/proc"):
         if pid.isdigit():
@@ -75,7 +75,7 @@ def _encoders() -> list[str]:
                 cmd = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
             except OSError:
                 continue
-            if "video_encoder.py" in cmd:
+            if "video_encoder.py" in cmd and str(root) in cmd:
                 found.append(cmd)
     return found
 
@@ -101,7 +101,7 @@ def test_recorded_session_across_dialects(cluster: Cluster, gateway_url: str, ap
     assert [d.status for d in pending.downloads] == ["PENDING"]
     status, body = _http(f"{gateway_url}/sessions/{sid}/replay", api_key)
     assert status == 404 and "still active" in json.dumps(body)
-    assert _encoders(), "a recorded session runs an encoder"
+    assert _encoders(cluster.browsers_root()), "a recorded session runs an encoder"
 
     bb.sessions.update(sid, status="REQUEST_RELEASE")
     elapsed = time.monotonic() - started
@@ -181,7 +181,7 @@ def test_recorded_session_across_dialects(cluster: Cluster, gateway_url: str, ap
     # (the node puts the artifacts before it removes the browser's directory)
     Cluster.wait(lambda: not browser_dir.exists(), 30, "the browser's directory outlived it")
     assert not list(cluster.browsers_root().rglob("recording.mp4"))
-    Cluster.wait(lambda: not _encoders(), 10, f"an encoder outlived its session: {_encoders()}")
+    Cluster.wait(lambda: not _encoders(cluster.browsers_root()), 10, "an encoder outlived its session")
 
 
 def test_unrecorded_session_has_no_video(cluster: Cluster, gateway_url: str, api_key: str,
@@ -189,7 +189,7 @@ def test_unrecorded_session_has_no_video(cluster: Cluster, gateway_url: str, api
     bb = Browserbase(api_key=api_key, base_url=gateway_url, max_retries=0)
     session = bb.sessions.create(browser_settings={"recordSession": False})
     _execute(gateway_url, api_key, session.id, {"type": "goto", "url": f"{site}/rec-red.html"})
-    assert not _encoders()
+    assert not _encoders(cluster.browsers_root())
     assert bb.sessions.recording.downloads.list(session.id).downloads == []
     bb.sessions.update(session.id, status="REQUEST_RELEASE")
     Cluster.wait(lambda: session_dir(cluster.browsers_root(), session.id) is None, 30,
@@ -219,3 +219,45 @@ def test_unknown_session_recording_routes(gateway_url: str, api_key: str) -> Non
             assert json.loads(err.read())["statusCode"] == 404
 
 
+
+
+def test_timeout_and_crash_keep_the_recording(cluster: Cluster, md: Any, site: str) -> None:
+    """The video is put on every path a session ends by: its maximum duration, and its
+    browser crashing (Browser.crash over its own CDP URL)."""
+    import asyncio
+
+    from browserplane.v1 import automation_pb2 as A
+    from browserplane.v1 import automation_pb2_grpc
+    from browserplane.v1 import session_pb2 as S
+    from node.cdp_client import CdpConnection
+
+    auto = automation_pb2_grpc.AutomationStub(cluster.channel)
+    timed = cluster.stub.CreateSession(cp.CreateSessionRequest(options=S.SessionOptions(
+        record_session=True, max_duration_seconds=4)), metadata=md, timeout=60)
+    crashed = cluster.stub.CreateSession(cp.CreateSessionRequest(options=S.SessionOptions(
+        record_session=True)), metadata=md, timeout=60)
+    for s in (timed, crashed):
+        auto.Navigate(A.NavigateRequest(session_id=s.id, url=f"{site}/rec-red.html"), metadata=md,
+                      timeout=30)
+    time.sleep(1.5)
+
+    async def crash() -> None:
+        async with CdpConnection(crashed.cdp_url, timeout=3) as conn:
+            try:
+                await conn.send("Browser.crash")
+            except Exception:  # noqa: BLE001 - the browser goes away without answering
+                pass
+
+    asyncio.run(crash())
+    for s, state in ((timed, S.TIMED_OUT), (crashed, S.FAILED)):
+        Cluster.wait(lambda s=s: _artifacts(cluster, md, s.id, cp.ARTIFACT_TIMELINE), 60,
+                     f"no recording for the {S.SessionState.Name(state)} session")
+        ended = cluster.stub.GetSession(cp.GetSessionRequest(id=s.id), metadata=md, timeout=10)
+        assert ended.state == state, ended
+        video = _artifacts(cluster, md, s.id, cp.ARTIFACT_VIDEO)[0]
+        frames = list(av.open(io.BytesIO(_read(cluster, md, video.id))).decode(video=0))
+        assert len(frames) == int(video.metadata["frames"]) >= FPS  # at least a second of it
+        assert _colour(_pixel(frames[-1], 0.5, 0.75)) == "red"
+        Cluster.wait(lambda s=s: session_dir(cluster.browsers_root(), s.id) is None, 30,
+                     "the browser's directory outlived it")
+    Cluster.wait(lambda: not _encoders(cluster.browsers_root()), 10, "an encoder outlived its session")
