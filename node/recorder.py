@@ -157,14 +157,15 @@ class Recorder:
                 attached = await conn.send("Target.attachToTarget",
                                            {"targetId": target, "flatten": True})
                 session = attached["sessionId"]
+                self._cdp_session = session  # its frames count from the first one on
                 s = self.settings
                 await conn.send("Page.startScreencast", {
                     "format": "jpeg", "quality": 70, "maxWidth": s.max_width,
                     "maxHeight": s.max_height, "everyNthFrame": 1}, session_id=session)
             except (CdpError, TimeoutError, KeyError) as err:
                 log.debug("could not screencast a page", extra={"fields": {"error": str(err)}})
+                self._cdp_session = ""
                 return
-            self._cdp_session = session
             self.first_page = self.first_page or target
             if old:
                 self.switches.append({"timestamp": time.time(), "from": old, "to": target})
@@ -174,6 +175,8 @@ class Recorder:
         params = message.get("params", {})
         if method == "Page.screencastFrame":
             session = message.get("sessionId", "")
+            if session != self._cdp_session:
+                return  # a page no longer recorded (its screencast is being stopped)
             self._frame(params.get("data", ""))
             self._ack(session, params.get("sessionId", 0))
         elif method == "Target.targetCreated":

@@ -234,8 +234,9 @@ def test_timeout_and_crash_keep_the_recording(cluster: Cluster, md: Any, site: s
     auto = automation_pb2_grpc.AutomationStub(cluster.channel)
     timed = cluster.stub.CreateSession(cp.CreateSessionRequest(options=S.SessionOptions(
         record_session=True, max_duration_seconds=4)), metadata=md, timeout=60)
+    # Kept alive: the crashing CDP client's disconnect must not end it first.
     crashed = cluster.stub.CreateSession(cp.CreateSessionRequest(options=S.SessionOptions(
-        record_session=True)), metadata=md, timeout=60)
+        record_session=True, keep_alive=True)), metadata=md, timeout=60)
     for s in (timed, crashed):
         auto.Navigate(A.NavigateRequest(session_id=s.id, url=f"{site}/rec-red.html"), metadata=md,
                       timeout=30)
