@@ -164,7 +164,7 @@ class Recorder:
                     "maxHeight": s.max_height, "everyNthFrame": 1}, session_id=session)
             except (CdpError, TimeoutError, KeyError) as err:
                 log.debug("could not screencast a page", extra={"fields": {"error": str(err)}})
-                self._cdp_session = ""
+                self._cdp_session = self._target = ""  # the next tick tries again
                 return
             self.first_page = self.first_page or target
             if old:
