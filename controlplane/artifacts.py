@@ -283,6 +283,10 @@ class Artifacts:
                 "session": session_id, "error": str(err)}})
             return 0
         principal = Principal(project_id, cluster=True)
+        # The zip is the session's whole set: one sent again replaces the first's artifacts.
+        earlier, _ = self.store.artifacts(project_id, session_id, cp.ARTIFACT_DOWNLOAD, 0, 100_000)
+        for a in earlier:
+            self.delete(a.id)
         added = 0
         for index, name in entries:
             try:
@@ -319,10 +323,16 @@ class Artifacts:
 
     def visible(self, principal: Principal, artifact_id: str) -> cp.Artifact:
         a = self.store.artifact(artifact_id) if artifact_id else None
-        if a is None or principal.project_id not in (None, a.project_id) or \
-                a.expires_at.ToNanoseconds() / 1e9 <= time.time():
+        if a is None or principal.project_id not in (None, a.project_id) or self._expired(a):
             raise not_found(errors.ARTIFACT_NOT_FOUND, "artifact", artifact_id)
         return a
+
+    def _expired(self, a: cp.Artifact) -> bool:
+        """Past its expiry, or past the retention configured now (an operator who shortens it
+        means the artifacts already kept too)."""
+        now = time.time()
+        return a.expires_at.ToNanoseconds() / 1e9 <= now or \
+            a.created_at.ToNanoseconds() / 1e9 <= now - self.limits.retention_seconds
 
     def by_signature(self, artifact_id: str, expires: int, signature: str) -> cp.Artifact:
         expected = sign(self.url_key, artifact_id, expires)
@@ -412,7 +422,7 @@ class Artifacts:
     def forget_old(self) -> int:
         """Drops artifacts past their retention, and blob files no row names (a put cut off by
         a crash) once they are an hour old. Answers how many artifacts went."""
-        expired = self.store.expired_artifacts(time.time())
+        expired = self.store.expired_artifacts(time.time(), self.limits.retention_seconds)
         for artifact_id in expired:
             self.delete(artifact_id)
         if self.folder.exists():

@@ -9,6 +9,7 @@ so the caller's answer does not wait for the disk): that covers every dialect an
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -26,9 +27,11 @@ from controlplane.keys import KeyRing, Principal
 from controlplane.leases import NodeRegistry
 from controlplane.sessions import SessionService
 
+log = logging.getLogger(__name__)
 SERVICE = automation_pb2.DESCRIPTOR.services_by_name["Automation"]
 PREFIX = f"/{SERVICE.full_name}/"
-KEPT = {f"{PREFIX}Screenshot", f"{PREFIX}Pdf"}
+# Answers kept as artifacts of the session (an Observe only when it was asked for a screenshot).
+KEPT = {f"{PREFIX}Screenshot", f"{PREFIX}Pdf", f"{PREFIX}Observe"}
 
 
 class AutomationRouter(grpc.GenericRpcHandler):
@@ -95,22 +98,33 @@ class AutomationRouter(grpc.GenericRpcHandler):
 
     def _kept(self, path: str, parse: Callable[[bytes], Any]) -> Callable:
         """A unary call whose answer is also kept as an artifact of the session."""
-        assert self.artifacts is not None
-        artifacts = self.artifacts
-
         async def call(raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
-            request = parse(raw)
             channel, md = self._route(raw, parse, context)
-            s = self.sessions.live.get(request.session_id)
             try:
                 answer = await channel.unary_unary(path)(raw, metadata=md,
                                                          timeout=context.time_remaining())
             except grpc.aio.AioRpcError as err:
                 await _relay_error(err, context)
-            if s is not None:
-                _keep(artifacts, s.project_id, s.id, path, request, answer)
+            self.keep_answer(path, raw, answer)
             return answer
         return call
+
+    def keep_answer(self, path: str, raw: bytes, answer: bytes) -> None:
+        """Keeps a Screenshot's, Pdf's or Observe's screenshot answer as an artifact of its
+        session, in the background (background calls come through here too)."""
+        if path not in KEPT or self.artifacts is None:
+            return
+        try:
+            method = SERVICE.methods_by_name[path[len(PREFIX):]]
+            request = message_factory.GetMessageClass(method.input_type).FromString(raw)
+            if path.endswith("/Observe") and not request.include_screenshot:
+                return
+            s = self.sessions.live.get(request.session_id)
+            if s is None:
+                return
+            _keep(self.artifacts, s.project_id, s.id, path, request, answer)
+        except Exception:  # noqa: BLE001 - keeping a copy must never fail the caller's answer
+            log.exception("answer not kept as an artifact")
 
     def _server_stream(self, path: str, parse: Callable[[bytes], Any]) -> Callable:
         async def call(raw: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
@@ -149,20 +163,28 @@ class AutomationRouter(grpc.GenericRpcHandler):
 
 def _keep(artifacts: Artifacts, project_id: str, session_id: str, path: str, request: Any,
           answer: bytes) -> None:
-    if path.endswith("/Screenshot"):
-        shot = automation_pb2.ScreenshotResponse.FromString(answer)
-        if not shot.data:
-            return
+    name = path[len(PREFIX):]
+    if name == "Pdf":
+        pdf = automation_pb2.PdfResponse.FromString(answer)
+        if pdf.data:
+            artifacts.keep(project_id, session_id, cp.ARTIFACT_PDF, "page.pdf", pdf.data,
+                           mime_type="application/pdf", page_id=request.page_id)
+        return
+    if name == "Observe":
+        seen = automation_pb2.Observation.FromString(answer)
+        if seen.screenshot:
+            artifacts.keep(project_id, session_id, cp.ARTIFACT_SCREENSHOT, "observe.png",
+                           seen.screenshot, mime_type="image/png",
+                           page_id=request.page_id or seen.page.id,
+                           metadata={"url": seen.page.url[:2048]})
+        return
+    shot = automation_pb2.ScreenshotResponse.FromString(answer)
+    if shot.data:
         jpeg = shot.mime_type == "image/jpeg"
         artifacts.keep(project_id, session_id, cp.ARTIFACT_SCREENSHOT,
                        shot.artifact_name or f"screenshot.{'jpg' if jpeg else 'png'}", shot.data,
                        mime_type=shot.mime_type or "image/png", page_id=request.page_id,
                        metadata={"width": str(shot.width), "height": str(shot.height)})
-    else:
-        pdf = automation_pb2.PdfResponse.FromString(answer)
-        if pdf.data:
-            artifacts.keep(project_id, session_id, cp.ARTIFACT_PDF, "page.pdf", pdf.data,
-                           mime_type="application/pdf", page_id=request.page_id)
 
 
 async def _relay_error(err: grpc.aio.AioRpcError, context: grpc.aio.ServicerContext) -> None:

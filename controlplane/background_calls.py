@@ -149,6 +149,7 @@ class BackgroundCalls:
                     raise BrowserplaneError(grpc.StatusCode.RESOURCE_EXHAUSTED, errors.PAYLOAD_TOO_LARGE,
                                             f"the answer is larger than {MAX_ANSWER_BYTES} bytes")
                 record.response = answer
+                self.router.keep_answer(path, raw, answer)  # a screenshot is an artifact
             record.state = cp.Call.COMPLETED
         except asyncio.CancelledError:
             if self.closing:  # no caller asked: the plane is going away

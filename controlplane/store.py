@@ -422,9 +422,10 @@ class Store:
             "SELECT id, size FROM artifacts WHERE project_id=? ORDER BY created_at, id LIMIT ?",
             (project_id, limit))]
 
-    def expired_artifacts(self, now: float) -> list[str]:
-        return [r[0] for r in self.db.execute("SELECT id FROM artifacts WHERE expires_at<=?",
-                                              (now,))]
+    def expired_artifacts(self, now: float, retention: float) -> list[str]:
+        """Artifacts past their expiry or older than `retention` seconds."""
+        return [r[0] for r in self.db.execute(
+            "SELECT id FROM artifacts WHERE expires_at<=? OR created_at<=?", (now, now - retention))]
 
     def artifact_ids(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT id FROM artifacts")}

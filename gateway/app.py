@@ -17,6 +17,7 @@ from browserplane.egress import EgressPolicy
 from browserplane.metrics_http import UNAUTHORIZED, authorized
 from browserplane.settings import flag
 from browserplane.v1 import automation_pb2_grpc, controlplane_pb2, controlplane_pb2_grpc
+from gateway.artifact_urls import ArtifactRoute
 from gateway.cdp_endpoint import CdpEndpoint
 from gateway.dialects.airtop import Airtop
 from gateway.dialects.browserbase import Browserbase
@@ -87,6 +88,7 @@ class Gateway:
         # The Notte SDK's server_url is the gateway itself: /sessions/..., /scrape, /health.
         Notte(self.control, automation, self.cdp, limiter).routes(app)
         LiveView(self.control, self.settings.cluster_secret).routes(app)
+        ArtifactRoute(self.control).routes(app)  # signed URLs: no key
         self.cdp.routes(app)
         app.router.add_route("*", "/{tail:.*}", self.not_found)  # last: only what nothing else serves
         return app

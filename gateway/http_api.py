@@ -47,7 +47,8 @@ GRPC_TO_HTTP = {
 # A caller's own credit or time threshold stopping a model call is no rate limit (429) and no
 # server timeout (504): the request was fine, the caller's limit was too small.
 REASON_TO_HTTP = {errors.NO_MATCHING_NODE: 503, errors.SESSION_ENDED: 409,
-                  errors.PAYLOAD_TOO_LARGE: 413, errors.BUDGET_EXCEEDED: 422}
+                  errors.PAYLOAD_TOO_LARGE: 413, errors.BUDGET_EXCEEDED: 422,
+                  errors.ARTIFACT_URL_EXPIRED: 410}
 
 
 @dataclasses.dataclass
