@@ -264,3 +264,52 @@ def test_timeout_and_crash_keep_the_recording(cluster: Cluster, md: Any, site: s
         Cluster.wait(lambda s=s: session_dir(cluster.browsers_root(), s.id) is None, 30,
                      "the browser's directory outlived it")
     Cluster.wait(lambda: not _encoders(cluster.browsers_root()), 10, "an encoder outlived its session")
+
+
+def _jpeg(rgb: tuple[int, int, int], width: int = 320, height: int = 240) -> bytes:
+    frame = av.VideoFrame(width, height, "rgb24")
+    frame.planes[0].update(bytes(rgb) * (width * height))
+    codec = av.CodecContext.create("mjpeg", "w")
+    codec.width, codec.height, codec.pix_fmt, codec.time_base = width, height, "yuvj420p", 1
+    return b"".join(bytes(p) for p in [*codec.encode(frame.reformat(format="yuvj420p")),
+                                       *codec.encode(None)])
+
+
+def _encode(tmp_path: pathlib.Path, frames: list[tuple[float, bytes]], end: float,
+            max_seconds: float = 3600, max_bytes: int = 0) -> tuple[dict[str, Any], list[Any]]:
+    import struct
+    import subprocess
+    import sys
+
+    from node.recorder import ENCODER
+
+    out = tmp_path / "out.mp4"
+    proc = subprocess.run(
+        [sys.executable, str(ENCODER), str(out), "5", "1280", "720", str(max_seconds), str(max_bytes)],
+        input=b"".join(struct.pack("<dI", t, len(d)) + d for t, d in frames) + struct.pack("<dI", end, 0),
+        capture_output=True, timeout=60, check=True)
+    return json.loads(proc.stdout), list(av.open(str(out)).decode(video=0))
+
+
+def test_encoder_places_frames_on_a_constant_rate(tmp_path: pathlib.Path) -> None:
+    """Frames arrive only when the page changes; the video repeats the last one, so output
+    frame k shows the newest frame that arrived by k/fps, and the video lasts until the end."""
+    red, blue = _jpeg((255, 0, 0)), _jpeg((0, 0, 255))
+    summary, frames = _encode(tmp_path, [(0.0, red), (1.0, blue), (2.5, red)], end=4.0)
+    assert summary == {"frames": 20, "duration_ms": 4000, "width": 320, "height": 240, "fps": 5,
+                       "bytes": (tmp_path / "out.mp4").stat().st_size}
+    colours = [_colour(_pixel(f, 0.5, 0.5)) for f in frames]
+    assert colours == ["red"] * 5 + ["blue"] * 8 + ["red"] * 7
+    assert [f.time for f in frames] == [k / 5 for k in range(20)]
+
+
+def test_encoder_stops_growing_at_its_bounds(tmp_path: pathlib.Path) -> None:
+    red = _jpeg((255, 0, 0))
+    summary, frames = _encode(tmp_path, [(0.0, red)], end=30.0, max_seconds=2)
+    assert summary["frames"] == len(frames) == 10  # 2 s at 5 fps, not 30 s
+    # The size is checked once a second of video: past it, the video ends there.
+    summary, frames = _encode(tmp_path, [(0.0, red)], end=30.0, max_bytes=1)
+    assert summary["frames"] == len(frames) == 5
+    # A single frame longer than the session (stopped within a frame of its start) still shows.
+    summary, frames = _encode(tmp_path, [(0.0, red)], end=0.0)
+    assert summary["frames"] == len(frames) == 1
