@@ -313,3 +313,31 @@ def test_encoder_stops_growing_at_its_bounds(tmp_path: pathlib.Path) -> None:
     # A single frame longer than the session (stopped within a frame of its start) still shows.
     summary, frames = _encode(tmp_path, [(0.0, red)], end=0.0)
     assert summary["frames"] == len(frames) == 1
+
+
+def test_a_tab_a_cdp_client_opens_is_followed(cluster: Cluster, md: Any, site: str) -> None:
+    """A page opened over CDP (Playwright through the session's cdp_url, no Automation call)
+    comes to the front, as in a browser: the video switches to it."""
+    from playwright.sync_api import sync_playwright
+
+    from browserplane.v1 import session_pb2 as S
+
+    s = cluster.stub.CreateSession(cp.CreateSessionRequest(options=S.SessionOptions(
+        record_session=True, keep_alive=True)), metadata=md, timeout=60)
+    with sync_playwright() as p:
+        browser = p.chromium.connect_over_cdp(s.cdp_url)
+        browser.contexts[0].pages[0].goto(f"{site}/rec-red.html")
+        time.sleep(1.5)
+        browser.contexts[0].new_page().goto(f"{site}/rec-blue.html")
+        time.sleep(1.5)
+        browser.close()
+    cluster.stub.TerminateSession(cp.TerminateSessionRequest(id=s.id), metadata=md, timeout=120)
+    Cluster.wait(lambda: _artifacts(cluster, md, s.id, cp.ARTIFACT_TIMELINE), 60, "no recording")
+    timeline = json.loads(_read(cluster, md, _artifacts(cluster, md, s.id, cp.ARTIFACT_TIMELINE)[0].id))
+    switches = [e for e in timeline["entries"] if e["kind"] == "tab_switch"]
+    assert len(switches) == 1, timeline["entries"]
+    video = _artifacts(cluster, md, s.id, cp.ARTIFACT_VIDEO)[0]
+    frames = list(av.open(io.BytesIO(_read(cluster, md, video.id))).decode(video=0))
+    before = frames[max(0, switches[0]["t_ms"] * FPS // 1000 - 2)]
+    assert _colour(_pixel(before, 0.5, 0.75)) == "red"
+    assert _colour(_pixel(frames[-1], 0.5, 0.75)) == "blue"
