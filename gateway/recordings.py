@@ -15,11 +15,9 @@ from aiohttp import web
 
 from browserplane.v1 import controlplane_pb2 as cp
 from browserplane.v1 import controlplane_pb2_grpc
-from gateway.http_api import public_base
+from gateway import artifact_urls
 
 URL_TTL_S = 3600
-# Where the gateway serves an artifact by its signed URL (the artifacts' download route).
-ARTIFACT_PATH = "/artifacts/{id}"
 
 
 @dataclasses.dataclass
@@ -57,13 +55,11 @@ async def find(control: controlplane_pb2_grpc.ControlPlaneStub, md: Any,
 
 async def signed_url(request: web.Request, control: controlplane_pb2_grpc.ControlPlaneStub,
                      md: Any, artifact: cp.Artifact, ttl: int = URL_TTL_S) -> tuple[str, int]:
-    """A download URL of the artifact that works without the key until it expires, and that
-    expiry (unix seconds)."""
+    """A download URL of the artifact that works without the key until it expires (the
+    gateway's signed artifact route), and that expiry (unix seconds)."""
     signed = await control.SignArtifactUrl(cp.SignArtifactUrlRequest(
         id=artifact.id, ttl_seconds=ttl), metadata=md, timeout=10)
-    path = ARTIFACT_PATH.format(id=artifact.id)
-    return (f"{public_base(request)}{path}?expires={signed.expires}&signature={signed.signature}",
-            signed.expires)
+    return artifact_urls.url_of(request, signed), signed.expires
 
 
 def page_stretches(recording: Recording) -> list[dict[str, Any]]:

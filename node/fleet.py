@@ -230,7 +230,8 @@ class Fleet:
             slot.dom.start()
             slot.recorder = Recorder(f"ws://127.0.0.1:{browser.port}{browser.browser_path}",
                                      browser.root / "recording", self.record,
-                                     lambda: slot.driver.active if slot.driver is not None else "")
+                                     lambda: slot.driver.active if slot.driver is not None else "",
+                                     session_id=session_id)
             slot.recorder.start()
         if self.disk_quota or (self.sandbox is not None and self.sandbox.cgroups is not None):
             slot.limits_watch = asyncio.get_running_loop().create_task(self._watch_limits(slot))

@@ -60,7 +60,8 @@ class Recording:
 
 class Recorder:
     def __init__(self, ws_url: str, out_dir: pathlib.Path, settings: RecordSettings,
-                 active_hint: Callable[[], str] = lambda: "") -> None:
+                 active_hint: Callable[[], str] = lambda: "", session_id: str = "") -> None:
+        self.session_id = session_id  # for the logs
         self.ws_url = ws_url
         self.out_dir = out_dir
         self.settings = settings
@@ -87,6 +88,9 @@ class Recorder:
         self._tasks: set[asyncio.Task] = set()
         self._ended = False
 
+    def _extra(self, **fields: Any) -> dict[str, Any]:
+        return {"session_id": self.session_id, "fields": fields}
+
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
@@ -110,9 +114,9 @@ class Recorder:
         except asyncio.CancelledError:
             pass
         except (CdpError, OSError, TimeoutError) as err:
-            log.debug("recorder stopped", extra={"fields": {"error": str(err)}})
+            log.debug("recorder stopped", extra=self._extra(error=str(err)))
         except Exception:  # noqa: BLE001 - a recorder failure never fails the session
-            log.exception("recorder failed")
+            log.exception("recorder failed", extra={"session_id": self.session_id})
 
     async def _spawn_encoder(self) -> None:
         if self._proc is not None:
@@ -157,14 +161,15 @@ class Recorder:
                 attached = await conn.send("Target.attachToTarget",
                                            {"targetId": target, "flatten": True})
                 session = attached["sessionId"]
+                self._cdp_session = session  # its frames count from the first one on
                 s = self.settings
                 await conn.send("Page.startScreencast", {
                     "format": "jpeg", "quality": 70, "maxWidth": s.max_width,
                     "maxHeight": s.max_height, "everyNthFrame": 1}, session_id=session)
             except (CdpError, TimeoutError, KeyError) as err:
-                log.debug("could not screencast a page", extra={"fields": {"error": str(err)}})
+                log.debug("could not screencast a page", extra=self._extra(error=str(err)))
+                self._cdp_session = self._target = ""  # the next tick tries again
                 return
-            self._cdp_session = session
             self.first_page = self.first_page or target
             if old:
                 self.switches.append({"timestamp": time.time(), "from": old, "to": target})
@@ -174,6 +179,8 @@ class Recorder:
         params = message.get("params", {})
         if method == "Page.screencastFrame":
             session = message.get("sessionId", "")
+            if session != self._cdp_session:
+                return  # a page no longer recorded (its screencast is being stopped)
             self._frame(params.get("data", ""))
             self._ack(session, params.get("sessionId", 0))
         elif method == "Target.targetCreated":
@@ -281,12 +288,15 @@ class Recorder:
             await asyncio.wait_for(proc.wait(), 5)
             summary = json.loads(line or b"{}")
         except (OSError, ValueError, TimeoutError, AssertionError) as err:
-            log.warning("the recording could not be finished", extra={"fields": {"error": str(err)}})
+            log.warning("the recording could not be finished", extra=self._extra(error=str(err)))
             return None
         finally:
             await self._kill()
         if not summary.get("frames") or not self.path.exists():
             return None
+        log.info("recording finished", extra={"session_id": self.session_id, "fields": {
+            **summary, "screencast_frames": self.frames_seen, "dropped": self.frames_dropped,
+            "tab_switches": len(self.switches)}})
         return Recording(self.path, summary["frames"], summary["duration_ms"], summary["width"],
                          summary["height"], summary["fps"], summary["bytes"], self.started_at,
                          list(self.switches), self.first_page)
@@ -309,7 +319,7 @@ class Recorder:
             self.first_page = self.first_page or target
             self._frame(shot.get("data", ""))
         except (CdpError, TimeoutError, OSError, KeyError) as err:
-            log.debug("no last frame for the recording", extra={"fields": {"error": str(err)}})
+            log.debug("no last frame for the recording", extra=self._extra(error=str(err)))
 
     async def _kill(self) -> None:
         proc = self._proc

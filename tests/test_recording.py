@@ -66,8 +66,8 @@ def _colour(rgb: tuple[int, int, int]) -> str:
     return f"other{rgb}"
 
 
-def _encoders() -> list[str]:
-    """Command lines of recording encoders running on this machine."""
+def _encoders(root: pathlib.Path) -> list[str]:
+    """Command lines of recording encoders writing below `root` (this cluster's node)."""
     found = []
     for pid in os.listdir("/proc"):
         if pid.isdigit():
@@ -75,7 +75,7 @@ def _encoders() -> list[str]:
                 cmd = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
             except OSError:
                 continue
-            if "video_encoder.py" in cmd:
+            if "video_encoder.py" in cmd and str(root) in cmd:
                 found.append(cmd)
     return found
 
@@ -101,7 +101,7 @@ def test_recorded_session_across_dialects(cluster: Cluster, gateway_url: str, ap
     assert [d.status for d in pending.downloads] == ["PENDING"]
     status, body = _http(f"{gateway_url}/sessions/{sid}/replay", api_key)
     assert status == 404 and "still active" in json.dumps(body)
-    assert _encoders(), "a recorded session runs an encoder"
+    assert _encoders(cluster.browsers_root()), "a recorded session runs an encoder"
 
     bb.sessions.update(sid, status="REQUEST_RELEASE")
     elapsed = time.monotonic() - started
@@ -170,18 +170,20 @@ def test_recorded_session_across_dialects(cluster: Cluster, gateway_url: str, ap
     status, body = _http(f"{gateway_url}/sessions/{sid}/replay", api_key)
     assert status == 200, body
     assert body["video_duration_ms"] == int(meta["duration_ms"]) and body["video_start_ms"] == 0
-    url = body["mp4_url"]
-    query = dict(part.split("=", 1) for part in url.split("?", 1)[1].split("&"))
-    # The signed URL's fields read the video without the key.
-    signed = b"".join(c.data for c in cluster.stub.ReadArtifact(cp.ReadArtifactRequest(
-        id=video.id, expires=int(query["expires"]), signature=query["signature"]), timeout=60))
-    assert signed == data
+    # The signed URLs fetch the video without the key, and seek (a byte range).
+    for url in (body["mp4_url"], downloads[0].download_url):
+        with urllib.request.urlopen(url, timeout=60) as answer:  # noqa: S310 - loopback
+            assert answer.headers["Content-Type"].startswith("video/mp4")
+            assert answer.read() == data
+    ranged = urllib.request.Request(body["mp4_url"], headers={"Range": "bytes=100-199"})
+    with urllib.request.urlopen(ranged, timeout=60) as answer:  # noqa: S310 - loopback
+        assert answer.status == 206 and answer.read() == data[100:200]
 
     # Nothing of the session is left on the node: its directory, the video, the encoder.
     # (the node puts the artifacts before it removes the browser's directory)
     Cluster.wait(lambda: not browser_dir.exists(), 30, "the browser's directory outlived it")
     assert not list(cluster.browsers_root().rglob("recording.mp4"))
-    Cluster.wait(lambda: not _encoders(), 10, f"an encoder outlived its session: {_encoders()}")
+    Cluster.wait(lambda: not _encoders(cluster.browsers_root()), 10, "an encoder outlived its session")
 
 
 def test_unrecorded_session_has_no_video(cluster: Cluster, gateway_url: str, api_key: str,
@@ -189,7 +191,7 @@ def test_unrecorded_session_has_no_video(cluster: Cluster, gateway_url: str, api
     bb = Browserbase(api_key=api_key, base_url=gateway_url, max_retries=0)
     session = bb.sessions.create(browser_settings={"recordSession": False})
     _execute(gateway_url, api_key, session.id, {"type": "goto", "url": f"{site}/rec-red.html"})
-    assert not _encoders()
+    assert not _encoders(cluster.browsers_root())
     assert bb.sessions.recording.downloads.list(session.id).downloads == []
     bb.sessions.update(session.id, status="REQUEST_RELEASE")
     Cluster.wait(lambda: session_dir(cluster.browsers_root(), session.id) is None, 30,
@@ -219,3 +221,123 @@ def test_unknown_session_recording_routes(gateway_url: str, api_key: str) -> Non
             assert json.loads(err.read())["statusCode"] == 404
 
 
+
+
+def test_timeout_and_crash_keep_the_recording(cluster: Cluster, md: Any, site: str) -> None:
+    """The video is put on every path a session ends by: its maximum duration, and its
+    browser crashing (Browser.crash over its own CDP URL)."""
+    import asyncio
+
+    from browserplane.v1 import automation_pb2 as A
+    from browserplane.v1 import automation_pb2_grpc
+    from browserplane.v1 import session_pb2 as S
+    from node.cdp_client import CdpConnection
+
+    auto = automation_pb2_grpc.AutomationStub(cluster.channel)
+    timed = cluster.stub.CreateSession(cp.CreateSessionRequest(options=S.SessionOptions(
+        record_session=True, max_duration_seconds=4)), metadata=md, timeout=60)
+    # Kept alive: the crashing CDP client's disconnect must not end it first.
+    crashed = cluster.stub.CreateSession(cp.CreateSessionRequest(options=S.SessionOptions(
+        record_session=True, keep_alive=True)), metadata=md, timeout=60)
+    for s in (timed, crashed):
+        auto.Navigate(A.NavigateRequest(session_id=s.id, url=f"{site}/rec-red.html"), metadata=md,
+                      timeout=30)
+    time.sleep(1.5)
+
+    async def crash() -> None:
+        async with CdpConnection(crashed.cdp_url, timeout=3) as conn:
+            try:
+                await conn.send("Browser.crash")
+            except Exception:  # noqa: BLE001 - the browser goes away without answering
+                pass
+
+    asyncio.run(crash())
+    for s, state in ((timed, S.TIMED_OUT), (crashed, S.FAILED)):
+        Cluster.wait(lambda s=s: _artifacts(cluster, md, s.id, cp.ARTIFACT_TIMELINE), 60,
+                     f"no recording for the {S.SessionState.Name(state)} session")
+        ended = cluster.stub.GetSession(cp.GetSessionRequest(id=s.id), metadata=md, timeout=10)
+        assert ended.state == state, ended
+        video = _artifacts(cluster, md, s.id, cp.ARTIFACT_VIDEO)[0]
+        frames = list(av.open(io.BytesIO(_read(cluster, md, video.id))).decode(video=0))
+        assert len(frames) == int(video.metadata["frames"]) >= FPS  # at least a second of it
+        assert _colour(_pixel(frames[-1], 0.5, 0.75)) == "red"
+        Cluster.wait(lambda s=s: session_dir(cluster.browsers_root(), s.id) is None, 30,
+                     "the browser's directory outlived it")
+    Cluster.wait(lambda: not _encoders(cluster.browsers_root()), 10, "an encoder outlived its session")
+
+
+def _jpeg(rgb: tuple[int, int, int], width: int = 320, height: int = 240) -> bytes:
+    frame = av.VideoFrame(width, height, "rgb24")
+    frame.planes[0].update(bytes(rgb) * (width * height))
+    codec = av.CodecContext.create("mjpeg", "w")
+    codec.width, codec.height, codec.pix_fmt, codec.time_base = width, height, "yuvj420p", 1
+    return b"".join(bytes(p) for p in [*codec.encode(frame.reformat(format="yuvj420p")),
+                                       *codec.encode(None)])
+
+
+def _encode(tmp_path: pathlib.Path, frames: list[tuple[float, bytes]], end: float,
+            max_seconds: float = 3600, max_bytes: int = 0) -> tuple[dict[str, Any], list[Any]]:
+    import struct
+    import subprocess
+    import sys
+
+    from node.recorder import ENCODER
+
+    out = tmp_path / "out.mp4"
+    proc = subprocess.run(
+        [sys.executable, str(ENCODER), str(out), "5", "1280", "720", str(max_seconds), str(max_bytes)],
+        input=b"".join(struct.pack("<dI", t, len(d)) + d for t, d in frames) + struct.pack("<dI", end, 0),
+        capture_output=True, timeout=60, check=True)
+    return json.loads(proc.stdout), list(av.open(str(out)).decode(video=0))
+
+
+def test_encoder_places_frames_on_a_constant_rate(tmp_path: pathlib.Path) -> None:
+    """Frames arrive only when the page changes; the video repeats the last one, so output
+    frame k shows the newest frame that arrived by k/fps, and the video lasts until the end."""
+    red, blue = _jpeg((255, 0, 0)), _jpeg((0, 0, 255))
+    summary, frames = _encode(tmp_path, [(0.0, red), (1.0, blue), (2.5, red)], end=4.0)
+    assert summary == {"frames": 20, "duration_ms": 4000, "width": 320, "height": 240, "fps": 5,
+                       "bytes": (tmp_path / "out.mp4").stat().st_size}
+    colours = [_colour(_pixel(f, 0.5, 0.5)) for f in frames]
+    assert colours == ["red"] * 5 + ["blue"] * 8 + ["red"] * 7
+    assert [f.time for f in frames] == [k / 5 for k in range(20)]
+
+
+def test_encoder_stops_growing_at_its_bounds(tmp_path: pathlib.Path) -> None:
+    red = _jpeg((255, 0, 0))
+    summary, frames = _encode(tmp_path, [(0.0, red)], end=30.0, max_seconds=2)
+    assert summary["frames"] == len(frames) == 10  # 2 s at 5 fps, not 30 s
+    # The size is checked once a second of video: past it, the video ends there.
+    summary, frames = _encode(tmp_path, [(0.0, red)], end=30.0, max_bytes=1)
+    assert summary["frames"] == len(frames) == 5
+    # A single frame longer than the session (stopped within a frame of its start) still shows.
+    summary, frames = _encode(tmp_path, [(0.0, red)], end=0.0)
+    assert summary["frames"] == len(frames) == 1
+
+
+def test_a_tab_a_cdp_client_opens_is_followed(cluster: Cluster, md: Any, site: str) -> None:
+    """A page opened over CDP (Playwright through the session's cdp_url, no Automation call)
+    comes to the front, as in a browser: the video switches to it."""
+    from playwright.sync_api import sync_playwright
+
+    from browserplane.v1 import session_pb2 as S
+
+    s = cluster.stub.CreateSession(cp.CreateSessionRequest(options=S.SessionOptions(
+        record_session=True, keep_alive=True)), metadata=md, timeout=60)
+    with sync_playwright() as p:
+        browser = p.chromium.connect_over_cdp(s.cdp_url)
+        browser.contexts[0].pages[0].goto(f"{site}/rec-red.html")
+        time.sleep(1.5)
+        browser.contexts[0].new_page().goto(f"{site}/rec-blue.html")
+        time.sleep(1.5)
+        browser.close()
+    cluster.stub.TerminateSession(cp.TerminateSessionRequest(id=s.id), metadata=md, timeout=120)
+    Cluster.wait(lambda: _artifacts(cluster, md, s.id, cp.ARTIFACT_TIMELINE), 60, "no recording")
+    timeline = json.loads(_read(cluster, md, _artifacts(cluster, md, s.id, cp.ARTIFACT_TIMELINE)[0].id))
+    switches = [e for e in timeline["entries"] if e["kind"] == "tab_switch"]
+    assert len(switches) == 1, timeline["entries"]
+    video = _artifacts(cluster, md, s.id, cp.ARTIFACT_VIDEO)[0]
+    frames = list(av.open(io.BytesIO(_read(cluster, md, video.id))).decode(video=0))
+    before = frames[max(0, switches[0]["t_ms"] * FPS // 1000 - 2)]
+    assert _colour(_pixel(before, 0.5, 0.75)) == "red"
+    assert _colour(_pixel(frames[-1], 0.5, 0.75)) == "blue"
