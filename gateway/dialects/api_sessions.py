@@ -133,7 +133,8 @@ def create_request(body: dict[str, Any]) -> tuple[cp.CreateSessionRequest, bool]
     browser = typed(options, "browser", str, "chromium", "options.browser")
     if browser != "chromium":
         raise bad_request("options.browser", "must be chromium (the only engine here)")
-    o = S.SessionOptions(dialect=DIALECT, keep_alive=True)
+    # Recorded: what the browser did is the point of this dialect (video, timeline, DOM events).
+    o = S.SessionOptions(dialect=DIALECT, keep_alive=True, record_session=True)
     viewport = typed(options, "viewport", dict, None, "options.viewport")
     if viewport is not None:
         unknown = sorted(set(viewport) - {"width", "height"})
@@ -169,7 +170,7 @@ def session_summary(s: S.Session, health: A.BrowserHealth | None) -> dict[str, A
             "currentUrl": health.current_url or None if health else None,
             "createdAt": _iso(s.created_at),
             "navigationCount": health.navigations if health else 0,
-            "dialect": s.options.dialect or None}
+            "dialect": s.options.dialect or None, "projectId": s.project_id}
 
 
 class ApiSessions:
