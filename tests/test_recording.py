@@ -4,6 +4,7 @@ unrecorded session yields none; nothing of the recording outlives the session on
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -92,6 +93,8 @@ def test_recorded_session_across_dialects(cluster: Cluster, gateway_url: str, ap
     # Driven through the Notte dialect: the same session id.
     _execute(gateway_url, api_key, sid, {"type": "goto", "url": f"{site}/rec-red.html"})
     time.sleep(2)
+    status, shot = _http(f"{gateway_url}/sessions/{sid}/page/screenshot", api_key, "POST", {})
+    assert status == 200, shot
     _execute(gateway_url, api_key, sid, {"type": "goto_new_tab", "url": f"{site}/rec-blue.html"})
     time.sleep(2)
     _execute(gateway_url, api_key, sid, {"type": "switch_tab", "tab_index": 0})
@@ -134,7 +137,7 @@ def test_recorded_session_across_dialects(cluster: Cluster, gateway_url: str, ap
     assert timeline["video"]["frames"] == len(frames)
     kinds = [e["kind"] for e in entries]
     actions = [e["type"] for e in entries if e["kind"] == "action"]
-    assert actions[:3] == ["navigate", "open_page", "switch_page"], actions
+    assert actions[:4] == ["navigate", "screenshot", "open_page", "switch_page"], actions
     navigations = [e["url"] for e in entries if e["kind"] == "navigation"]
     assert f"{site}/rec-red.html" in navigations and f"{site}/rec-blue.html" in navigations
     assert any(e["kind"] == "console_error" and "red page error" in e["text"] for e in entries)
@@ -154,6 +157,14 @@ def test_recorded_session_across_dialects(cluster: Cluster, gateway_url: str, ap
     assert colour_at(red_loaded + 1200) == "red"
     assert colour_at(to_blue + 1200) == "blue"
     assert colour_at(back + 1200) == "red"
+
+    # The DOM was recorded with rrweb too (Browserbase's /recording): the red page's full
+    # snapshot holds its heading; and the Notte screenshot is an artifact of the session.
+    events = bb.sessions.recording.retrieve(sid)
+    snapshots = [e for e in events if e.type == 2]
+    assert any("Recording: the red page" in json.dumps(e.data) for e in snapshots)
+    shots = _artifacts(cluster, md, sid, cp.ARTIFACT_SCREENSHOT)
+    assert len(shots) == 1 and _read(cluster, md, shots[0].id) == base64.b64decode(shot["screenshot"])
 
     # The dialects answer from the video.
     downloads = bb.sessions.recording.downloads.list(sid).downloads
