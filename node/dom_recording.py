@@ -117,7 +117,9 @@ class DomRecorder:
         self.options = {"binding": BINDING, "flag": FLAG, "maskAllInputs": mask_all_inputs,
                         "maxBatchChars": MAX_BATCH_CHARS, "maxBatchEvents": MAX_BATCH_EVENTS,
                         "flushMs": FLUSH_MS}
-        self.events: list[str] = []   # each event as JSON, in order of arrival
+        # (timestamp, the event as JSON), in order of arrival: pages send their batches on their
+        # own clocks, so the artifact sorts them (stably) by time.
+        self.events: list[tuple[int, str]] = []
         self.size = 2                 # bytes of the JSON array they make
         self.dropped = 0              # events (or unreadable batches) left out
         self.received = 0             # payload characters the pages sent, kept or not
@@ -157,8 +159,11 @@ class DomRecorder:
             async with CdpConnection(self.ws_url, on_event=lambda m: self._event(m, script),
                                      max_msg_size=MAX_MESSAGE_BYTES) as conn:
                 self._conn = conn
+                # A new page waits for this connection's set-up before it runs, so its first
+                # document already has the recorder (a page that navigated before the script
+                # was added would go unrecorded).
                 await conn.send("Target.setAutoAttach", {
-                    "autoAttach": True, "waitForDebuggerOnStart": False, "flatten": True,
+                    "autoAttach": True, "waitForDebuggerOnStart": True, "flatten": True,
                     "filter": [{"type": "page"}, {"type": "iframe", "exclude": True}]})
                 if self._pending:
                     await asyncio.wait(set(self._pending), timeout=5)
@@ -195,13 +200,17 @@ class DomRecorder:
         if conn is None:
             return
         try:
-            # Runtime.bindingCalled reaches only a session with the Runtime domain on, and
-            # new documents get the script only with the Page domain on.
-            await conn.send("Runtime.enable", session_id=session_id)
-            await conn.send("Page.enable", session_id=session_id)
-            await conn.send("Runtime.addBinding", {"name": BINDING}, session_id=session_id)
-            await conn.send("Page.addScriptToEvaluateOnNewDocument", {"source": script},
-                            session_id=session_id)
+            try:
+                # Runtime.bindingCalled reaches only a session with the Runtime domain on, and
+                # new documents get the script only with the Page domain on.
+                await conn.send("Runtime.enable", session_id=session_id)
+                await conn.send("Page.enable", session_id=session_id)
+                await conn.send("Runtime.addBinding", {"name": BINDING}, session_id=session_id)
+                await conn.send("Page.addScriptToEvaluateOnNewDocument", {"source": script},
+                                session_id=session_id)
+            finally:
+                # Whatever happened, the page must not stay paused waiting for the recorder.
+                await conn.send("Runtime.runIfWaitingForDebugger", session_id=session_id)
             # The document already open (a page attached after it loaded) is recorded too; the
             # recorder's flag keeps a document from being recorded twice.
             await conn.send("Runtime.evaluate", {"expression": script}, session_id=session_id)
@@ -233,7 +242,7 @@ class DomRecorder:
             if self.size + len(text) + 1 > self.max_bytes:
                 self.dropped += 1
                 continue
-            self.events.append(text)
+            self.events.append((event["timestamp"], text))
             self.size += len(text) + 1
 
     async def flush(self, timeout: float = 3.0) -> None:
@@ -267,7 +276,8 @@ class DomRecorder:
             pending.cancel()
 
     def artifact_bytes(self) -> bytes:
-        return ("[" + ",".join(self.events) + "]").encode()
+        ordered = sorted(self.events, key=lambda e: e[0])
+        return ("[" + ",".join(text for _, text in ordered) + "]").encode()
 
     async def store(self, stub: controlplane_pb2_grpc.ControlPlaneStub,
                     metadata: tuple[tuple[str, str], ...], project_id: str) -> int:
