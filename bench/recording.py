@@ -14,9 +14,11 @@ next to a neighbour session on a still page, for --seconds each. During each win
                 paints the frames answers it)
   neighbour     gRPC Automation.Evaluate("1") on the neighbour session through the control plane
 
-Ratios are recorded / unrecorded from the same run (p50 of each). The browser's own CPU is not
-counted: Chromium paints the page whether anyone watches or not, and the screencast's JPEG
-encoding happens in its GPU/renderer processes (a cost reported here as the cdp ratio).
+  browser cpu   CPU seconds per wall second of the session's Chromium, every process of it
+                (found by its browser directory in the command line, and their descendants):
+                the screencast's JPEG encoding and rrweb's DOM serialisation run there
+
+Ratios are recorded / unrecorded from the same run (p50 of each).
 
     .venv/bin/python bench/recording.py [--rounds 2] [--seconds 12] [--json]
 """
@@ -50,7 +52,7 @@ from browserplane.v1 import automation_pb2_grpc  # noqa: E402
 from browserplane.v1 import controlplane_pb2 as cp  # noqa: E402
 from browserplane.v1 import session_pb2 as S  # noqa: E402
 from node.cdp_client import CdpConnection  # noqa: E402
-from tests.cluster import Cluster  # noqa: E402
+from tests.cluster import Cluster, session_dir  # noqa: E402
 
 PAGES = ROOT / "bench" / "pages"
 TICK = os.sysconf("SC_CLK_TCK")
@@ -101,6 +103,37 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def browser_pids(browser_dir: pathlib.Path) -> list[int]:
+    """The session's Chromium processes: those naming its directory, and their descendants."""
+    marker = str(browser_dir).encode()
+    parents: dict[int, int] = {}
+    roots = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = pathlib.Path(f"/proc/{entry}/stat").read_text()
+            cmdline = pathlib.Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+        if marker in cmdline:
+            roots.append(int(entry))
+    found = set(roots)
+    grew = True
+    while grew:
+        grew = False
+        for pid, parent in parents.items():
+            if parent in found and pid not in found:
+                found.add(pid)
+                grew = True
+    return sorted(found)
+
+
+def tree_cpu(pids: list[int]) -> float:
+    return sum(cpu_seconds(p) for p in pids)
+
+
 def encoder_of(node_pid: int) -> int:
     for pid in children(node_pid):
         try:
@@ -138,6 +171,9 @@ def window(cluster: Cluster, auto: Any, md: Any, node_pid: int, site: str, neigh
                       metadata=md, timeout=30)
         time.sleep(1)  # the recorder attaches and the frames flow
         encoder = encoder_of(node_pid) if recorded else 0
+        found = session_dir(cluster.browsers_root("n1"), s.id)
+        chromium = browser_pids(found) if found is not None else []
+        browser0 = tree_cpu(chromium)
         node0, enc0, t0 = cpu_seconds(node_pid), cpu_seconds(encoder) if encoder else 0.0, time.monotonic()
         neighbour_ms: list[float] = []
         stop = threading.Event()
@@ -157,6 +193,8 @@ def window(cluster: Cluster, auto: Any, md: Any, node_pid: int, site: str, neigh
         thread.join()
         wall = time.monotonic() - t0
         result = {"node_cpu": (cpu_seconds(node_pid) - node0) / wall,
+                  "browser_cpu": (tree_cpu(chromium) - browser0) / wall,
+                  "browser_processes": len(chromium),
                   "encoder_cpu": (cpu_seconds(encoder) - enc0) / wall if encoder else 0.0,
                   "encoder_peak_rss_kb": status_kb(encoder, "VmHWM") if encoder else 0,
                   "node_rss_kb": status_kb(node_pid, "VmRSS"),
@@ -227,10 +265,15 @@ def report_of(runs: dict[bool, list[dict[str, Any]]]) -> dict[str, Any]:
         print(f"{name + ' ratio':<22} p50 recorded/unrecorded = {report[name]['ratio_p50']:.2f}")
     node_off, node_on = mean(False, "node_cpu"), mean(True, "node_cpu")
     encoder = mean(True, "encoder_cpu")
+    browser_off, browser_on = mean(False, "browser_cpu"), mean(True, "browser_cpu")
+    extra = node_on - node_off + encoder + browser_on - browser_off
     report["cpu"] = {"node_unrecorded": node_off, "node_recorded": node_on, "encoder": encoder,
-                     "per_recorded_session": node_on - node_off + encoder}
-    print(f"cpu (cores)            node {node_off:.3f} -> {node_on:.3f}, encoder {encoder:.3f}: "
-          f"{node_on - node_off + encoder:.3f} of a core per recorded session")
+                     "browser_unrecorded": browser_off, "browser_recorded": browser_on,
+                     "browser_processes": [r["browser_processes"] for r in runs[True] + runs[False]],
+                     "per_recorded_session": extra}
+    print(f"cpu (cores)            node {node_off:.3f} -> {node_on:.3f}, encoder {encoder:.3f}, "
+          f"browser {browser_off:.3f} -> {browser_on:.3f}: {extra:.3f} of a core more per "
+          f"recorded session")
     peak = max(r["encoder_peak_rss_kb"] for r in runs[True])
     report["memory"] = {"encoder_peak_rss_mb": peak / 1024,
                         "node_rss_mb": {"unrecorded": mean(False, "node_rss_kb") / 1024,
