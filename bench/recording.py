@@ -20,7 +20,7 @@ next to a neighbour session on a still page, for --seconds each. During each win
 
 Ratios are recorded / unrecorded from the same run (p50 of each).
 
-    .venv/bin/python bench/recording.py [--rounds 2] [--seconds 12] [--json]
+    .venv/bin/python bench/recording.py [--rounds 2] [--seconds 12] [--page moving.html] [--json]
 """
 
 from __future__ import annotations
@@ -163,11 +163,11 @@ async def cdp_samples(cdp_url: str, seconds: float, stop: threading.Event) -> di
 
 
 def window(cluster: Cluster, auto: Any, md: Any, node_pid: int, site: str, neighbour: str,
-           recorded: bool, seconds: float) -> dict[str, Any]:
+           recorded: bool, seconds: float, page: str = "moving.html") -> dict[str, Any]:
     s = cluster.stub.CreateSession(cp.CreateSessionRequest(options=S.SessionOptions(
         record_session=recorded)), metadata=md, timeout=60)
     try:
-        auto.Navigate(A.NavigateRequest(session_id=s.id, url=f"{site}/moving.html"),
+        auto.Navigate(A.NavigateRequest(session_id=s.id, url=f"{site}/{page}"),
                       metadata=md, timeout=30)
         time.sleep(1)  # the recorder attaches and the frames flow
         encoder = encoder_of(node_pid) if recorded else 0
@@ -218,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=12.0)
     parser.add_argument("--fps", type=int, default=5)
+    parser.add_argument("--page", default="moving.html",
+                        help="the recorded session's page in bench/pages/ (moving.html: the "
+                             "screen changes all the time; landing.html: a still page)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     server, site = serve_pages()
@@ -236,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(args.rounds):
             for recorded in ((False, True) if i % 2 == 0 else (True, False)):
                 runs[recorded].append(window(cluster, auto, md, node_pid, site, neighbour,
-                                             recorded, args.seconds))
+                                             recorded, args.seconds, args.page))
         report = report_of(runs)
     finally:
         cluster.stop()
