@@ -455,3 +455,18 @@ async def file_part(request: web.Request) -> Any:
         raise bad_request("file", "a multipart part named 'file' with a filename is required")
     check_text("file", part.filename)  # bytes that are not UTF-8 reach here as surrogates
     return part
+
+
+async def stream_chunks(request: web.Request, headers: dict[str, str], first: Any,
+                        rest: Any) -> web.StreamResponse:
+    """A gRPC stream of chunks (each with `.data`) as an HTTP body: `first` is the chunk the
+    caller already read (so an error surfaced before any header was sent; None: empty), `rest`
+    the stream after it. Written as it arrives, never gathered in memory."""
+    response = web.StreamResponse(headers=headers)
+    await response.prepare(request)
+    if first is not None:
+        await response.write(first.data)
+        async for chunk in rest:
+            await response.write(chunk.data)
+    await response.write_eof()
+    return response

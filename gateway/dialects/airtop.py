@@ -47,6 +47,7 @@ from gateway.http_api import (
     json_body,
     public_base,
     read_body,
+    stream_chunks,
     typed,
     url_scheme,
     whole_number,
@@ -1263,16 +1264,9 @@ class Airtop:
             session_id=sessions[0], kind=kind, name=name), metadata=md, timeout=300)
         first = await anext(aiter(call), None)  # errors surface here, before any byte is sent
         safe = re.sub(r'[^A-Za-z0-9._-]', "_", name)[:200] or "file"
-        response = web.StreamResponse(headers={
+        return await stream_chunks(request, {
             "Content-Type": "application/octet-stream",
-            "Content-Disposition": f'attachment; filename="{safe}"'})
-        await response.prepare(request)
-        if first is not None:
-            await response.write(first.data)
-            async for chunk in call:
-                await response.write(chunk.data)
-        await response.write_eof()
-        return response
+            "Content-Disposition": f'attachment; filename="{safe}"'}, first, call)
 
 
 # ---- small translations ----------------------------------------------------------------------

@@ -35,6 +35,7 @@ from gateway.http_api import (
     grpc_metadata,
     json_body,
     public_base,
+    stream_chunks,
     typed,
     whole_number,
 )
@@ -353,16 +354,10 @@ class Browserbase:
             first = await anext(aiter(call), None)
             if first is None:  # nothing was downloaded: an empty zip, as from a running session
                 first = A.FileChunk(data=EMPTY_ZIP)
-        response = web.StreamResponse(headers={
+        return await stream_chunks(request, {
             "Content-Type": "application/zip",
-            "Content-Disposition": f'attachment; filename="{request.match_info["id"]}-downloads.zip"'})
-        await response.prepare(request)
-        if first is not None:
-            await response.write(first.data)
-            async for chunk in call:
-                await response.write(chunk.data)
-        await response.write_eof()
-        return response
+            "Content-Disposition": f'attachment; filename="{request.match_info["id"]}-downloads.zip"'},
+            first, call)
 
     async def recording(self, request: web.Request, md: Any) -> web.StreamResponse:
         """The session's DOM recording: rrweb events {data, sessionId, timestamp, type} (and
@@ -382,13 +377,7 @@ class Browserbase:
         first = await anext(aiter(call), None)  # errors surface here, before any byte is sent
         if first is None:
             return web.json_response([])
-        response = web.StreamResponse(headers={"Content-Type": "application/json"})
-        await response.prepare(request)
-        await response.write(first.data)
-        async for chunk in call:
-            await response.write(chunk.data)
-        await response.write_eof()
-        return response
+        return await stream_chunks(request, {"Content-Type": "application/json"}, first, call)
 
     # -- recordings (the session's video, kept once it ended) ----------------------------
 

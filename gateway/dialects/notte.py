@@ -51,6 +51,7 @@ from gateway.http_api import (
     grpc_metadata,
     json_body,
     public_base,
+    stream_chunks,
     typed,
 )
 from gateway.live_view import live_url
@@ -1307,16 +1308,9 @@ class Notte:
                                              metadata=md, timeout=300)
         first = await anext(aiter(call), None)  # errors surface here, before any byte is sent
         quoted = urllib.parse.quote(info.name, safe="")
-        response = web.StreamResponse(headers={
+        return await stream_chunks(request, {
             "Content-Type": info.mime_type or "application/octet-stream",
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quoted}"})
-        await response.prepare(request)
-        if first is not None:
-            await response.write(first.data)
-            async for chunk in call:
-                await response.write(chunk.data)
-        await response.write_eof()
-        return response
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quoted}"}, first, call)
 
     async def file_delete(self, request: web.Request, md: Any) -> web.StreamResponse:
         session = await self._running(request, md)
