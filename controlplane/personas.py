@@ -25,6 +25,7 @@ from browserplane.errors import BrowserplaneError
 from browserplane.times import timestamp
 from browserplane.v1 import controlplane_pb2 as cp
 from controlplane.store import Store
+from controlplane.validation import offset_page
 from controlplane.vaults import VaultService
 
 MAX_NAME = 256
@@ -104,15 +105,7 @@ class PersonaService:
         return persona
 
     def list(self, project_id: str, request: cp.ListPersonasRequest) -> cp.ListPersonasResponse:
-        size = request.page_size or 100
-        if size > 1000:
-            raise errors.invalid("page_size", "must be at most 1000")
-        try:
-            offset = int(request.page_token or 0)
-        except ValueError:
-            raise errors.invalid("page_token", "not a token from a previous answer") from None
-        if offset < 0:
-            raise errors.invalid("page_token", "not a token from a previous answer")
+        offset, size = offset_page(request.page_size, request.page_token)
         found = self.store.personas(project_id, offset, size)
         for persona in found:
             persona.email_count = self.store.count_persona_emails(persona.id)

@@ -223,3 +223,18 @@ def check_page_size(value: int, field: str = "page_size", maximum: int = 1000) -
 
 __all__ = ["BrowserplaneError", "check_page_size", "profile_offset", "session_cursor",
            "validate_options", "validate_update"]
+
+
+def offset_page(page_size: int, page_token: str) -> tuple[int, int]:
+    """A list request's page as (offset, size): the token is the offset a previous answer
+    handed out; at most 1000 a page, 100 when unset."""
+    size = page_size or 100
+    if size > 1000:
+        raise invalid("page_size", "must be at most 1000")
+    try:
+        offset = int(page_token or 0)
+    except ValueError:
+        raise invalid("page_token", "not a token from a previous answer") from None
+    if offset < 0:
+        raise invalid("page_token", "not a token from a previous answer")
+    return offset, size

@@ -19,6 +19,7 @@ from browserplane.times import timestamp
 from browserplane.v1 import controlplane_pb2 as cp
 from browserplane.vault_origins import matches, origin_key, origin_text
 from controlplane.store import Store
+from controlplane.validation import offset_page
 
 MAX_CREDENTIALS = 1000  # per vault
 MAX_FIELD = 4096        # characters in one credential or card field
@@ -57,15 +58,7 @@ class VaultService:
         return self._save(stored)
 
     def list(self, project_id: str, request: cp.ListVaultsRequest) -> cp.ListVaultsResponse:
-        size = request.page_size or 100
-        if size > 1000:
-            raise errors.invalid("page_size", "must be at most 1000")
-        try:
-            offset = int(request.page_token or 0)
-        except ValueError:
-            raise errors.invalid("page_token", "not a token from a previous answer") from None
-        if offset < 0:
-            raise errors.invalid("page_token", "not a token from a previous answer")
+        offset, size = offset_page(request.page_size, request.page_token)
         found = [v.vault for v in self.store.vaults(project_id, offset, size)]
         total = self.store.count_vaults(project_id)
         token = str(offset + size) if offset + size < total else ""
