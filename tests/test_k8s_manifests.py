@@ -21,7 +21,7 @@ from gateway.app import GatewaySettings
 from node.agent import NodeSettings
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-KUSTOMIZATIONS = ["k8s/base", "k8s/overlays/small", "k8s/overlays/large"]
+KUSTOMIZATIONS = ["k8s", "k8s/base", "k8s/overlays/small", "k8s/overlays/large"]
 COMPONENTS = {"controlplane": ControlPlaneSettings, "node": NodeSettings, "gateway": GatewaySettings}
 WORKLOADS = {"Deployment", "StatefulSet"}
 
