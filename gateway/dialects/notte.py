@@ -471,13 +471,7 @@ class Notte:
                                   "has_next": len(found) > start + size, "has_previous": page > 1})
 
     async def vault_update(self, request: web.Request, md: Any) -> web.StreamResponse:
-        body = await json_body(request, allow_empty=False)
-        unknown = sorted(set(body) - {"name"})
-        if unknown:
-            raise bad_request(unknown[0], "is not a VaultUpdateRequest field")
-        name = typed(body, "name", str, "")
-        if not name:
-            raise bad_request("name", "is required")
+        name = await _new_name(request, "VaultUpdateRequest")
         vault = await self.control.UpdateVault(cp.UpdateVaultRequest(
             id=request.match_info["vault"], name=name), metadata=md, timeout=30)
         return web.json_response(vault_json(vault))
@@ -595,13 +589,7 @@ class Notte:
         return web.json_response(persona_json(persona))
 
     async def persona_update(self, request: web.Request, md: Any) -> web.StreamResponse:
-        body = await json_body(request, allow_empty=False)
-        unknown = sorted(set(body) - {"name"})
-        if unknown:
-            raise bad_request(unknown[0], "is not a PersonaUpdateRequest field")
-        name = typed(body, "name", str, "")
-        if not name:
-            raise bad_request("name", "is required")
+        name = await _new_name(request, "PersonaUpdateRequest")
         persona = await self.control.UpdatePersona(cp.UpdatePersonaRequest(
             id=request.match_info["persona"], name=name), metadata=md, timeout=30)
         return web.json_response(persona_json(persona))
@@ -1664,3 +1652,15 @@ def _scrape_options(body: dict[str, Any], known: set[str] = SCRAPE_FIELDS) -> di
             "only_main_content": typed(body, "only_main_content", bool, True),
             "instructions": typed(body, "instructions", str, ""),
             "response_format": response_format}
+
+
+async def _new_name(request: web.Request, model: str) -> str:
+    """The name of a rename body ({"name"} and nothing else), as Notte's update models take it."""
+    body = await json_body(request, allow_empty=False)
+    unknown = sorted(set(body) - {"name"})
+    if unknown:
+        raise bad_request(unknown[0], f"is not a {model} field")
+    name = typed(body, "name", str, "")
+    if not name:
+        raise bad_request("name", "is required")
+    return name
