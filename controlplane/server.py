@@ -835,7 +835,7 @@ class ControlPlane:
         )
         if self.settings.metrics_port:
             self.metrics_server = start_metrics_server(self.settings.host, self.settings.metrics_port,
-                                                       self.settings.metrics_token)
+                                                       self.settings.metrics_token, metrics.REGISTRY)
         if self.settings.smtp_port:
             self.smtp = SmtpReceiver(self.personas, self.settings.smtp_host, self.settings.smtp_port,
                                      self.settings.persona_mail_bytes)
