@@ -32,7 +32,8 @@ OWN = {"controlplane": ("browserplane_sessions", "browserplane_queue_depth", "br
 
 
 class Up:
-    def __init__(self, tmp_path: pathlib.Path, token: str = "", pool_size: int = 1) -> None:
+    def __init__(self, tmp_path: pathlib.Path, token: str = "", pool_size: int = 1,
+                 **env_extra: str) -> None:
         self.port, self.grpc_port = free_port(), free_port()
         self.metrics_port, self.cp_port, self.node_port = free_port(), free_port(), free_port()
         self.urls = {"controlplane": f"http://127.0.0.1:{self.cp_port}/metrics",
@@ -41,7 +42,7 @@ class Up:
                      "all": f"http://127.0.0.1:{self.metrics_port}/metrics"}
         self.data = tmp_path / "data"
         self.log_path = tmp_path / "up.log"
-        env = dict(os.environ, BROWSERPLANE_API_KEY=API_KEY, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, BROWSERPLANE_API_KEY=API_KEY, PYTHONUNBUFFERED="1", **env_extra)
         env.pop("BROWSERPLANE_CLUSTER_SECRET", None)
         env.pop("BROWSERPLANE_METRICS_TOKEN", None)
         if token:
@@ -170,7 +171,8 @@ def test_up_serves_each_components_metrics_and_their_union(up: Up):
 
 def test_up_metrics_token_refused_and_accepted(tmp_path: pathlib.Path):
     token = "metrics-token-for-up"
-    running = Up(tmp_path, token=token, pool_size=0)
+    # The gateway relays through the node here (no one-hop splice): both count that client.
+    running = Up(tmp_path, token=token, pool_size=0, BROWSERPLANE_GATEWAY_ONE_HOP_CDP="false")
     try:
         assert "metrics token: the one given" in running.log_path.read_text()
         for name, url in running.urls.items():
@@ -183,6 +185,26 @@ def test_up_metrics_token_refused_and_accepted(tmp_path: pathlib.Path):
         for pid in child_pids(running.proc.pid):  # handed over in the environment, never in argv
             with open(f"/proc/{pid}/cmdline", "rb") as fh:
                 assert token.encode() not in fh.read()
+
+        bb = Browserbase(api_key=API_KEY, base_url=f"http://127.0.0.1:{running.port}")
+        session = bb.sessions.create()
+        with sync_playwright() as p:
+            browser = p.chromium.connect_over_cdp(session.connect_url)
+            assert browser.contexts[0].pages[0].evaluate("1 + 1") == 2
+            gateway, node = (scrape(running.urls[c], token) for c in ("gateway", "node"))
+            assert value(gateway, "browserplane_gateway_cdp_connections") == 1
+            assert value(node, "browserplane_node_cdp_connections") == 1
+            browser.close()
+        deadline = time.monotonic() + 15
+        while (value(scrape(running.urls["gateway"], token), "browserplane_gateway_cdp_connections"),
+               value(scrape(running.urls["node"], token), "browserplane_node_cdp_connections")) != (0, 0):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        gateway, node = (scrape(running.urls[c], token) for c in ("gateway", "node"))
+        for direction in ("to_browser", "to_client"):
+            assert value(gateway, f'browserplane_gateway_relayed_bytes_total{{direction="{direction}"}}') > 0
+            assert value(node, f'browserplane_node_relayed_bytes_total{{direction="{direction}"}}') > 0
+        bb.sessions.update(session.id, status="REQUEST_RELEASE")
     finally:
         running.stop()
 
