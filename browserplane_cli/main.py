@@ -26,6 +26,7 @@ from typing import Any
 from browserplane import logs, settings
 from browserplane.credentials import cluster_metadata, load_or_create_secret
 from browserplane.settings import default_data_dir
+from browserplane_cli.up_metrics import UpMetrics
 
 log = logging.getLogger("browserplane.cli")
 
@@ -334,7 +335,8 @@ def cmd_up(args: argparse.Namespace) -> None:
     api_key, project = _ensure_api_key(data_dir)
 
     host = args.host
-    env = dict(os.environ, BROWSERPLANE_CLUSTER_SECRET=secret)
+    observed = UpMetrics(args, data_dir)
+    env = dict(os.environ, BROWSERPLANE_CLUSTER_SECRET=secret, **observed.env())
     me = [sys.executable, "-m", "browserplane_cli.main"]
     cp_addr = f"{host}:{args.grpc_port}"
     node_args = ["--control-plane", cp_addr, "--host", host, "--data-dir", str(data_dir / "node"),
@@ -357,9 +359,9 @@ def cmd_up(args: argparse.Namespace) -> None:
         ("persona-domain", args.persona_domain)) if value not in (None, "")]
     plan = [
         ("controlplane", ["controlplane", "--host", host, "--grpc-port", str(args.grpc_port),
-                          "--data-dir", str(data_dir), *mail_args]),
+                          "--data-dir", str(data_dir), *mail_args, *observed.controlplane_args()]),
         *model_plan,
-        ("node", ["node", *node_args]),
+        ("node", ["node", *node_args, *observed.node_args()]),
         ("gateway", ["gateway", "--host", host, "--port", str(args.port),
                      "--control-plane", cp_addr, *egress]),
     ]
@@ -384,9 +386,11 @@ def cmd_up(args: argparse.Namespace) -> None:
                 proc.wait()
         # The node ended its browsers; anything it could not (it was killed) dies with it.
         _wait_orphans({p.pid for _, p in children}, grace=3)
+        observed.stop()
 
     signal.signal(signal.SIGTERM, lambda *a: stop_all())
     signal.signal(signal.SIGINT, lambda *a: stop_all())
+    observed.start()
     for name, argv in plan:
         children.append((name, subprocess.Popen([*me, *argv], env=env)))
         if name == "controlplane":
@@ -413,6 +417,7 @@ def cmd_up(args: argparse.Namespace) -> None:
             lines.append(f"  API key (shown once, stored hashed): {api_key}")
         if model_url:
             lines.append(f"  model: {model_url[3]} at {model_url[1]}")
+        lines += observed.lines(host)
         print("\n".join(lines), flush=True)
     exit_code = 0
     components = {p.pid for _, p in children}
@@ -537,6 +542,19 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--persona-domain", default="",
                     help="mail domain of personas' addresses (default personas.localhost; env "
                          "BROWSERPLANE_CONTROLPLANE_PERSONA_DOMAIN)")
+    up.add_argument("--metrics-port", type=int,
+                    default=int(os.environ.get("BROWSERPLANE_METRICS_PORT", "9102")),
+                    help="port of /metrics for every component at once, each series labelled "
+                         "component=controlplane|node|gateway (0 = a free port; env "
+                         "BROWSERPLANE_METRICS_PORT)")
+    up.add_argument("--controlplane-metrics-port", type=int, default=0,
+                    help="the control plane's own /metrics port (0 = a free port)")
+    up.add_argument("--node-metrics-port", type=int, default=0,
+                    help="the node's own /metrics port (0 = a free port); the gateway's is --port")
+    up.add_argument("--metrics-token", default=os.environ.get("BROWSERPLANE_METRICS_TOKEN", ""),
+                    help="bearer token every /metrics requires (env BROWSERPLANE_METRICS_TOKEN); "
+                         "default none on loopback, and on any other --host one made and kept in "
+                         "the data dir's metrics-token file")
     up.set_defaults(func=cmd_up)
 
     for name, cls, func, help_text in (

@@ -1,6 +1,10 @@
 """The control plane's Prometheus metrics."""
 
-from prometheus_client import Counter, Gauge, Histogram
+from browserplane.metrics_http import component_registry, metric_kinds
+
+# The control plane's own registry (what its /metrics serves); the names below declare into it.
+REGISTRY = component_registry()
+Counter, Gauge, Histogram = metric_kinds(REGISTRY)
 
 SESSIONS = Gauge("browserplane_sessions", "Live sessions by state", ["state"])
 SESSIONS_ENDED = Counter("browserplane_sessions_ended_total", "Sessions that ended",

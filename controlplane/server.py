@@ -568,6 +568,7 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
         self.plane.store.save_node(node)
         metrics.NODE_UP.labels(node.id).set(1)
         metrics.NODE_CAPACITY.labels(node.id).set(node.capacity)
+        metrics.NODE_FREE.labels(node.id).set(node.free_slots)
         stop = self.sessions.node_registered(node.id, list(request.sessions))
         log.info("node registered", extra={"fields": {
             "node": node.id, "grpc": node.grpc_address, "capacity": node.capacity,
@@ -835,7 +836,7 @@ class ControlPlane:
         )
         if self.settings.metrics_port:
             self.metrics_server = start_metrics_server(self.settings.host, self.settings.metrics_port,
-                                                       self.settings.metrics_token)
+                                                       self.settings.metrics_token, metrics.REGISTRY)
         if self.settings.smtp_port:
             self.smtp = SmtpReceiver(self.personas, self.settings.smtp_host, self.settings.smtp_port,
                                      self.settings.persona_mail_bytes)
@@ -865,6 +866,7 @@ class ControlPlane:
             try:
                 for entry in self.registry.expired():
                     metrics.NODE_UP.labels(entry.info.id).set(0)
+                    metrics.NODE_FREE.labels(entry.info.id).set(0)  # nothing is placed there now
                     self.store.save_node(entry.info)
                     log.warning("node lease expired", extra={"fields": {"node": entry.info.id}})
                     self.sessions.node_lost(entry.info.id, entry.info.down_reason)

@@ -17,6 +17,7 @@ from browserplane.egress import EgressPolicy
 from browserplane.metrics_http import UNAUTHORIZED, authorized
 from browserplane.settings import flag
 from browserplane.v1 import automation_pb2_grpc, controlplane_pb2, controlplane_pb2_grpc
+from gateway import metrics
 from gateway.artifact_urls import ArtifactRoute
 from gateway.cdp_endpoint import CdpEndpoint
 from gateway.console import Console
@@ -122,7 +123,9 @@ class Gateway:
         if not authorized(request.headers.get("Authorization", ""), self.settings.metrics_token):
             return web.Response(status=401, body=UNAUTHORIZED, content_type="text/plain",
                                 headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
-        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        # The gateway's own registry: what it measures itself, never a node's figures.
+        return web.Response(body=generate_latest(metrics.REGISTRY),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def start(self) -> None:
         self.channel = grpc_server.channel(self.settings.control_plane)

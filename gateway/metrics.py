@@ -1,6 +1,10 @@
 """The gateway's Prometheus metrics."""
 
-from prometheus_client import Counter, Gauge, Histogram
+from browserplane.metrics_http import component_registry, metric_kinds
+
+# The gateway's own registry (what its /metrics serves); the names below declare into it.
+REGISTRY = component_registry()
+Counter, Gauge, Histogram = metric_kinds(REGISTRY)
 
 REQUESTS = Counter("browserplane_gateway_requests_total", "HTTP requests",
                    ["dialect", "route", "status"])

@@ -268,7 +268,7 @@ class NodeAgent:
         )
         if self.settings.metrics_port:
             start_metrics_server(self.settings.host, self.settings.metrics_port,
-                                 self.settings.metrics_token)
+                                 self.settings.metrics_token, metrics.REGISTRY)
         self._channel = grpc_server.channel(self.settings.control_plane)
         stub = controlplane_pb2_grpc.ControlPlaneStub(self._channel)
         md = cluster_metadata(self.settings.cluster_secret)

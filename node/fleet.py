@@ -111,7 +111,6 @@ class Fleet:
         return max(0, self.capacity - len(self.sessions) - self._starting)
 
     def _pool_changed(self) -> None:
-        metrics.WARM_BROWSERS.set(len(self.pool))
         self.changed.set()
 
     def _held(self) -> int:
@@ -142,7 +141,7 @@ class Fleet:
                                                           "user_agent": self.stealth_user_agent}})
         recorder_script()  # says now, not at the first recorded session, when rrweb is missing
         self.pool.start()
-        self._update_gauges()
+        self._bind_gauges()
 
     async def _launch_default(self) -> Browser:
         return await self._launch(self.default_config, warm=True)
@@ -236,7 +235,6 @@ class Fleet:
         if self.disk_quota or (self.sandbox is not None and self.sandbox.cgroups is not None):
             slot.limits_watch = asyncio.get_running_loop().create_task(self._watch_limits(slot))
         self.sessions[session_id] = slot
-        self._update_gauges()
         self.changed.set()
         return slot
 
@@ -333,7 +331,6 @@ class Fleet:
         finally:
             await slot.browser.close()
         self.pool.poke()
-        self._update_gauges()
         self.changed.set()
         return saved
 
@@ -373,11 +370,13 @@ class Fleet:
             slot.last_activity = time.time()
             self.changed.set()
 
-    def _update_gauges(self) -> None:
-        metrics.CAPACITY.set(self.capacity)
-        metrics.LIVE_SESSIONS.set(len(self.sessions))
-        metrics.FREE_SLOTS.set(self.free_slots())
-        metrics.WARM_BROWSERS.set(len(self.pool))
+    def _bind_gauges(self) -> None:
+        # Read at each scrape: free slots also change with starts in flight and a drain,
+        # which no session event marks.
+        metrics.CAPACITY.set_function(lambda: self.capacity)
+        metrics.LIVE_SESSIONS.set_function(lambda: len(self.sessions))
+        metrics.FREE_SLOTS.set_function(self.free_slots)
+        metrics.WARM_BROWSERS.set_function(lambda: len(self.pool))
 
 
 def disk_usage(dirs: list[pathlib.Path]) -> int:

@@ -1,6 +1,10 @@
 """The node's Prometheus metrics."""
 
-from prometheus_client import Counter, Gauge, Histogram
+from browserplane.metrics_http import component_registry, metric_kinds
+
+# The node's own registry (what its /metrics serves); the names below declare into it.
+REGISTRY = component_registry()
+Counter, Gauge, Histogram = metric_kinds(REGISTRY)
 
 CAPACITY = Gauge("browserplane_node_capacity", "Browsers this node may run at once")
 FREE_SLOTS = Gauge("browserplane_node_free_slots", "Sessions this node can still take")

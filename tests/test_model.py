@@ -502,7 +502,8 @@ def test_up_with_a_model_file_serves_it_and_points_the_node_at_it(tmp_path, site
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "browserplane_cli.main", "up", "--port", str(port),
                                  "--grpc-port", str(grpc_port), "--data-dir", str(tmp_path / "data"),
-                                 "--pool-size", "0", "--model-file", str(smollm2_gguf())],
+                                 "--pool-size", "0", "--model-file", str(smollm2_gguf()),
+                                 "--metrics-port", "0"],
                                 env=env, stdout=log, stderr=log, cwd=ROOT)
     try:
         deadline = time.monotonic() + 120

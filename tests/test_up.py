@@ -28,7 +28,8 @@ def test_up_serves_sessions_and_stops_cleanly_on_sigterm(tmp_path: pathlib.Path,
     proc = subprocess.Popen([sys.executable, "-m", "browserplane_cli.main", "up", "--port", str(port),
                              "--grpc-port", str(grpc_port), "--data-dir", str(data),
                              "--pool-size", "1", "--smtp-port", str(smtp_port),
-                             "--persona-domain", "up.test"], env=env, stdout=log, stderr=log, cwd=ROOT)
+                             "--persona-domain", "up.test", "--metrics-port", "0"],
+                            env=env, stdout=log, stderr=log, cwd=ROOT)
     try:
         deadline = time.monotonic() + 90
         while b"Browserplane is up." not in (tmp_path / "up.log").read_bytes():
