@@ -1,0 +1,238 @@
+"""The node autoscaler (--node-autoscaler kubernetes) against an in-memory Kubernetes API (kmock),
+with the real `kubernetes` client in a real control plane process, and nodes that register with
+it: light ones (tests/light_node.py, the real NodeAgent contract) and a real Chromium node."""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.request
+
+import pytest
+
+from browserplane.v1 import controlplane_pb2 as cp
+from browserplane.v1 import session_pb2 as S
+from controlplane.node_autoscaler import DELETION_COST
+from tests.cluster import Cluster
+from tests.kube_api import NAMESPACE, KubeApi, ReplicaSetController
+from tests.light_node import LightNode
+
+WAIT = 60
+
+
+def _cluster(tmp_path, kube: KubeApi, pool: int = 1, **flags: object) -> Cluster:
+    cluster = Cluster(tmp_path, **{
+        "node-autoscaler": "kubernetes", "node-deployment": f"{NAMESPACE}/browserplane-node",
+        "min-nodes": 1, "max-nodes": 3, "scale-down-delay": 2, "node-autoscaler-interval": 0.3,
+        **flags})
+    cluster.env["KUBECONFIG"] = str(kube.kubeconfig(tmp_path / "kubeconfig"))
+    cluster.env.pop("KUBERNETES_SERVICE_HOST", None)  # outside a cluster: the kubeconfig
+    cluster.env["BROWSERPLANE_NODE_POOL_SIZE"] = str(pool)  # the demand's warm headroom
+    return cluster
+
+
+class Fleet:
+    """Light nodes started and stopped as the ReplicaSet controller adds and removes pods."""
+
+    def __init__(self, cluster: Cluster, capacity: int = 2) -> None:
+        self.cluster, self.capacity = cluster, capacity
+        self.nodes: dict[str, LightNode] = {}
+
+    def start(self, name: str) -> None:
+        self.nodes[name] = LightNode(name, self.cluster.address, self.cluster.secret,
+                                     self.capacity).start()
+
+    def stop(self, name: str) -> None:
+        node = self.nodes.pop(name, None)
+        if node is not None:
+            node.stop()
+
+    def close(self) -> None:
+        for name in list(self.nodes):
+            self.stop(name)
+
+
+def _metric(cluster: Cluster, name: str) -> dict[str, float]:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{cluster.metrics_port}/metrics",
+                                  timeout=5).read().decode()
+    found = {}
+    for line in text.splitlines():
+        if line.startswith(name):
+            key, _, value = line.rpartition(" ")
+            found[key[len(name):]] = float(value)
+    return found
+
+
+def _decisions(cluster: Cluster) -> list[dict]:
+    lines = (cluster.tmp / "controlplane.log").read_text().splitlines()
+    entries = [json.loads(line) for line in lines if line.startswith("{")]
+    return [e for e in entries if e.get("msg", "").startswith("node autoscaler")]
+
+
+def _create(cluster: Cluster, key: str, n: int) -> list[str]:
+    md = (("authorization", f"Bearer {key}"),)
+    return [cluster.stub.CreateSession(cp.CreateSessionRequest(
+        options=S.SessionOptions(), start_in_background=True, queue_timeout_seconds=600),
+        metadata=md, timeout=30).id for _ in range(n)]
+
+
+def _terminate(cluster: Cluster, key: str, ids: list[str]) -> None:
+    md = (("authorization", f"Bearer {key}"),)
+    for session_id in ids:
+        cluster.stub.TerminateSession(cp.TerminateSessionRequest(id=session_id), metadata=md,
+                                      timeout=30)
+
+
+def _session(cluster: Cluster, key: str, session_id: str) -> S.Session:
+    return cluster.stub.GetSession(cp.GetSessionRequest(id=session_id),
+                                   metadata=(("authorization", f"Bearer {key}"),), timeout=10)
+
+
+def _until(controller: ReplicaSetController, predicate: object, message: str) -> None:
+    """Plays the ReplicaSet controller while waiting."""
+    def step() -> bool:
+        controller.reconcile()
+        return bool(predicate())  # type: ignore[operator]
+    Cluster.wait(step, WAIT, message, interval=0.2)
+
+
+@pytest.fixture
+def kube():
+    api = KubeApi().start(replicas=1)
+    yield api
+    api.stop()
+
+
+def test_a_queue_raises_replicas_to_the_need_and_not_past_max_nodes(tmp_path, kube) -> None:
+    cluster = _cluster(tmp_path, kube, pool=1, **{"max-nodes": 3})
+    fleet = Fleet(cluster, capacity=2)
+    controller = ReplicaSetController(kube, fleet.start, fleet.stop)
+    try:
+        cluster.start_controlplane()
+        _until(controller, lambda: cluster.node_up("browserplane-node-1"), "first node")
+        key = cluster.create_key()
+        # 4 sessions on one node of 2: 2 run, 2 queue; with one warm pool that is 5 browsers,
+        # 3 nodes
+        _create(cluster, key, 4)
+        _until(controller, lambda: kube.replicas() == 3, "replicas did not rise to 3")
+        up = [d for d in _decisions(cluster) if d.get("direction") == "up"]
+        assert up and up[0]["from"] == 1 and up[-1]["to"] == 3 and up[-1]["reason"] == "demand"
+        # 6 more: 11 browsers want 6 nodes; --max-nodes is 3
+        _create(cluster, key, 6)
+        _until(controller, lambda: _metric(cluster, "browserplane_node_autoscaler_demand_sessions")
+               .get("") == 11, "the demand did not reach 11")
+        _until(controller, lambda: _metric(cluster, "browserplane_node_autoscaler_target_replicas")
+               .get("") == 3, "the target is not capped at 3")
+        assert kube.replicas() == 3
+        assert max(int(r.data["spec"]["replicas"]) for r in kube.scale_requests("PATCH")) == 3
+        assert len(kube.pods()) == 3
+        decided = _metric(cluster, "browserplane_node_autoscaler_decisions_total")
+        assert decided['{direction="up",reason="demand"}'] >= 1
+    finally:
+        fleet.close()
+        cluster.stop()
+
+
+def test_idle_nodes_go_after_the_delay_and_a_busy_real_node_is_never_marked(tmp_path,
+                                                                             kube) -> None:
+    cluster = _cluster(tmp_path, kube, pool=0, **{"scale-down-delay": 3})
+    fleet = Fleet(cluster, capacity=2)
+    real = "browserplane-node-1"
+
+    def start(name: str) -> None:  # the first pod is a real node, later ones light nodes
+        if name == real:
+            cluster.start_node(real, 2, 0)
+        else:
+            fleet.start(name)
+
+    def stop(name: str) -> None:
+        if name in cluster.nodes:
+            cluster.nodes.pop(name).stop()
+        fleet.stop(name)
+
+    controller = ReplicaSetController(kube, start, stop)
+    try:
+        cluster.start_controlplane()
+        _until(controller, lambda: cluster.node_up(real), "the real node did not register")
+        key = cluster.create_key()
+        first, second, *later = _create(cluster, key, 4)
+        _until(controller, lambda: _session(cluster, key, first).state == S.RUNNING,
+               "first session did not run")
+        assert _session(cluster, key, first).node_id == real
+        # two queued behind the real node's 2 slots: a second node comes, and takes them
+        _until(controller, lambda: all(_session(cluster, key, s).state == S.RUNNING
+                                       for s in later), "the queued sessions did not run")
+        assert kube.replicas() == 2
+        assert {_session(cluster, key, s).node_id for s in later} == {"browserplane-node-2"}
+        # Idle capacity: one session left, on the real node; one node is enough
+        _terminate(cluster, key, [second, *later])
+        _until(controller, lambda: kube.replicas() == 1, "replicas did not come down")
+        _until(controller, lambda: len(kube.pods()) == 1, "the empty pod was not removed")
+        assert list(kube.pods()) == [real]
+        assert kube.pods()[real][DELETION_COST] == "1001"  # busy: 1000 + its one session
+        assert controller.removed == [("browserplane-node-2", "-1000")]
+        decisions = _decisions(cluster)
+        waited = [i for i, d in enumerate(decisions) if "after the delay" in d["msg"]]
+        (down,) = [(i, d) for i, d in enumerate(decisions) if d.get("direction") == "down"]
+        assert waited and waited[0] < down[0]
+        assert down[1]["nodes_removed"] == ["browserplane-node-2"]
+        assert down[1]["lower_for_seconds"] >= 3
+        assert _session(cluster, key, first).state == S.RUNNING
+        assert not cluster.node(real).draining  # the busy node was never drained
+    finally:
+        fleet.close()
+        cluster.stop()
+
+
+def test_a_conflict_and_server_errors_are_retried_without_a_crash(tmp_path, kube) -> None:
+    import kmock
+    from kmock import KubernetesError
+
+    deployments = kmock.resource("apps/v1/deployments")
+    key_of = ("apps/v1/deployments", NAMESPACE, "browserplane-node")
+
+    def conflict() -> None:
+        # someone else scaled it meanwhile (to 2); our stale write is refused
+        kube.emulator.objects[key_of].patch({"spec": {"replicas": 2}})
+        raise KubernetesError(status=409, reason="Conflict",
+                              message="the object has been modified")
+
+    kube.emulator["patch", deployments, kmock.subresource("scale")][:1] << conflict
+    kube.emulator["get", deployments, kmock.subresource("scale")][:3] << 500
+    cluster = _cluster(tmp_path, kube, pool=0, **{"min-nodes": 3})
+    fleet = Fleet(cluster)
+    controller = ReplicaSetController(kube, fleet.start, fleet.stop)
+    try:
+        cluster.start_controlplane()
+        _until(controller, lambda: kube.replicas() == 3, "replicas did not reach --min-nodes")
+        errors = _metric(cluster, "browserplane_node_autoscaler_api_errors_total")
+        assert errors['{kind="conflict"}'] == 1
+        assert errors['{kind="server"}'] == 3
+        patches = kube.scale_requests("PATCH")
+        assert len(patches) >= 2 and patches[0].data["spec"]["replicas"] == 3
+        logged = [d for d in _decisions(cluster) if d.get("error")]
+        assert {d["error"] for d in logged} == {"conflict", "server"}
+        assert cluster.controlplane.proc.poll() is None and cluster._answers()
+    finally:
+        fleet.close()
+        cluster.stop()
+
+
+def test_an_unreachable_api_is_retried_until_it_answers(tmp_path) -> None:
+    with socket.socket() as s:  # a port where nothing listens (yet)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    kube = KubeApi(port)
+    cluster = _cluster(tmp_path, kube, pool=0, **{"min-nodes": 2})
+    try:
+        cluster.start_controlplane()
+        Cluster.wait(lambda: _metric(cluster, "browserplane_node_autoscaler_api_errors_total")
+                     .get('{kind="unreachable"}', 0) >= 2, WAIT, "no unreachable errors counted")
+        assert cluster._answers()  # the control plane serves on
+        kube.start(replicas=1)
+        Cluster.wait(lambda: kube.replicas() == 2, WAIT, "replicas did not reach --min-nodes")
+        (up,) = [d for d in _decisions(cluster) if d.get("direction") == "up"]
+        assert up["reason"] == "below --min-nodes"
+    finally:
+        cluster.stop()
+        kube.stop()
