@@ -14,7 +14,6 @@ import pytest
 import yaml
 
 from browserplane import settings
-from browserplane.v1 import node_pb2, node_pb2_grpc
 from browserplane_cli.main import build_parser
 from controlplane.server import ControlPlaneSettings
 from gateway.app import GatewaySettings
@@ -163,23 +162,25 @@ def test_probes_and_ports_match_the_arguments(rendered) -> None:
 
 
 def test_the_node_drains_before_it_stops(rendered) -> None:
+    from browserplane_cli.main import cmd_node_drain
+
     node = _one(rendered, "Deployment", "browserplane-node")
     pod = node["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     command = container["lifecycle"]["preStop"]["exec"]["command"]
-    assert command[:2] == ["python3", "-c"]
-    script = command[2]
-    compile(script, "preStop", "exec")
-    assert f"127.0.0.1:{_flags(container)['grpc-port']}" in script
-    # the RPCs it calls exist in the node's contract
-    assert hasattr(node_pb2_grpc.NodeAgentStub, "__init__")
-    assert node_pb2.DrainRequest and node_pb2.ListBrowsersRequest
-    for rpc in ("Drain", "ListBrowsers"):
-        assert f"node.{rpc}(" in script
+    assert command[0] == "browserplane"  # the image's CLI
+    parsed = build_parser().parse_args(command[1:])
+    assert parsed.func is cmd_node_drain
+    assert parsed.node == f"127.0.0.1:{_flags(container)['grpc-port']}"
+    assert parsed.wait
+    # it reads the cluster secret from the pod's environment
+    secret = _one(rendered, "Secret", "browserplane-cluster-secret")
+    assert "BROWSERPLANE_CLUSTER_SECRET" in secret["data"]
+    assert {"secretRef": {"name": secret["metadata"]["name"]}} in container["envFrom"]
     # long enough to wait for a session of the default --max-duration, then stop
     max_duration = ControlPlaneSettings.__dataclass_fields__["max_duration"].default
+    assert parsed.timeout == max_duration
     assert pod["terminationGracePeriodSeconds"] > max_duration
-    assert f"time.monotonic() + {max_duration}" in script
 
 
 def test_node_memory_is_sized_for_its_capacity(rendered) -> None:

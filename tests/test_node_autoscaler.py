@@ -236,3 +236,52 @@ def test_an_unreachable_api_is_retried_until_it_answers(tmp_path) -> None:
     finally:
         cluster.stop()
         kube.stop()
+
+
+def test_node_drain_stops_placements_and_waits_for_the_sessions(tmp_path) -> None:
+    """`browserplane node drain` (a node pod's preStop): through the node's own Drain, and
+    through the control plane's DrainNode."""
+    import subprocess
+    import sys
+
+    from tests.cluster import ROOT
+
+    cluster = Cluster(tmp_path)
+    cluster.start_controlplane()
+    nodes = [LightNode(n, cluster.address, cluster.secret, capacity=2).start()
+             for n in ("d1", "d2")]
+    try:
+        key = cluster.create_key()
+        (session,) = _create(cluster, key, 1)
+        Cluster.wait(lambda: _session(cluster, key, session).state == S.RUNNING, WAIT, "no run")
+        busy = next(n for n in nodes if n.sessions)
+        drain = subprocess.Popen(
+            [sys.executable, "-m", "browserplane_cli.main", "node", "drain",
+             f"--node=127.0.0.1:{busy.port}", "--wait", "--timeout=60", "--interval=0.2"],
+            env=cluster.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True)
+        Cluster.wait(lambda: busy.draining, WAIT, "the node was not drained")
+        assert drain.poll() is None  # waiting: the session still runs
+        _terminate(cluster, key, [session])
+        out, _ = drain.communicate(timeout=WAIT)
+        assert drain.returncode == 0, out
+        assert "draining: 1 live session(s)" in out and "drained: no live sessions" in out
+        # through the control plane: no new placements there, at once (no --wait)
+        other = next(n for n in nodes if n is not busy)
+        done = subprocess.run(
+            [sys.executable, "-m", "browserplane_cli.main", "node", "drain",
+             f"--control-plane={cluster.address}", f"--node-id={other.id}"],
+            env=cluster.env, cwd=ROOT, capture_output=True, text=True, timeout=WAIT)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert cluster.node(other.id).draining and other.draining
+        # a wrong secret is refused, said plainly, exit non-zero
+        refused = subprocess.run(
+            [sys.executable, "-m", "browserplane_cli.main", "node", "drain",
+             f"--node=127.0.0.1:{busy.port}"],
+            env={**cluster.env, "BROWSERPLANE_CLUSTER_SECRET": "wrong"}, cwd=ROOT,
+            capture_output=True, text=True, timeout=WAIT)
+        assert refused.returncode != 0 and "node drain:" in refused.stderr
+    finally:
+        for node in nodes:
+            node.stop()
+        cluster.stop()
