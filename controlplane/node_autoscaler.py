@@ -19,6 +19,7 @@ import asyncio
 import dataclasses
 import logging
 import math
+import pathlib
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 EMPTY_COST = -1000  # a drained, empty node: the pod to remove
 BUSY_COST = 1000  # plus its sessions: the more it runs, the later it goes
 MAX_BACKOFF_S = 60.0
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 REQUEST_TIMEOUT = (3, 10)  # connect, read: a hung API server must not hold the tick for long
 
 
@@ -88,7 +90,7 @@ class KubernetesApi:
     """The three calls the autoscaler makes (k8s/base/rbac.yaml allows exactly these)."""
 
     def __init__(self, namespace: str, name: str) -> None:
-        self.namespace, self.name = namespace, name
+        self.namespace, self.name = namespace, name  # namespace "" = the control plane's own
         self._apps: Any = None
         self._core: Any = None
 
@@ -98,8 +100,13 @@ class KubernetesApi:
 
             try:
                 config.load_incluster_config()
+                own = pathlib.Path(SERVICE_ACCOUNT_NAMESPACE)
+                namespace = own.read_text().strip() if own.exists() else "default"
             except config.ConfigException:
                 config.load_kube_config()  # $KUBECONFIG, else ~/.kube/config
+                _, context = config.list_kube_config_contexts()
+                namespace = (context or {}).get("context", {}).get("namespace") or "default"
+            self.namespace = self.namespace or namespace
             self._apps, self._core = client.AppsV1Api(), client.CoreV1Api()
         return self._apps, self._core
 
@@ -141,9 +148,9 @@ class NodeAutoscaler:
 
     def __init__(self, plane: ControlPlane, api: KubernetesApi | None = None) -> None:
         s = plane.settings
-        namespace, _, name = s.node_deployment.partition("/")
-        if not namespace or not name:
-            raise SystemExit("control plane: --node-deployment must be NAMESPACE/NAME")
+        namespace, _, name = s.node_deployment.rpartition("/")
+        if not name or "/" in namespace:
+            raise SystemExit("control plane: --node-deployment must be NAME or NAMESPACE/NAME")
         if s.min_nodes < 0 or s.max_nodes < max(1, s.min_nodes) or s.node_autoscaler_interval <= 0 \
                 or s.scale_down_delay < 0:
             raise SystemExit("control plane: the node autoscaler needs 0 <= --min-nodes <= "
@@ -163,7 +170,8 @@ class NodeAutoscaler:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
         log.info("node autoscaler started", extra={"fields": {
-            "deployment": f"{self.api.namespace}/{self.api.name}", "min_nodes": self.low,
+            "deployment": f"{self.api.namespace or '(own namespace)'}/{self.api.name}",
+            "min_nodes": self.low,
             "max_nodes": self.high, "scale_down_delay": self.delay}})
 
     async def close(self) -> None:

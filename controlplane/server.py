@@ -88,8 +88,9 @@ class ControlPlaneSettings:
     persona_mail_retention_hours: float = flag(168.0, "how long a persona's mail is kept")
     node_autoscaler: str = flag("", "size the node pool from demand: kubernetes (the node "
                                     "Deployment's replicas), or empty = off")
-    node_deployment: str = flag("browserplane/browserplane-node", "NAMESPACE/NAME of the node "
-                                                                   "Deployment the autoscaler sizes")
+    node_deployment: str = flag("browserplane-node", "the node Deployment the autoscaler sizes: "
+                                                     "NAME (in the control plane's namespace) or "
+                                                     "NAMESPACE/NAME")
     min_nodes: int = flag(1, "fewest node replicas the autoscaler keeps")
     max_nodes: int = flag(10, "most node replicas the autoscaler asks for")
     scale_down_delay: float = flag(300.0, "seconds demand must stay lower before nodes are removed")
