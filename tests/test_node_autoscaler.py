@@ -285,3 +285,53 @@ def test_node_drain_stops_placements_and_waits_for_the_sessions(tmp_path) -> Non
         for node in nodes:
             node.stop()
         cluster.stop()
+
+
+def test_a_drained_node_takes_sessions_again_when_demand_returns_before_its_removal(
+        tmp_path, kube) -> None:
+    import kmock
+    from kmock import KubernetesError
+
+    key_of = ("apps/v1/deployments", NAMESPACE, "browserplane-node")
+    failing = {"on": False}
+
+    def scale_patch():
+        if failing["on"]:  # the API refuses the scale-down: the drained node is not removed
+            kube.emulator.objects[key_of].patch({"spec": {"replicas": 2}})
+            raise KubernetesError(status=503, reason="ServiceUnavailable", message="etcd")
+        return kube.emulator.objects[key_of].raw
+
+    kube.emulator["patch", kmock.resource("apps/v1/deployments"),
+                  kmock.subresource("scale")] << scale_patch
+    cluster = _cluster(tmp_path, kube, pool=0, **{"scale-down-delay": 1})
+    fleet = Fleet(cluster, capacity=2)
+    controller = ReplicaSetController(kube, fleet.start, fleet.stop)
+    try:
+        cluster.start_controlplane()
+        _until(controller, lambda: cluster.node_up("browserplane-node-1"), "first node")
+        key = cluster.create_key()
+        sessions = _create(cluster, key, 3)  # 3 sessions: 2 nodes
+        _until(controller, lambda: kube.replicas() == 2 and len(fleet.nodes) == 2
+               and all(_session(cluster, key, s).state == S.RUNNING for s in sessions),
+               "two nodes did not come")
+        failing["on"] = True
+        _terminate(cluster, key, sessions)
+        # idle: after the delay one node is drained and marked, but the replicas stay
+        _until(controller, lambda: any(cluster.node(n).draining for n in fleet.nodes),
+               "no node was drained")
+        (drained,) = [n for n in fleet.nodes if cluster.node(n).draining]
+        Cluster.wait(lambda: kube.pods()[drained].get(DELETION_COST) == "-1000", WAIT,
+                     "the drained pod was not marked")
+        # demand returns (3 sessions want 2 nodes) before the removal went through
+        again = _create(cluster, key, 3)
+        _until(controller, lambda: not cluster.node(drained).draining,
+               "the drained node was not taken back")
+        failing["on"] = False
+        _until(controller, lambda: all(_session(cluster, key, s).state == S.RUNNING
+                                       for s in again), "the new sessions did not all run")
+        assert kube.pods()[drained][DELETION_COST] == "1000"
+        assert kube.replicas() == 2 and controller.removed == []
+        assert any(d.get("reason") == "demand rose again" for d in _decisions(cluster))
+    finally:
+        fleet.close()
+        cluster.stop()
