@@ -165,6 +165,7 @@ class NodeAutoscaler:
         self.lower_since: float | None = None  # demand below the replicas since (monotonic)
         self.drained: set[str] = set()  # nodes this autoscaler drained for removal
         self.failures = 0
+        self._said_busy = False
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -236,7 +237,7 @@ class NodeAutoscaler:
             return
         now = time.monotonic()
         if self.lower_since is None:
-            self.lower_since = now
+            self.lower_since, self._said_busy = now, False
             log.info("node autoscaler: demand is below the replicas; scaling down after the "
                      "delay", extra={"fields": {"replicas": replicas, "target": self.target,
                                                "scale_down_delay": self.delay}})
@@ -247,6 +248,11 @@ class NodeAutoscaler:
     async def _scale_down(self, replicas: int, selector: str, version: str, demand: Demand,
                           lower_for: float) -> None:
         pods = await self._call(self.api.pods, selector)
+        # From here on no await until the drain: what is checked is what is drained.
+        demand = demand_of(self.plane)
+        self.target = demand.nodes(self.low, self.high)
+        if self.target >= replicas:  # demand came back while the pods were listed
+            return
         assigned = self.plane.sessions._assigned()
         nodes = self.plane.registry.nodes
         # Forget drains of nodes that are gone (their pod was removed).
@@ -264,8 +270,10 @@ class NodeAutoscaler:
         spare = min(replicas - self.target, max(0, replicas - len(registered)))
         victims = empty[:replicas - self.target - spare]
         if not victims and not spare:
-            log.info("node autoscaler: no empty node to remove", extra={"fields": {
-                "replicas": replicas, "target": self.target}})
+            if not self._said_busy:  # once per lower spell, not every tick
+                self._said_busy = True
+                log.info("node autoscaler: every node runs sessions; none removed", extra={
+                    "fields": {"replicas": replicas, "target": self.target}})
             return
         # Drain first (in this same step of the loop, so no placement slips in between the
         # check above and here): no new session lands on them from now on.
