@@ -163,7 +163,9 @@ class NodeAutoscaler:
         self.target = 0
         self.replicas: int | None = None
         self.lower_since: float | None = None  # demand below the replicas since (monotonic)
-        self.drained: set[str] = set()  # nodes this autoscaler drained for removal
+        self.drained: set[str] = set()  # drained for a removal not yet asked for (it failed)
+        # drained, and the replicas lowered for them: they stay drained until their pod is gone
+        self.removing: set[str] = set()
         self.failures = 0
         self._said_busy = False
         self._task: asyncio.Task | None = None
@@ -255,14 +257,17 @@ class NodeAutoscaler:
             return
         assigned = self.plane.sessions._assigned()
         nodes = self.plane.registry.nodes
-        # Forget drains of nodes that are gone (their pod was removed).
+        # Forget nodes that are gone (their pod was removed, or is terminating).
         self.drained = {n for n in self.drained if n in pods and n in nodes}
+        self.removing = {n for n in self.removing if n in pods}
         # The emptiest first: nodes we already drained, then any empty one; never a node
         # with a session on it (or a slot promised to a create on its way).
         def busy(node_id: str) -> int:
             return assigned.get(node_id, 0) + nodes[node_id].reserved
 
-        registered = [n for n in pods if n in nodes and nodes[n].info.up]
+        # (a pod already being removed is neither a candidate nor room: the replicas no longer
+        # count it)
+        registered = [n for n in pods if n in nodes and nodes[n].info.up and n not in self.removing]
         empty = sorted((n for n in registered if busy(n) == 0),
                        key=lambda n: (n not in self.drained, n))
         # Pods that are not (yet) a registered node, or not there at all (unschedulable), hold
@@ -282,12 +287,14 @@ class NodeAutoscaler:
                 nodes[node_id].info.draining = True
             self.drained.add(node_id)
         for pod, marks in pods.items():
-            cost = EMPTY_COST if pod in victims else BUSY_COST + busy(pod) if pod in nodes \
-                else BUSY_COST
+            cost = EMPTY_COST if pod in victims or pod in self.removing \
+                else BUSY_COST + busy(pod) if pod in nodes else BUSY_COST
             if marks.get(DELETION_COST) != str(cost):
                 await self._call(self.api.set_cost, pod, cost)
         to = replicas - len(victims) - spare
         await self._call(self.api.set_replicas, to, version)
+        self.removing.update(victims)
+        self.drained.difference_update(victims)
         self._decide("down", "idle capacity", replicas, to, demand, nodes_removed=victims,
                      unregistered_removed=spare,
                      lower_for_seconds=round(lower_for, 1))
@@ -296,16 +303,16 @@ class NodeAutoscaler:
         self.lower_since = None  # the next step down waits its own delay
 
     async def _undrain(self, selector: str, reason: str) -> None:
-        """Nodes drained for a removal that has not happened yet take sessions again."""
+        """Nodes drained for a removal that was not asked for yet (the API refused it) take
+        sessions again. Those the replicas were lowered for stay drained: their pods go."""
         if not self.drained:
             return
         pods = await self._call(self.api.pods, selector)
         for node_id in sorted(self.drained):
             entry = self.plane.registry.nodes.get(node_id)
-            if entry is not None and entry.info.up:
+            if entry is not None and entry.info.up and node_id in pods:  # not terminating
                 entry.info.draining = False
-                if node_id in pods:
-                    await self._call(self.api.set_cost, node_id, BUSY_COST)
+                await self._call(self.api.set_cost, node_id, BUSY_COST)
                 log.info("node autoscaler: node taken back into service", extra={"fields": {
                     "node": node_id, "reason": reason}})
             self.drained.discard(node_id)
