@@ -1,5 +1,5 @@
-"""`browserplane up | controlplane | node | gateway | model | keys create|list|revoke|rotate |
-projects limit`."""
+"""`browserplane up | controlplane | node [drain] | gateway | model |
+keys create|list|revoke|rotate | projects limit`."""
 
 from __future__ import annotations
 
@@ -66,6 +66,62 @@ def cmd_node(args: argparse.Namespace) -> None:
 
     cfg = settings.load(NodeSettings, args)
     _run_component("node", cfg.log_level, lambda: NodeAgent(cfg))
+
+
+def cmd_node_drain(args: argparse.Namespace) -> None:
+    """No new sessions on a node (its own Drain, or the control plane's DrainNode); with --wait,
+    returns once its sessions have ended (exit 1 if --timeout passes first)."""
+    import grpc
+
+    from browserplane import errors
+    from browserplane.v1 import controlplane_pb2 as cp
+    from browserplane.v1 import controlplane_pb2_grpc, node_pb2, node_pb2_grpc
+
+    if bool(args.node) == bool(args.control_plane):
+        raise SystemExit("node drain: name the node (--node HOST:PORT) or the control plane "
+                         "(--control-plane HOST:PORT with --node-id)")
+    if args.control_plane and not args.node_id:
+        raise SystemExit("node drain --control-plane needs --node-id")
+    secret = os.environ.get("BROWSERPLANE_CLUSTER_SECRET", "")
+    if not secret:
+        raise SystemExit("node drain needs BROWSERPLANE_CLUSTER_SECRET")
+    md = cluster_metadata(secret)
+    channel = grpc.insecure_channel(args.node or args.control_plane)
+    try:
+        if args.node:
+            agent = node_pb2_grpc.NodeAgentStub(channel)
+            live = agent.Drain(node_pb2.DrainRequest(), metadata=md, timeout=10).live_sessions
+
+            def sessions() -> int:
+                return len(agent.ListBrowsers(node_pb2.ListBrowsersRequest(), metadata=md,
+                                              timeout=10).browsers)
+        else:
+            plane = controlplane_pb2_grpc.ControlPlaneStub(channel)
+            plane.DrainNode(cp.DrainNodeRequest(node_id=args.node_id), metadata=md, timeout=10)
+
+            def sessions() -> int:
+                nodes = plane.ListNodes(cp.ListNodesRequest(), metadata=md, timeout=10).nodes
+                return next((n.live_sessions for n in nodes if n.id == args.node_id), 0)
+
+            live = sessions()
+        print(f"draining: {live} live session(s)", flush=True)
+        if not args.wait:
+            return
+        deadline = time.monotonic() + args.timeout
+        while live:
+            if time.monotonic() >= deadline:
+                raise SystemExit(f"node drain: {live} session(s) still live after {args.timeout:g}s")
+            time.sleep(min(args.interval, max(0.0, deadline - time.monotonic())))
+            try:
+                live = sessions()
+            except grpc.RpcError as err:
+                if err.code() != grpc.StatusCode.UNAVAILABLE:  # a blip is waited out
+                    raise
+        print("drained: no live sessions", flush=True)
+    except grpc.RpcError as err:
+        raise SystemExit(f"node drain: {errors.describe(err).message}") from None
+    finally:
+        channel.close()
 
 
 def cmd_gateway(args: argparse.Namespace) -> None:
@@ -567,6 +623,21 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
         settings.add_arguments(p, cls)
         p.set_defaults(func=func)
+        if name == "node":  # `browserplane node drain`: the preStop of a node pod
+            node_sub = p.add_subparsers(dest="node_command")
+            drain = node_sub.add_parser("drain", help="stop placing sessions on a node; "
+                                                      "--wait until its sessions have ended")
+            drain.add_argument("--node", default="", help="the node's gRPC address (its own Drain)")
+            drain.add_argument("--control-plane", default="",
+                               help="or the control plane's gRPC address (DrainNode)")
+            drain.add_argument("--node-id", default="", help="with --control-plane: which node")
+            drain.add_argument("--wait", action="store_true",
+                               help="return once the node's sessions have ended")
+            drain.add_argument("--timeout", type=float, default=3600.0,
+                               help="seconds --wait waits at most (then exit 1)")
+            drain.add_argument("--interval", type=float, default=5.0,
+                               help="seconds between looks while waiting")
+            drain.set_defaults(func=cmd_node_drain)
 
     keys = sub.add_parser("keys", help="API keys (create, list, revoke, rotate)")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)

@@ -19,3 +19,14 @@ NODE_UP = Gauge("browserplane_node_up", "1 while a node holds its lease", ["node
 LAUNCH_FAILURES = Counter("browserplane_browser_launch_failures_total",
                           "Sessions whose browser failed to start", ["node"])
 REJECTED = Counter("browserplane_create_rejected_total", "Create requests refused", ["reason"])
+# The node autoscaler (controlplane/node_autoscaler.py) and the KEDA scaler's demand figure.
+AUTOSCALER_TARGET = Gauge("browserplane_node_autoscaler_target_replicas",
+                          "Node replicas the autoscaler wants now (demand, clamped to min/max)")
+AUTOSCALER_REPLICAS = Gauge("browserplane_node_autoscaler_replicas",
+                            "Replicas of the node Deployment, as last read or set")
+AUTOSCALER_DEMAND = Gauge("browserplane_node_autoscaler_demand_sessions",
+                          "Browsers wanted: placed and queued sessions plus one warm pool")
+AUTOSCALER_DECISIONS = Counter("browserplane_node_autoscaler_decisions_total",
+                               "Changes of the node Deployment's replicas", ["direction", "reason"])
+AUTOSCALER_API_ERRORS = Counter("browserplane_node_autoscaler_api_errors_total",
+                                "Kubernetes API calls that failed (retried later)", ["kind"])

@@ -23,13 +23,14 @@ from browserplane.settings import default_data_dir, flag
 from browserplane.times import timestamp
 from browserplane.v1 import controlplane_pb2 as cp
 from browserplane.v1 import controlplane_pb2_grpc, node_pb2, session_pb2
-from controlplane import metrics, validation
+from controlplane import keda_scaler, metrics, validation
 from controlplane.artifacts import ArtifactLimits, Artifacts
 from controlplane.automation_router import AutomationRouter
 from controlplane.background_calls import BackgroundCalls, for_session
 from controlplane.extensions import MAX_EXTENSION_BYTES, read_manifest
 from controlplane.keys import KeyRing, Principal
 from controlplane.leases import NodeRegistry
+from controlplane.node_autoscaler import NodeAutoscaler
 from controlplane.personas import PersonaLimits, PersonaService
 from controlplane.profile_cookies import ProfileCookieStore
 from controlplane.record_cipher import RecordCipher, WrongKey
@@ -85,6 +86,23 @@ class ControlPlaneSettings:
     persona_mails: int = flag(100, "mails kept per persona (the oldest is dropped)")
     persona_mail_bytes: int = flag(1 << 20, "largest message the SMTP receiver takes (bigger: 552)")
     persona_mail_retention_hours: float = flag(168.0, "how long a persona's mail is kept")
+    node_autoscaler: str = flag("", "size the node pool from demand: kubernetes (the node "
+                                    "Deployment's replicas), or empty = off")
+    node_deployment: str = flag("browserplane-node", "the node Deployment the autoscaler sizes: "
+                                                     "NAME (in the control plane's namespace) or "
+                                                     "NAMESPACE/NAME")
+    min_nodes: int = flag(1, "fewest node replicas the autoscaler keeps")
+    max_nodes: int = flag(10, "most node replicas the autoscaler asks for")
+    scale_down_delay: float = flag(300.0, "seconds demand must stay lower before nodes are removed")
+    node_autoscaler_interval: float = flag(10.0, "seconds between the autoscaler's looks")
+    # The nodes' own variables (the ConfigMap gives every component the same ones): a node's
+    # size before any node has registered, and the warm headroom the demand includes.
+    node_capacity: int = flag(8, "browsers per node, until a node registers its own",
+                              env="BROWSERPLANE_NODE_CAPACITY")
+    node_pool_size: int = flag(2, "warm browsers one node keeps (the demand's headroom)",
+                               env="BROWSERPLANE_NODE_POOL_SIZE")
+    keda_port: int = flag(0, "port of the KEDA external scaler (externalscaler.ExternalScaler, "
+                             "read-only, no auth; 0 = off)")
     log_level: str = flag("info", "log level")
 
 
@@ -802,6 +820,13 @@ class ControlPlane:
         self.metrics_server: object | None = None
         self.port = 0
         self._loop_task: asyncio.Task | None = None
+        self.autoscaler: NodeAutoscaler | None = None
+        if settings.node_autoscaler not in ("", "kubernetes"):
+            raise SystemExit("control plane: --node-autoscaler takes kubernetes (or nothing)")
+        if settings.node_autoscaler:
+            self.autoscaler = NodeAutoscaler(self)
+        self.keda_server: grpc.aio.Server | None = None
+        self.keda_port = 0
 
     def extension_blob(self, extension_id: str) -> pathlib.Path:
         return self.blob_dir / "extensions" / f"{extension_id}.zip"
@@ -844,6 +869,11 @@ class ControlPlane:
             log.info("personas' SMTP receiver started", extra={"fields": {
                 "smtp": f"{self.settings.smtp_host}:{self.smtp.port}",
                 "domain": self.personas.limits.domain}})
+        if self.settings.keda_port:
+            self.keda_server, self.keda_port = await keda_scaler.start(
+                self, f"{self.settings.host}:{self.settings.keda_port}")
+        if self.autoscaler is not None:
+            self.autoscaler.start()
         self._swept = 0.0
         self._loop_task = asyncio.get_running_loop().create_task(self._housekeeping())
         log.info("control plane started", extra={"fields": {
@@ -882,6 +912,10 @@ class ControlPlane:
     async def close(self) -> None:
         if self._loop_task:
             self._loop_task.cancel()
+        if self.autoscaler is not None:
+            await self.autoscaler.close()
+        if self.keda_server is not None:
+            await self.keda_server.stop(grace=1)
         if self.smtp is not None:
             await self.smtp.close()
         if self.server:
