@@ -90,14 +90,15 @@ class KeyAdmin:
     def __init__(self, args: argparse.Namespace) -> None:
         self.remote = args.control_plane
         if self.remote:
-            import grpc
-
+            from browserplane.grpc_server import sync_channel
+            from browserplane.tls import TlsFiles
             from browserplane.v1 import controlplane_pb2_grpc
 
             secret = os.environ.get("BROWSERPLANE_CLUSTER_SECRET", "")
             if not secret:
                 raise SystemExit("keys --control-plane needs BROWSERPLANE_CLUSTER_SECRET")
-            self.channel = grpc.insecure_channel(self.remote)
+            tls = TlsFiles(args.tls_cert, args.tls_key, args.tls_ca).check("keys")
+            self.channel = sync_channel(self.remote, tls)
             self.stub = controlplane_pb2_grpc.ControlPlaneStub(self.channel)
             self.md = cluster_metadata(secret)
         else:
@@ -333,10 +334,16 @@ def cmd_up(args: argparse.Namespace) -> None:
         load_or_create_secret(data_dir / "cluster-secret")
     api_key, project = _ensure_api_key(data_dir)
 
+    from browserplane.addresses import advertised, is_wildcard
+
     host = args.host
+    # Bound to every interface: the components reach each other on loopback, and what is shown
+    # (and what the node advertises) is the machine's address, never 0.0.0.0.
+    local = "127.0.0.1" if is_wildcard(host) else host
+    shown = advertised(host)
     env = dict(os.environ, BROWSERPLANE_CLUSTER_SECRET=secret)
     me = [sys.executable, "-m", "browserplane_cli.main"]
-    cp_addr = f"{host}:{args.grpc_port}"
+    cp_addr = f"{local}:{args.grpc_port}"
     node_args = ["--control-plane", cp_addr, "--host", host, "--data-dir", str(data_dir / "node"),
                  "--pool-size", str(args.pool_size), "--capacity", str(args.capacity)]
     if args.node_grpc_port:
@@ -390,7 +397,7 @@ def cmd_up(args: argparse.Namespace) -> None:
     for name, argv in plan:
         children.append((name, subprocess.Popen([*me, *argv], env=env)))
         if name == "controlplane":
-            _wait_port(host, args.grpc_port, 30)
+            _wait_port(local, args.grpc_port, 30)
         if name == "model":  # the node starts once its model answers
             from modelserver.llama import wait_healthy
 
@@ -400,12 +407,12 @@ def cmd_up(args: argparse.Namespace) -> None:
                 log.error("the model server did not start", extra={"fields": {"file": args.model_file}})
                 stop_all()
                 sys.exit(1)
-    healthz = f"http://{host}:{args.port}/healthz"
+    healthz = f"http://{local}:{args.port}/healthz"
     if _wait_http(healthz, 60, lambda: all(p.poll() is None for _, p in children)):
         lines = [
             "Browserplane is up.",
-            f"  gateway (HTTP, CDP): http://{host}:{args.port}",
-            f"  control plane (gRPC): {cp_addr}",
+            f"  gateway (HTTP, CDP): http://{shown}:{args.port}",
+            f"  control plane (gRPC): {shown}:{args.grpc_port}",
             f"  data dir: {data_dir}",
             f"  project: {project}",
         ]
@@ -560,6 +567,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="local control plane's data dir")
         p.add_argument("--control-plane", default="",
                        help="remote control plane host:port (needs BROWSERPLANE_CLUSTER_SECRET)")
+        for name, what in (("cert", "client certificate"), ("key", "its private key"),
+                           ("ca", "CA bundle the control plane's certificate chains to")):
+            env = f"BROWSERPLANE_TLS_{name.upper()}"
+            p.add_argument(f"--tls-{name}", default=os.environ.get(env, ""),
+                           help=f"mutual TLS to the remote control plane: PEM {what} (env {env})")
         p.set_defaults(func=func)
         return p
 
