@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import json
 import pathlib
 import ssl
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 
@@ -20,13 +22,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from playwright.sync_api import sync_playwright
+from websockets.sync.client import connect
 
 from browserplane.addresses import advertised, is_wildcard, machine_address
 from browserplane.grpc_server import sync_channel
 from browserplane.tls import TlsFiles
 from browserplane.v1 import controlplane_pb2 as cp
 from browserplane.v1 import controlplane_pb2_grpc
-from tests.cluster import Cluster, free_port
+from tests.cluster import Cluster, Proc, _http_ok, free_port
 
 
 class Pki:
@@ -171,10 +174,32 @@ def test_probes_have_a_plaintext_health_port(tls_cluster: Cluster) -> None:
         assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
+@pytest.fixture(scope="module")
+def relayed_gateway(tls_cluster: Cluster, pki: dict[str, TlsFiles]) -> Iterator[str]:
+    """A second gateway that never splices to Chromium itself: CDP goes through the node's TLS
+    relay (the path a gateway on another machine takes)."""
+    component, port = pki["component"], free_port()
+    proc = Proc("gateway2", ["gateway", "--port", str(port), "--control-plane", tls_cluster.address,
+                             "--no-one-hop-cdp", *tls_cluster.tls_flags,
+                             f"--https-cert={component.cert}", f"--https-key={component.key}"],
+                tls_cluster.env, tls_cluster.tmp / "gateway2.log").start()
+    url = f"https://127.0.0.1:{port}"
+    try:
+        tls_cluster.wait(lambda: _http_ok(f"{url}/healthz", component.ca), 30, "gateway2 not healthy")
+        yield url
+    except BaseException:
+        print(proc.log())
+        raise
+    finally:
+        proc.stop()
+
+
+@pytest.mark.parametrize("path", ["one-hop", "relayed"])
 def test_sdk_over_https_and_playwright_over_wss(tls_cluster: Cluster, pki: dict[str, TlsFiles],
-                                                site: str, monkeypatch: pytest.MonkeyPatch) -> None:
+                                                relayed_gateway: str, path: str, site: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     ca = pki["component"].ca
-    base = tls_cluster.gateway_url
+    base = tls_cluster.gateway_url if path == "one-hop" else relayed_gateway
     assert base.startswith("https://")
     key = tls_cluster.create_key("tls-sdk")
     # Playwright's driver (Node.js) trusts the test CA through NODE_EXTRA_CA_CERTS, read
@@ -185,7 +210,7 @@ def test_sdk_over_https_and_playwright_over_wss(tls_cluster: Cluster, pki: dict[
         bb = Browserbase(api_key=key, base_url=base, max_retries=0, http_client=http)
         session = bb.sessions.create()
         # Served over TLS, the gateway hands out wss:// for CDP and https:// for the rest.
-        assert session.connect_url.startswith(f"wss://127.0.0.1:{tls_cluster.gateway_port}/"), \
+        assert session.connect_url.startswith(f"wss://{base.removeprefix('https://')}/"), \
             session.connect_url
         browser = p.chromium.connect_over_cdp(session.connect_url)
         page = browser.contexts[0].pages[0]
@@ -194,8 +219,19 @@ def test_sdk_over_https_and_playwright_over_wss(tls_cluster: Cluster, pki: dict[
         # Discovery goes to the node's relay over TLS; its URLs point back at the gateway.
         debug = bb.sessions.debug(session.id)
         assert debug.ws_url == session.connect_url
-        assert debug.debugger_url.startswith(f"https://127.0.0.1:{tls_cluster.gateway_port}/")
-        assert any(pg.url.endswith("/hello.html") for pg in debug.pages)
+        assert debug.debugger_url.startswith(f"{base}/")
+        (listed,) = [pg for pg in debug.pages if pg.url.endswith("/hello.html")]
+        # The live view reaches the page through the node's TLS relay as well.
+        token = urllib.parse.parse_qs(urllib.parse.urlsplit(debug.debugger_url).query)["token"][0]
+        live = f"wss://{base.removeprefix('https://')}/session/{session.id}/live/ws?token={token}"
+        with connect(live, ssl=ssl.create_default_context(cafile=ca), open_timeout=10,
+                     max_size=None) as ws:
+            ws.send(json.dumps({"id": 1, "method": "Live.watch", "params": {"page": listed.id}}))
+            assert json.loads(ws.recv(timeout=15)) == {"id": 1, "result": {}}
+            ws.send(json.dumps({"id": 2, "method": "Page.startScreencast",
+                                "params": {"format": "jpeg", "quality": 30}}))
+            methods = (json.loads(ws.recv(timeout=15)).get("method") for _ in range(20))
+            assert "Page.screencastFrame" in methods
         browser.close()
         bb.sessions.update(session.id, status="REQUEST_RELEASE")
 
