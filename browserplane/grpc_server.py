@@ -210,12 +210,14 @@ def channel(target: str, tls: TlsFiles | None = None) -> grpc.aio.Channel:
     """A grpc.aio channel with the shared message-size and keep-alive options: mutual TLS with
     `tls`, else plaintext."""
     if tls is not None and tls.enabled:
-        return grpc.aio.secure_channel(target, tls.channel_credentials(), options=CHANNEL_OPTIONS)
+        return grpc.aio.secure_channel(target, tls.channel_credentials(),
+                                       options=CHANNEL_OPTIONS + tls.channel_options())
     return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
 
 
 def sync_channel(target: str, tls: TlsFiles | None = None) -> grpc.Channel:
     """The same for a synchronous client (the node's lease thread, the CLI)."""
     if tls is not None and tls.enabled:
-        return grpc.secure_channel(target, tls.channel_credentials(), options=CHANNEL_OPTIONS)
+        return grpc.secure_channel(target, tls.channel_credentials(),
+                                   options=CHANNEL_OPTIONS + tls.channel_options())
     return grpc.insecure_channel(target, options=CHANNEL_OPTIONS)

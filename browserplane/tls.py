@@ -3,7 +3,11 @@
 Every component takes `--tls-cert`, `--tls-key` and `--tls-ca`. With all three, its gRPC server
 asks every client for a certificate signed by the CA (mutual TLS) and its clients present their
 own; the node's CDP relay serves TLS with the same pair. Certificates must name the host the
-component advertises (a DNS or IP subject alternative name): clients check it.
+component advertises (a DNS or IP subject alternative name): clients check it. Where that cannot
+be (pods whose IPs are known only once they run, one Secret for all), `--tls-server-name` makes
+clients expect that one name in every server certificate instead (gRPC's
+`grpc.ssl_target_name_override`, the TLS server name of relay connections): the certificate
+must still chain to the CA.
 """
 
 from __future__ import annotations
@@ -15,11 +19,27 @@ import ssl
 import grpc
 
 
+class _NamedContext(ssl.SSLContext):
+    """A client context that checks every server certificate against one fixed name."""
+
+    expected_name = ""
+
+    def wrap_bio(self, incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO, server_side: bool = False,
+                 server_hostname: str | bytes | None = None, session: ssl.SSLSession | None = None,
+                 ) -> ssl.SSLObject:
+        return super().wrap_bio(incoming, outgoing, server_side, self.expected_name, session)
+
+    def wrap_socket(self, sock: object, *args: object, **kwargs: object) -> ssl.SSLSocket:
+        kwargs["server_hostname"] = self.expected_name
+        return super().wrap_socket(sock, *args, **kwargs)  # type: ignore[arg-type]
+
+
 @dataclasses.dataclass(frozen=True)
 class TlsFiles:
     cert: str = ""
     key: str = ""
     ca: str = ""
+    server_name: str = ""  # expected in servers' certificates instead of the address dialed
 
     @property
     def enabled(self) -> bool:
@@ -63,9 +83,17 @@ class TlsFiles:
 
     def client_context(self) -> ssl.SSLContext:
         """For connections to a component's TLS listener: checks its name, shows our cert."""
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca)
+        if self.server_name:
+            ctx: ssl.SSLContext = _NamedContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.expected_name = self.server_name  # type: ignore[attr-defined]
+            ctx.load_verify_locations(cafile=self.ca)
+        else:
+            ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca)
         ctx.load_cert_chain(self.cert, self.key)
         return ctx
+
+    def channel_options(self) -> list[tuple[str, str]]:
+        return [("grpc.ssl_target_name_override", self.server_name)] if self.server_name else []
 
 
 def https_context(cert: str, key: str) -> ssl.SSLContext | None:
@@ -86,5 +114,8 @@ CERT_HELP = ("PEM certificate this component shows on gRPC (server and client) a
 KEY_HELP = "PEM private key of --tls-cert"
 CA_HELP = ("PEM CA bundle: peers' certificates must chain to it (servers require a client "
            "certificate from it: mutual TLS)")
+SERVER_NAME_HELP = ("name every server certificate must carry, instead of the address dialed "
+                    "(grpc.ssl_target_name_override; for one certificate shared by pods whose IPs "
+                    "are not known in advance); empty = check the address")
 HEALTH_PORT_HELP = ("plaintext port serving only grpc.health.v1, for probes that cannot do TLS "
                     "(Kubernetes' gRPC probe); 0 = off")

@@ -97,7 +97,8 @@ class KeyAdmin:
             secret = os.environ.get("BROWSERPLANE_CLUSTER_SECRET", "")
             if not secret:
                 raise SystemExit("keys --control-plane needs BROWSERPLANE_CLUSTER_SECRET")
-            tls = TlsFiles(args.tls_cert, args.tls_key, args.tls_ca).check("keys")
+            tls = TlsFiles(args.tls_cert, args.tls_key, args.tls_ca,
+                           args.tls_server_name).check("keys")
             self.channel = sync_channel(self.remote, tls)
             self.stub = controlplane_pb2_grpc.ControlPlaneStub(self.channel)
             self.md = cluster_metadata(secret)
@@ -567,11 +568,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="local control plane's data dir")
         p.add_argument("--control-plane", default="",
                        help="remote control plane host:port (needs BROWSERPLANE_CLUSTER_SECRET)")
-        for name, what in (("cert", "client certificate"), ("key", "its private key"),
-                           ("ca", "CA bundle the control plane's certificate chains to")):
-            env = f"BROWSERPLANE_TLS_{name.upper()}"
+        for name, what in (("cert", "PEM client certificate"), ("key", "its PEM private key"),
+                           ("ca", "PEM CA bundle the control plane's certificate chains to"),
+                           ("server-name", "name expected in its certificate (default: the "
+                                           "address)")):
+            env = f"BROWSERPLANE_TLS_{name.upper().replace('-', '_')}"
             p.add_argument(f"--tls-{name}", default=os.environ.get(env, ""),
-                           help=f"mutual TLS to the remote control plane: PEM {what} (env {env})")
+                           help=f"mutual TLS to the remote control plane: {what} (env {env})")
         p.set_defaults(func=func)
         return p
 

@@ -60,6 +60,7 @@ class ControlPlaneSettings:
     tls_cert: str = flag("", tls.CERT_HELP, env="BROWSERPLANE_TLS_CERT")
     tls_key: str = flag("", tls.KEY_HELP, env="BROWSERPLANE_TLS_KEY")
     tls_ca: str = flag("", tls.CA_HELP, env="BROWSERPLANE_TLS_CA")
+    tls_server_name: str = flag("", tls.SERVER_NAME_HELP, env="BROWSERPLANE_TLS_SERVER_NAME")
     health_port: int = flag(0, tls.HEALTH_PORT_HELP)
     metrics_port: int = flag(0, "Prometheus /metrics port (0 = off)")
     metrics_token: str = flag("", "bearer token /metrics requires (empty = none)")
@@ -782,7 +783,8 @@ class ControlPlane:
             receiving=bool(settings.smtp_port)))
         self.smtp: SmtpReceiver | None = None
         self.tls = tls.TlsFiles(settings.tls_cert, settings.tls_key,
-                                settings.tls_ca).check("control plane")
+                                settings.tls_ca,
+                                settings.tls_server_name).check("control plane")
         self.registry = NodeRegistry(settings.lease_seconds, self.tls)
         self.sessions = SessionService(
             self.store, self.registry,

@@ -61,6 +61,7 @@ class GatewaySettings:
     tls_cert: str = flag("", tls.CERT_HELP, env="BROWSERPLANE_TLS_CERT")
     tls_key: str = flag("", tls.KEY_HELP, env="BROWSERPLANE_TLS_KEY")
     tls_ca: str = flag("", tls.CA_HELP, env="BROWSERPLANE_TLS_CA")
+    tls_server_name: str = flag("", tls.SERVER_NAME_HELP, env="BROWSERPLANE_TLS_SERVER_NAME")
     cluster_secret: str = flag("", "shared secret of the cluster",
                                env="BROWSERPLANE_CLUSTER_SECRET")
     rate_limit: int = flag(600, "API requests per key per minute (per gateway)")
@@ -84,7 +85,8 @@ class Gateway:
         if not settings.cluster_secret:
             raise SystemExit("gateway: --cluster-secret (BROWSERPLANE_CLUSTER_SECRET) is required")
         self.settings = settings
-        self.tls = tls.TlsFiles(settings.tls_cert, settings.tls_key, settings.tls_ca).check("gateway")
+        self.tls = tls.TlsFiles(settings.tls_cert, settings.tls_key, settings.tls_ca,
+                                settings.tls_server_name).check("gateway")
         self.https = tls.https_context(settings.https_cert, settings.https_key)
         if settings.public_url:
             try:

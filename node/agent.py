@@ -67,6 +67,7 @@ class NodeSettings:
     tls_cert: str = flag("", tls.CERT_HELP, env="BROWSERPLANE_TLS_CERT")
     tls_key: str = flag("", tls.KEY_HELP, env="BROWSERPLANE_TLS_KEY")
     tls_ca: str = flag("", tls.CA_HELP, env="BROWSERPLANE_TLS_CA")
+    tls_server_name: str = flag("", tls.SERVER_NAME_HELP, env="BROWSERPLANE_TLS_SERVER_NAME")
     health_port: int = flag(0, tls.HEALTH_PORT_HELP)
     data_dir: pathlib.Path = flag(default_data_dir() / "node", "where browsers' directories live")
     node_id: str = flag("", "stable node id (default: kept in the data dir)")
@@ -212,7 +213,8 @@ class NodeAgent:
         if not settings.cluster_secret:
             raise SystemExit("node: --cluster-secret (BROWSERPLANE_CLUSTER_SECRET) is required")
         self.settings = settings
-        self.tls = tls.TlsFiles(settings.tls_cert, settings.tls_key, settings.tls_ca).check("node")
+        self.tls = tls.TlsFiles(settings.tls_cert, settings.tls_key, settings.tls_ca,
+                                settings.tls_server_name).check("node")
         self._advertise = advertised(settings.host, settings.advertise_host)
         self.binary = settings.chromium or find_chromium()
         self.version = chromium_version(self.binary)

@@ -3,11 +3,15 @@ addresses components hand out (never a wildcard)."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import datetime
 import ipaddress
 import json
 import pathlib
 import ssl
+import subprocess
+import sys
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -29,7 +33,7 @@ from browserplane.grpc_server import sync_channel
 from browserplane.tls import TlsFiles
 from browserplane.v1 import controlplane_pb2 as cp
 from browserplane.v1 import controlplane_pb2_grpc
-from tests.cluster import Cluster, Proc, _http_ok, free_port
+from tests.cluster import ROOT, Cluster, Proc, _http_ok, free_port
 
 
 class Pki:
@@ -68,7 +72,8 @@ class Pki:
                 .not_valid_before(now - datetime.timedelta(minutes=5))
                 .not_valid_after(now + datetime.timedelta(days=1))
                 .add_extension(x509.SubjectAlternativeName([
-                    x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                    x509.DNSName("localhost"), x509.DNSName("browserplane.internal"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
                     critical=False)
                 .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
                 .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -159,6 +164,44 @@ def test_a_client_without_a_good_certificate_is_refused(tls_cluster: Cluster,
     assert _refused(grpc.insecure_channel(node_address), secret) == grpc.StatusCode.UNAVAILABLE
     assert _refused(grpc.secure_channel(node_address, grpc.ssl_channel_credentials(
         root_certificates=ca)), secret) == grpc.StatusCode.UNAVAILABLE
+
+
+def test_a_fixed_server_name_replaces_the_address_check(tls_cluster: Cluster,
+                                                        pki: dict[str, TlsFiles]) -> None:
+    client = pki["client"]
+    named = dataclasses.replace(client, server_name="browserplane.internal")
+    wrong = dataclasses.replace(client, server_name="elsewhere.internal")
+    assert _refused(sync_channel(tls_cluster.address, named), tls_cluster.secret) is None
+    assert _refused(sync_channel(tls_cluster.address, wrong),
+                    tls_cluster.secret) == grpc.StatusCode.UNAVAILABLE
+    # The same for the node's CDP relay (what gateways connect to).
+    relay = tls_cluster.node("n1").relay_address.rpartition(":")
+
+    async def handshake(files: TlsFiles) -> bool:
+        try:
+            _, writer = await asyncio.open_connection(relay[0], int(relay[2]),
+                                                      ssl=files.client_context())
+        except ssl.SSLCertVerificationError:
+            return False
+        writer.close()
+        return True
+
+    assert asyncio.run(handshake(named)) is True
+    assert asyncio.run(handshake(wrong)) is False
+
+
+def test_keys_over_mutual_tls_from_the_cli(tls_cluster: Cluster, pki: dict[str, TlsFiles]) -> None:
+    client = pki["client"]
+    base = [sys.executable, "-m", "browserplane_cli.main", "keys", "create", "--project", "cli-tls",
+            "--control-plane", tls_cluster.address]
+    env = dict(tls_cluster.env)
+    made = subprocess.run([*base, f"--tls-cert={client.cert}", f"--tls-key={client.key}",
+                           f"--tls-ca={client.ca}"], env=env, capture_output=True, text=True,
+                          timeout=60, cwd=ROOT)
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.strip().startswith("bp_")
+    plain = subprocess.run(base, env=env, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert plain.returncode != 0 and "error" in plain.stderr
 
 
 def test_probes_have_a_plaintext_health_port(tls_cluster: Cluster) -> None:
