@@ -21,7 +21,8 @@ from gateway.app import GatewaySettings
 from node.agent import NodeSettings
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-KUSTOMIZATIONS = ["k8s", "k8s/base", "k8s/overlays/small", "k8s/overlays/large"]
+KUSTOMIZATIONS = ["k8s", "k8s/base", "k8s/overlays/small", "k8s/overlays/large",
+                  "k8s/overlays/tls"]
 COMPONENTS = {"controlplane": ControlPlaneSettings, "node": NodeSettings, "gateway": GatewaySettings}
 WORKLOADS = {"Deployment", "StatefulSet"}
 
@@ -131,8 +132,11 @@ def test_every_browserplane_variable_is_a_real_setting(rendered) -> None:
 
 def test_probes_and_ports_match_the_arguments(rendered) -> None:
     ports: dict[str, dict[str, int]] = {}
+    config = _config(rendered)
     for _, container in _containers(rendered):
         component, flags = container["args"][0], _flags(container)
+        # With TLS (k8s/overlays/tls) the gRPC probes use the plaintext health-only port.
+        health = config.get(f"BROWSERPLANE_{component.upper()}_HEALTH_PORT")
         declared = {p["name"]: p["containerPort"] for p in container["ports"]}
         ports[component] = declared
         assert flags["host"] == "0.0.0.0"
@@ -141,6 +145,8 @@ def test_probes_and_ports_match_the_arguments(rendered) -> None:
             if component == "gateway":
                 assert spec["httpGet"]["path"] == "/healthz"
                 assert spec["httpGet"]["port"] == int(flags["port"]) == declared["http"]
+            elif health:  # grpc.health.v1 alone, in plaintext
+                assert spec["grpc"]["port"] == int(health) == declared["health"]
             else:  # grpc.health.v1 on the component's gRPC server
                 assert spec["grpc"]["port"] == int(flags["grpc-port"]) == declared["grpc"]
         if component == "node":
@@ -148,7 +154,6 @@ def test_probes_and_ports_match_the_arguments(rendered) -> None:
         if "metrics-port" in flags:
             assert int(flags["metrics-port"]) == declared["metrics"]
     # what the others dial is the control plane's Service, on its gRPC port
-    config = _config(rendered)
     service = _one(rendered, "Service", "browserplane-controlplane")
     address = f"{service['metadata']['name']}:{ports['controlplane']['grpc']}"
     assert config["BROWSERPLANE_NODE_CONTROL_PLANE"] == address

@@ -326,3 +326,32 @@ def test_public_url_names_every_url_handed_out() -> None:
     request = make_mocked_request("GET", "/x", headers={"Host": "127.0.0.1:8080"},
                                   app=web.Application())
     assert public_base(request, websocket=True) == "ws://127.0.0.1:8080"
+
+
+def test_the_manifests_drain_hook_speaks_tls(tls_cluster: Cluster, pki: dict[str, TlsFiles]) -> None:
+    """The node's preStop script from the rendered TLS overlay, run against the TLS node (last in
+    this file: it drains that node)."""
+    import shutil
+
+    import yaml
+
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl is missing"
+    out = subprocess.run([kubectl, "kustomize", str(ROOT / "k8s/overlays/tls")], check=True,
+                         capture_output=True, text=True, timeout=120).stdout
+    (node,) = [d for d in yaml.safe_load_all(out)
+               if d and d["kind"] == "Deployment" and d["metadata"]["name"] == "browserplane-node"]
+    (container,) = node["spec"]["template"]["spec"]["containers"]
+    script = container["lifecycle"]["preStop"]["exec"]["command"][2]
+    config = {d["metadata"]["name"]: d for d in yaml.safe_load_all(out) if d and
+              d["kind"] == "ConfigMap"}
+    (data,) = [c["data"] for name, c in config.items() if name.startswith("browserplane-config")]
+    node_address = tls_cluster.node("n1").grpc_address
+    client = pki["client"]
+    env = dict(tls_cluster.env, BROWSERPLANE_TLS_CERT=client.cert, BROWSERPLANE_TLS_KEY=client.key,
+               BROWSERPLANE_TLS_CA=client.ca,
+               BROWSERPLANE_TLS_SERVER_NAME=data["BROWSERPLANE_TLS_SERVER_NAME"])
+    ran = subprocess.run([sys.executable, "-c", script.replace("127.0.0.1:50052", node_address)],
+                         env=env, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    # Drain and ListBrowsers answered over mutual TLS (the node serves nothing in plaintext).
+    assert ran.returncode == 0, ran.stderr
