@@ -220,13 +220,15 @@ def test_probes_have_a_plaintext_health_port(tls_cluster: Cluster) -> None:
 @pytest.fixture(scope="module")
 def relayed_gateway(tls_cluster: Cluster, pki: dict[str, TlsFiles]) -> Iterator[str]:
     """A second gateway that never splices to Chromium itself: CDP goes through the node's TLS
-    relay (the path a gateway on another machine takes)."""
+    relay (the path a gateway on another machine takes). Its --public-url names 127.0.0.1 while
+    the test calls it as localhost, so URLs handed out show which one they follow."""
     component, port = pki["component"], free_port()
     proc = Proc("gateway2", ["gateway", "--port", str(port), "--control-plane", tls_cluster.address,
-                             "--no-one-hop-cdp", *tls_cluster.tls_flags,
+                             "--no-one-hop-cdp", f"--public-url=https://127.0.0.1:{port}",
+                             *tls_cluster.tls_flags,
                              f"--https-cert={component.cert}", f"--https-key={component.key}"],
                 tls_cluster.env, tls_cluster.tmp / "gateway2.log").start()
-    url = f"https://127.0.0.1:{port}"
+    url = f"https://localhost:{port}"
     try:
         tls_cluster.wait(lambda: _http_ok(f"{url}/healthz", component.ca), 30, "gateway2 not healthy")
         yield url
@@ -243,6 +245,8 @@ def test_sdk_over_https_and_playwright_over_wss(tls_cluster: Cluster, pki: dict[
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     ca = pki["component"].ca
     base = tls_cluster.gateway_url if path == "one-hop" else relayed_gateway
+    # What the gateway hands out: the Host it was called by, or its --public-url.
+    public = base.replace("localhost", "127.0.0.1")
     assert base.startswith("https://")
     key = tls_cluster.create_key("tls-sdk")
     # Playwright's driver (Node.js) trusts the test CA through NODE_EXTRA_CA_CERTS, read
@@ -253,7 +257,7 @@ def test_sdk_over_https_and_playwright_over_wss(tls_cluster: Cluster, pki: dict[
         bb = Browserbase(api_key=key, base_url=base, max_retries=0, http_client=http)
         session = bb.sessions.create()
         # Served over TLS, the gateway hands out wss:// for CDP and https:// for the rest.
-        assert session.connect_url.startswith(f"wss://{base.removeprefix('https://')}/"), \
+        assert session.connect_url.startswith(f"wss://{public.removeprefix('https://')}/"), \
             session.connect_url
         browser = p.chromium.connect_over_cdp(session.connect_url)
         page = browser.contexts[0].pages[0]
@@ -262,7 +266,8 @@ def test_sdk_over_https_and_playwright_over_wss(tls_cluster: Cluster, pki: dict[
         # Discovery goes to the node's relay over TLS; its URLs point back at the gateway.
         debug = bb.sessions.debug(session.id)
         assert debug.ws_url == session.connect_url
-        assert debug.debugger_url.startswith(f"{base}/")
+        assert debug.debugger_url.startswith(f"{public}/")
+        assert all(pg.debugger_url.startswith(f"{public}/") for pg in debug.pages)
         (listed,) = [pg for pg in debug.pages if pg.url.endswith("/hello.html")]
         # The live view reaches the page through the node's TLS relay as well.
         token = urllib.parse.parse_qs(urllib.parse.urlsplit(debug.debugger_url).query)["token"][0]
