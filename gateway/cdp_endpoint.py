@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import logging
 import re
@@ -24,6 +25,7 @@ import grpc
 from aiohttp import web
 
 from browserplane import errors
+from browserplane.addresses import machine_address as _machine_address
 from browserplane.credentials import cluster_metadata
 from browserplane.http_head import RequestHead, fetch, json_response
 from browserplane.splice import Splice
@@ -268,14 +270,20 @@ class CdpEndpoint:
             presence.close()
 
 
+@functools.cache
+def _this_machine() -> str:
+    return _machine_address()
+
+
 def _is_local(host: str) -> bool:
-    """True when the node's relay (and so its browsers) is on this machine's loopback."""
+    """True when the node's relay (and so its browsers) is on this machine: its loopback, or the
+    address a node bound to every interface here advertises (`up --host 0.0.0.0`)."""
     import ipaddress
 
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host).is_loopback or host == _this_machine()
     except ValueError:
         return False
 
