@@ -58,6 +58,12 @@ class TlsFiles:
                             ("--tls-ca", self.ca)):
             if not pathlib.Path(value).is_file():
                 raise SystemExit(f"{component}: {name} {value} is not a readable file")
+        # Loaded once here so a bad file stops the start with its name, not a trace later.
+        try:
+            probe = ssl.create_default_context(cafile=self.ca)
+            probe.load_cert_chain(self.cert, self.key)
+        except (ssl.SSLError, OSError) as err:
+            raise SystemExit(f"{component}: cannot use --tls-cert/--tls-key/--tls-ca: {err}") from None
         return self
 
     def _read(self) -> tuple[bytes, bytes, bytes]:

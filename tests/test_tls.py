@@ -335,7 +335,7 @@ def test_public_url_names_every_url_handed_out() -> None:
 
 def test_the_manifests_drain_hook_speaks_tls(tls_cluster: Cluster, pki: dict[str, TlsFiles]) -> None:
     """The node's preStop script from the rendered TLS overlay, run against the TLS node (last in
-    this file: it drains that node)."""
+    this file among those using the cluster: it drains that node)."""
     import shutil
 
     import yaml
@@ -360,3 +360,16 @@ def test_the_manifests_drain_hook_speaks_tls(tls_cluster: Cluster, pki: dict[str
                          env=env, capture_output=True, text=True, timeout=60, cwd=ROOT)
     # Drain and ListBrowsers answered over mutual TLS (the node serves nothing in plaintext).
     assert ran.returncode == 0, ran.stderr
+
+
+def test_half_or_broken_tls_settings_stop_the_start(pki: dict[str, TlsFiles],
+                                                    tmp_path: pathlib.Path) -> None:
+    good = pki["component"]
+    with pytest.raises(SystemExit, match="missing --tls-ca"):
+        TlsFiles(good.cert, good.key).check("node")
+    with pytest.raises(SystemExit, match="not a readable file"):
+        TlsFiles(good.cert, str(tmp_path / "nope.pem"), good.ca).check("node")
+    other_key = pki["client"].key  # a key that is not the certificate's
+    with pytest.raises(SystemExit, match="cannot use"):
+        TlsFiles(good.cert, other_key, good.ca).check("gateway")
+    assert TlsFiles().check("node").enabled is False
