@@ -341,12 +341,14 @@ def cmd_up(args: argparse.Namespace) -> None:
     # Bound to every interface: the components reach each other on loopback, and what is shown
     # (and what the node advertises) is the machine's address, never 0.0.0.0.
     local = "127.0.0.1" if is_wildcard(host) else host
-    shown = advertised(host)
+    shown = advertised(host, args.advertise_host)
     env = dict(os.environ, BROWSERPLANE_CLUSTER_SECRET=secret)
     me = [sys.executable, "-m", "browserplane_cli.main"]
     cp_addr = f"{local}:{args.grpc_port}"
     node_args = ["--control-plane", cp_addr, "--host", host, "--data-dir", str(data_dir / "node"),
                  "--pool-size", str(args.pool_size), "--capacity", str(args.capacity)]
+    if args.advertise_host:
+        node_args += ["--advertise-host", args.advertise_host]
     if args.node_grpc_port:
         node_args += ["--grpc-port", str(args.node_grpc_port)]
     if args.relay_port:
@@ -502,6 +504,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="run control plane, one node and the gateway on this machine")
     up.add_argument("--host", default="127.0.0.1", help="bind address of every component")
+    up.add_argument("--advertise-host", default="",
+                    help="address clients reach this machine at (default: --host; for 0.0.0.0, "
+                         "the machine's address)")
     up.add_argument("--port", type=int, default=8080, help="gateway HTTP port")
     up.add_argument("--grpc-port", type=int, default=50051, help="control plane gRPC port")
     up.add_argument("--node-grpc-port", type=int, default=0, help="node gRPC port (0 = free)")
