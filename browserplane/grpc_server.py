@@ -192,6 +192,7 @@ async def start_server(
         if health_server.add_insecure_port(health_address) == 0:
             raise OSError(f"cannot bind the gRPC health port to {health_address}")
         await health_server.start()
+        # Callers stop the server they were given; its health port goes with it.
         _stop = server.stop
 
         async def stop(grace: float | None) -> None:

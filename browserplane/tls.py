@@ -109,7 +109,10 @@ def https_context(cert: str, key: str) -> ssl.SSLContext | None:
     if not cert or not key:
         raise SystemExit("gateway: --https-cert and --https-key go together")
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(cert, key)
+    try:
+        ctx.load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError) as err:
+        raise SystemExit(f"gateway: cannot use --https-cert/--https-key: {err}") from None
     # HTTP/1.1 only: the CDP endpoint reads an HTTP/1.1 head and splices bytes after it.
     ctx.set_alpn_protocols(["http/1.1"])
     return ctx
