@@ -14,6 +14,7 @@ from grpc_reflection.v1alpha import reflection
 
 from browserplane import errors
 from browserplane.errors import BrowserplaneError
+from browserplane.tls import TlsFiles
 
 log = logging.getLogger(__name__)
 
@@ -156,11 +157,15 @@ async def start_server(
     address: str,
     registrations: Iterable[tuple[Callable[[Any, grpc.aio.Server], None], Any, str]],
     generic: Iterable[tuple[grpc.GenericRpcHandler, str]] = (),
+    tls: TlsFiles | None = None,
+    health_address: str = "",
 ) -> tuple[grpc.aio.Server, int]:
     """Starts a grpc.aio server with health checking and reflection; returns it and its port.
 
     `registrations` holds (add_XServicer_to_server, servicer, full service name) triples;
     `generic` holds (handler, full service name) pairs for services served without stubs.
+    With `tls`, the port is mutual TLS; `health_address` adds a plaintext port that serves the
+    health service only (probes that cannot do TLS), stopped with the server.
     """
     server = grpc.aio.server(interceptors=[ErrorInterceptor()], options=SERVER_OPTIONS)
     names = [reflection.SERVICE_NAME, health.SERVICE_NAME]
@@ -173,9 +178,28 @@ async def start_server(
         server.add_generic_rpc_handlers([handler])
         names.append(name)
     reflection.enable_server_reflection(names, server)
-    port = server.add_insecure_port(address)
+    if tls is not None and tls.enabled:
+        port = server.add_secure_port(address, tls.server_credentials())
+    else:
+        port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot bind gRPC server to {address}")
+    health_server = None
+    if health_address:
+        # Its own server: a plaintext port on the main one would serve every service.
+        health_server = grpc.aio.server(options=SERVER_OPTIONS)
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, health_server)
+        if health_server.add_insecure_port(health_address) == 0:
+            raise OSError(f"cannot bind the gRPC health port to {health_address}")
+        await health_server.start()
+        # Callers stop the server they were given; its health port goes with it.
+        _stop = server.stop
+
+        async def stop(grace: float | None) -> None:
+            await health_server.stop(grace)
+            await _stop(grace)
+
+        server.stop = stop  # type: ignore[method-assign]
     await server.start()
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     for name in names:
@@ -183,6 +207,18 @@ async def start_server(
     return server, port
 
 
-def channel(target: str) -> grpc.aio.Channel:
-    """An insecure grpc.aio channel with the shared message-size and keep-alive options."""
+def channel(target: str, tls: TlsFiles | None = None) -> grpc.aio.Channel:
+    """A grpc.aio channel with the shared message-size and keep-alive options: mutual TLS with
+    `tls`, else plaintext."""
+    if tls is not None and tls.enabled:
+        return grpc.aio.secure_channel(target, tls.channel_credentials(),
+                                       options=CHANNEL_OPTIONS + tls.channel_options())
     return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+
+
+def sync_channel(target: str, tls: TlsFiles | None = None) -> grpc.Channel:
+    """The same for a synchronous client (the node's lease thread, the CLI)."""
+    if tls is not None and tls.enabled:
+        return grpc.secure_channel(target, tls.channel_credentials(),
+                                   options=CHANNEL_OPTIONS + tls.channel_options())
+    return grpc.insecure_channel(target, options=CHANNEL_OPTIONS)

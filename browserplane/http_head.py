@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import ssl as ssl_module
 import urllib.parse
 from collections.abc import Callable
 
@@ -103,13 +104,14 @@ def json_response(status: int, payload: object) -> bytes:
 
 
 async def fetch(host: str, port: int, head: str, timeout: float = 10.0,
+                ssl: ssl_module.SSLContext | None = None,
                 ) -> tuple[int, list[tuple[str, str]], bytes]:
     """Sends one request head and reads one response by its Content-Length.
 
     Chromium's DevTools HTTP server ignores `Connection: close` and keeps the socket open, so
     reading until EOF would hang.
     """
-    reader, writer = await asyncio.open_connection(host, port)
+    reader, writer = await asyncio.open_connection(host, port, ssl=ssl)
     try:
         writer.write(head.encode("latin-1"))
         raw_head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)

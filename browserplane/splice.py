@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl as ssl_module
 from collections.abc import Callable
 
 from browserplane.http_head import json_response
@@ -77,15 +78,17 @@ class Splice:
             callback, self.on_close = self.on_close, None
             callback(self.down.count, self.up.count)
 
-    async def open(self, client: asyncio.Transport, host: str, port: int, first: bytes) -> bool:
-        """Connects upstream, sends `first` (the rewritten head and any early bytes), splices.
+    async def open(self, client: asyncio.Transport, host: str, port: int, first: bytes,
+                   ssl: ssl_module.SSLContext | None = None) -> bool:
+        """Connects upstream (over TLS with `ssl`), sends `first` (the rewritten head and any
+        early bytes), splices.
 
         Answers 502 to the client and returns False when the upstream cannot be reached.
         """
         loop = asyncio.get_running_loop()
         client.pause_reading()
         try:
-            upstream, _ = await loop.create_connection(lambda: self.up, host, port)
+            upstream, _ = await loop.create_connection(lambda: self.up, host, port, ssl=ssl)
         except OSError as err:
             client.write(json_response(502, {"error": "upstream unreachable", "detail": str(err)}))
             client.close()

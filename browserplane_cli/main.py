@@ -68,6 +68,26 @@ def cmd_node(args: argparse.Namespace) -> None:
     _run_component("node", cfg.log_level, lambda: NodeAgent(cfg))
 
 
+def _add_tls_client_arguments(p: argparse.ArgumentParser, peer: str) -> None:
+    """`--tls-cert/--tls-key/--tls-ca/--tls-server-name` of a CLI command that dials gRPC, with
+    the components' `BROWSERPLANE_TLS_*` variables as defaults (a node pod's preStop has them)."""
+    for name, what in (("cert", "PEM client certificate"), ("key", "its PEM private key"),
+                       ("ca", "PEM CA bundle the server's certificate chains to"),
+                       ("server-name", "name expected in its certificate (default: the "
+                                       "address)")):
+        env = f"BROWSERPLANE_TLS_{name.upper().replace('-', '_')}"
+        p.add_argument(f"--tls-{name}", default=os.environ.get(env, ""),
+                       help=f"mutual TLS to {peer}: {what} (env {env})")
+
+
+def _tls_client_channel(args: argparse.Namespace, target: str, command: str) -> Any:
+    from browserplane.grpc_server import sync_channel
+    from browserplane.tls import TlsFiles
+
+    tls = TlsFiles(args.tls_cert, args.tls_key, args.tls_ca, args.tls_server_name).check(command)
+    return sync_channel(target, tls)
+
+
 def cmd_node_drain(args: argparse.Namespace) -> None:
     """No new sessions on a node (its own Drain, or the control plane's DrainNode); with --wait,
     returns once its sessions have ended (exit 1 if --timeout passes first)."""
@@ -86,7 +106,7 @@ def cmd_node_drain(args: argparse.Namespace) -> None:
     if not secret:
         raise SystemExit("node drain needs BROWSERPLANE_CLUSTER_SECRET")
     md = cluster_metadata(secret)
-    channel = grpc.insecure_channel(args.node or args.control_plane)
+    channel = _tls_client_channel(args, args.node or args.control_plane, "node drain")
     try:
         if args.node:
             agent = node_pb2_grpc.NodeAgentStub(channel)
@@ -147,14 +167,12 @@ class KeyAdmin:
     def __init__(self, args: argparse.Namespace) -> None:
         self.remote = args.control_plane
         if self.remote:
-            import grpc
-
             from browserplane.v1 import controlplane_pb2_grpc
 
             secret = os.environ.get("BROWSERPLANE_CLUSTER_SECRET", "")
             if not secret:
                 raise SystemExit("keys --control-plane needs BROWSERPLANE_CLUSTER_SECRET")
-            self.channel = grpc.insecure_channel(self.remote)
+            self.channel = _tls_client_channel(args, self.remote, "keys")
             self.stub = controlplane_pb2_grpc.ControlPlaneStub(self.channel)
             self.md = cluster_metadata(secret)
         else:
@@ -390,13 +408,21 @@ def cmd_up(args: argparse.Namespace) -> None:
         load_or_create_secret(data_dir / "cluster-secret")
     api_key, project = _ensure_api_key(data_dir)
 
+    from browserplane.addresses import advertised, is_wildcard
+
     host = args.host
+    # Bound to every interface: the components reach each other on loopback, and what is shown
+    # (and what the node advertises) is the machine's address, never 0.0.0.0.
+    local = "127.0.0.1" if is_wildcard(host) else host
+    shown = advertised(host, args.advertise_host)
     observed = UpMetrics(args, data_dir)
     env = dict(os.environ, BROWSERPLANE_CLUSTER_SECRET=secret, **observed.env())
     me = [sys.executable, "-m", "browserplane_cli.main"]
-    cp_addr = f"{host}:{args.grpc_port}"
+    cp_addr = f"{local}:{args.grpc_port}"
     node_args = ["--control-plane", cp_addr, "--host", host, "--data-dir", str(data_dir / "node"),
                  "--pool-size", str(args.pool_size), "--capacity", str(args.capacity)]
+    if args.advertise_host:
+        node_args += ["--advertise-host", args.advertise_host]
     if args.node_grpc_port:
         node_args += ["--grpc-port", str(args.node_grpc_port)]
     if args.relay_port:
@@ -450,7 +476,7 @@ def cmd_up(args: argparse.Namespace) -> None:
     for name, argv in plan:
         children.append((name, subprocess.Popen([*me, *argv], env=env)))
         if name == "controlplane":
-            _wait_port(host, args.grpc_port, 30)
+            _wait_port(local, args.grpc_port, 30)
         if name == "model":  # the node starts once its model answers
             from modelserver.llama import wait_healthy
 
@@ -460,12 +486,12 @@ def cmd_up(args: argparse.Namespace) -> None:
                 log.error("the model server did not start", extra={"fields": {"file": args.model_file}})
                 stop_all()
                 sys.exit(1)
-    healthz = f"http://{host}:{args.port}/healthz"
+    healthz = f"http://{local}:{args.port}/healthz"
     if _wait_http(healthz, 60, lambda: all(p.poll() is None for _, p in children)):
         lines = [
             "Browserplane is up.",
-            f"  gateway (HTTP, CDP): http://{host}:{args.port}",
-            f"  control plane (gRPC): {cp_addr}",
+            f"  gateway (HTTP, CDP): http://{shown}:{args.port}",
+            f"  control plane (gRPC): {shown}:{args.grpc_port}",
             f"  data dir: {data_dir}",
             f"  project: {project}",
         ]
@@ -473,7 +499,7 @@ def cmd_up(args: argparse.Namespace) -> None:
             lines.append(f"  API key (shown once, stored hashed): {api_key}")
         if model_url:
             lines.append(f"  model: {model_url[3]} at {model_url[1]}")
-        lines += observed.lines(host)
+        lines += observed.lines(shown)
         print("\n".join(lines), flush=True)
     exit_code = 0
     components = {p.pid for _, p in children}
@@ -555,6 +581,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="run control plane, one node and the gateway on this machine")
     up.add_argument("--host", default="127.0.0.1", help="bind address of every component")
+    up.add_argument("--advertise-host", default="",
+                    help="address clients reach this machine at (default: --host; for 0.0.0.0, "
+                         "the machine's address)")
     up.add_argument("--port", type=int, default=8080, help="gateway HTTP port")
     up.add_argument("--grpc-port", type=int, default=50051, help="control plane gRPC port")
     up.add_argument("--node-grpc-port", type=int, default=0, help="node gRPC port (0 = free)")
@@ -637,6 +666,7 @@ def build_parser() -> argparse.ArgumentParser:
                                help="seconds --wait waits at most (then exit 1)")
             drain.add_argument("--interval", type=float, default=5.0,
                                help="seconds between looks while waiting")
+            _add_tls_client_arguments(drain, "the node or control plane")
             drain.set_defaults(func=cmd_node_drain)
 
     keys = sub.add_parser("keys", help="API keys (create, list, revoke, rotate)")
@@ -649,6 +679,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="local control plane's data dir")
         p.add_argument("--control-plane", default="",
                        help="remote control plane host:port (needs BROWSERPLANE_CLUSTER_SECRET)")
+        _add_tls_client_arguments(p, "the remote control plane")
         p.set_defaults(func=func)
         return p
 

@@ -84,7 +84,8 @@ class ExternalScaler(pb_grpc.ExternalScalerServicer):
 
 async def start(plane: ControlPlane, address: str) -> tuple[grpc.aio.Server, int]:
     """A server of its own: nothing but the scaler (and health) is reachable without the
-    cluster secret."""
+    cluster secret. With the control plane's TLS settings it is mutual TLS too: KEDA presents
+    a client certificate (a TriggerAuthentication's caCert/tlsClientCert/tlsClientKey)."""
     return await grpc_server.start_server(
         address, [(pb_grpc.add_ExternalScalerServicer_to_server, ExternalScaler(plane),
-                   "externalscaler.ExternalScaler")])
+                   "externalscaler.ExternalScaler")], tls=plane.tls)

@@ -15,6 +15,7 @@ import grpc
 
 from browserplane import grpc_server
 from browserplane.times import timestamp
+from browserplane.tls import TlsFiles
 from browserplane.v1 import automation_pb2_grpc, controlplane_pb2, node_pb2_grpc
 from controlplane.scheduler import NodeView
 
@@ -27,6 +28,7 @@ class NodeEntry:
     lease_expires: float
     channel: grpc.aio.Channel | None = None
     reserved: int = 0
+    tls: TlsFiles | None = None  # mutual TLS toward the node's gRPC server, when configured
 
     @property
     def agent(self) -> node_pb2_grpc.NodeAgentStub:
@@ -38,13 +40,14 @@ class NodeEntry:
 
     def _channel(self) -> grpc.aio.Channel:
         if self.channel is None:
-            self.channel = grpc_server.channel(self.info.grpc_address)
+            self.channel = grpc_server.channel(self.info.grpc_address, self.tls)
         return self.channel
 
 
 class NodeRegistry:
-    def __init__(self, lease_seconds: float) -> None:
+    def __init__(self, lease_seconds: float, tls: TlsFiles | None = None) -> None:
         self.lease_seconds = lease_seconds
+        self.tls = tls or TlsFiles()
         self.nodes: dict[str, NodeEntry] = {}
 
     def load(self, nodes: list[controlplane_pb2.Node]) -> None:
@@ -52,7 +55,7 @@ class NodeRegistry:
         expires = time.time() + self.lease_seconds
         for node in nodes:
             if node.up:
-                self.nodes[node.id] = NodeEntry(node, expires)
+                self.nodes[node.id] = NodeEntry(node, expires, tls=self.tls)
 
     async def register(self, node: controlplane_pb2.Node) -> NodeEntry:
         now = time.time()
@@ -67,7 +70,7 @@ class NodeRegistry:
         node.registered_at.CopyFrom(timestamp(now))
         node.lease_expires_at.CopyFrom(timestamp(now + self.lease_seconds))
         entry = NodeEntry(node, now + self.lease_seconds,
-                          channel=old.channel if old else None)
+                          channel=old.channel if old else None, tls=self.tls)
         self.nodes[node.id] = entry
         return entry
 

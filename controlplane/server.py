@@ -14,7 +14,8 @@ from typing import ClassVar
 
 import grpc
 
-from browserplane import errors, grpc_server
+from browserplane import errors, grpc_server, tls
+from browserplane.addresses import advertised, host_port
 from browserplane.cookies import check_cookie
 from browserplane.credentials import REPLAYED_HEADER, cluster_metadata, load_or_create_secret
 from browserplane.errors import BrowserplaneError, not_found
@@ -54,6 +55,14 @@ class ControlPlaneSettings:
 
     host: str = flag("127.0.0.1", "address the gRPC server binds to")
     grpc_port: int = flag(50051, "gRPC port")
+    advertise_host: str = flag("", "host nodes, gateways and clients reach the control plane at, "
+                                   "as it reports it (default: --host; for a wildcard --host, the "
+                                   "machine's address)")
+    tls_cert: str = flag("", tls.CERT_HELP, env="BROWSERPLANE_TLS_CERT")
+    tls_key: str = flag("", tls.KEY_HELP, env="BROWSERPLANE_TLS_KEY")
+    tls_ca: str = flag("", tls.CA_HELP, env="BROWSERPLANE_TLS_CA")
+    tls_server_name: str = flag("", tls.SERVER_NAME_HELP, env="BROWSERPLANE_TLS_SERVER_NAME")
+    health_port: int = flag(0, tls.HEALTH_PORT_HELP)
     metrics_port: int = flag(0, "Prometheus /metrics port (0 = off)")
     metrics_token: str = flag("", "bearer token /metrics requires (empty = none)")
     data_dir: pathlib.Path = flag(default_data_dir(), "state: SQLite database, cluster secret")
@@ -792,7 +801,10 @@ class ControlPlane:
             retention_seconds=settings.persona_mail_retention_hours * 3600,
             receiving=bool(settings.smtp_port)))
         self.smtp: SmtpReceiver | None = None
-        self.registry = NodeRegistry(settings.lease_seconds)
+        self.tls = tls.TlsFiles(settings.tls_cert, settings.tls_key,
+                                settings.tls_ca,
+                                settings.tls_server_name).check("control plane")
+        self.registry = NodeRegistry(settings.lease_seconds, self.tls)
         self.sessions = SessionService(
             self.store, self.registry,
             SessionPolicy(idle_timeout=settings.idle_timeout, max_duration=settings.max_duration,
@@ -858,6 +870,8 @@ class ControlPlane:
             [(controlplane_pb2_grpc.add_ControlPlaneServicer_to_server,
               ControlPlaneServicer(self), "browserplane.v1.ControlPlane")],
             generic=[(self.router, "browserplane.v1.Automation")],
+            tls=self.tls, health_address=f"{self.settings.host}:{self.settings.health_port}"
+            if self.settings.health_port else "",
         )
         if self.settings.metrics_port:
             self.metrics_server = start_metrics_server(self.settings.host, self.settings.metrics_port,
@@ -878,6 +892,8 @@ class ControlPlane:
         self._loop_task = asyncio.get_running_loop().create_task(self._housekeeping())
         log.info("control plane started", extra={"fields": {
             "grpc": f"{self.settings.host}:{self.port}", "data_dir": str(self.settings.data_dir),
+            "advertised": host_port(advertised(self.settings.host, self.settings.advertise_host),
+                                    self.port), "tls": self.tls.enabled,
             "live_sessions": len(self.sessions.live)}})
 
     async def _housekeeping(self) -> None:

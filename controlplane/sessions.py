@@ -152,7 +152,9 @@ class SessionService:
             base = cdp_base_url.rstrip("/")
             if not base:
                 entry = self.registry.nodes.get(s.node_id)
-                base = f"ws://{entry.info.relay_address}" if entry else ""
+                # With TLS configured, nodes' CDP relays serve TLS too.
+                scheme = "wss" if self.registry.tls.enabled else "ws"
+                base = f"{scheme}://{entry.info.relay_address}" if entry else ""
             if base:
                 out.cdp_url = f"{base}/session/{s.id}/devtools/browser?token={s.cdp_token}"
             # Minted per answer, never stored: a link handed out expires on its own.

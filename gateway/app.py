@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import ssl
 from typing import ClassVar
 
 import grpc
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from browserplane import grpc_server
+from browserplane import grpc_server, tls
+from browserplane.addresses import advertised, host_port
 from browserplane.credentials import cluster_metadata
 from browserplane.egress import EgressPolicy
 from browserplane.metrics_http import UNAUTHORIZED, authorized
@@ -27,7 +29,14 @@ from gateway.dialects.browserbase import Browserbase
 from gateway.dialects.browserbeam import Browserbeam
 from gateway.dialects.notte import Notte
 from gateway.front import front_door
-from gateway.http_api import RateLimiter, body_stall_guard, json_protocol_errors, neutral_error
+from gateway.http_api import (
+    PUBLIC_URL,
+    RateLimiter,
+    body_stall_guard,
+    json_protocol_errors,
+    neutral_error,
+    public_parts,
+)
 from gateway.live_view import LiveView
 from gateway.routing import mount, mount_shared
 
@@ -40,7 +49,20 @@ class GatewaySettings:
 
     host: str = flag("127.0.0.1", "address the HTTP server binds to")
     port: int = flag(8080, "HTTP port")
+    advertise_host: str = flag("", "host clients reach this gateway at, as it reports it (default: "
+                                   "--host; for a wildcard --host, the machine's address); the "
+                                   "URLs it hands out follow --public-url or the request's Host")
+    public_url: str = flag("", "base of every URL handed to clients (connectUrl, cdp_url, live "
+                               "view, signed artifact URLs), e.g. https://browsers.example.com; "
+                               "empty = the request's Host and X-Forwarded-* headers")
+    https_cert: str = flag("", "PEM certificate (chain) to serve HTTPS and WSS with (empty = "
+                               "plain HTTP, e.g. behind an ingress that terminates TLS)")
+    https_key: str = flag("", "PEM private key of --https-cert")
     control_plane: str = flag("127.0.0.1:50051", "control plane gRPC address (host:port)")
+    tls_cert: str = flag("", tls.CERT_HELP, env="BROWSERPLANE_TLS_CERT")
+    tls_key: str = flag("", tls.KEY_HELP, env="BROWSERPLANE_TLS_KEY")
+    tls_ca: str = flag("", tls.CA_HELP, env="BROWSERPLANE_TLS_CA")
+    tls_server_name: str = flag("", tls.SERVER_NAME_HELP, env="BROWSERPLANE_TLS_SERVER_NAME")
     cluster_secret: str = flag("", "shared secret of the cluster",
                                env="BROWSERPLANE_CLUSTER_SECRET")
     rate_limit: int = flag(600, "API requests per key per minute (per gateway)")
@@ -64,6 +86,15 @@ class Gateway:
         if not settings.cluster_secret:
             raise SystemExit("gateway: --cluster-secret (BROWSERPLANE_CLUSTER_SECRET) is required")
         self.settings = settings
+        self.tls = tls.TlsFiles(settings.tls_cert, settings.tls_key, settings.tls_ca,
+                                settings.tls_server_name).check("gateway")
+        self.https = tls.https_context(settings.https_cert, settings.https_key)
+        if settings.public_url:
+            try:
+                public_parts(settings.public_url)
+            except ValueError as err:
+                raise SystemExit(f"gateway: {err}") from None
+        self._relay_tls: ssl.SSLContext | None = None
         self.channel: grpc.aio.Channel | None = None
         self.control: controlplane_pb2_grpc.ControlPlaneStub | None = None
         self.runner: web.AppRunner | None = None
@@ -75,6 +106,7 @@ class Gateway:
         assert self.control is not None and self.cdp is not None
         app = web.Application(client_max_size=512 * 1024 * 1024,
                               middlewares=[body_stall_guard(self.settings.body_timeout)])
+        app[PUBLIC_URL] = self.settings.public_url.rstrip("/")
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.metrics)
         limiter = RateLimiter(self.settings.rate_limit)
@@ -92,7 +124,7 @@ class Gateway:
         ApiSessions(self.control, automation, limiter).routes(app)
         # The Notte SDK's server_url is the gateway itself: /sessions/..., /scrape, /health.
         Notte(self.control, automation, self.cdp, limiter).routes(app)
-        LiveView(self.control, self.settings.cluster_secret).routes(app)
+        LiveView(self.control, self.settings.cluster_secret, self.relay_tls).routes(app)
         ArtifactRoute(self.control).routes(app)  # signed URLs: no key
         # `/`: the console for a browser, what the gateway serves for an API client.
         Console(self.control, limiter, self.settings.cluster_secret).routes(app)
@@ -128,10 +160,11 @@ class Gateway:
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def start(self) -> None:
-        self.channel = grpc_server.channel(self.settings.control_plane)
+        self.channel = grpc_server.channel(self.settings.control_plane, self.tls)
         self.control = controlplane_pb2_grpc.ControlPlaneStub(self.channel)
         self.cdp = CdpEndpoint(self.control, self.settings.cluster_secret, self.settings.one_hop_cdp,
-                               self.settings.cdp_host_suffix)
+                               self.settings.cdp_host_suffix, self.settings.public_url.rstrip("/"),
+                               self.relay_tls)
         # keepalive_timeout closes a kept-alive connection that sends no whole head in time.
         self.runner = web.AppRunner(self.app(), access_log=None,
                                     keepalive_timeout=self.settings.head_timeout)
@@ -142,11 +175,24 @@ class Gateway:
         http_factory = json_protocol_errors(http)
         self.server = await loop.create_server(
             lambda: front_door(http_factory, self.cdp, self.settings.head_timeout),
-                                               self.settings.host, self.settings.port, backlog=512)
+            self.settings.host, self.settings.port, backlog=512, ssl=self.https)
         self.port = self.server.sockets[0].getsockname()[1]
+        scheme = "https" if self.https else "http"
         log.info("gateway started", extra={"fields": {
             "http": f"{self.settings.host}:{self.port}",
+            "advertised": self.settings.public_url or f"{scheme}://" + host_port(
+                advertised(self.settings.host, self.settings.advertise_host), self.port),
+            "grpc_tls": self.tls.enabled,
             "control_plane": self.settings.control_plane}})
+
+    @property
+    def relay_tls(self) -> ssl.SSLContext | None:
+        """Client side of the nodes' TLS relays (the gateway's own cert shown), when TLS is on."""
+        if not self.tls.enabled:
+            return None
+        if self._relay_tls is None:
+            self._relay_tls = self.tls.client_context()
+        return self._relay_tls
 
     async def close(self) -> None:
         if self.server:

@@ -14,21 +14,24 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import logging
 import re
+import ssl
 from typing import Any
 
 import grpc
 from aiohttp import web
 
 from browserplane import errors
+from browserplane.addresses import machine_address as _machine_address
 from browserplane.credentials import cluster_metadata
 from browserplane.http_head import RequestHead, fetch, json_response
 from browserplane.splice import Splice
 from browserplane.v1 import controlplane_pb2, controlplane_pb2_grpc
 from gateway import metrics
-from gateway.http_api import forwarded
+from gateway.http_api import forwarded, public_parts
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +54,16 @@ class Route:
     account_key: str = ""  # an API key sent as Authorization: Bearer (not a CDP token)
 
 
-def forwarded_headers(head: RequestHead, prefix: str, peer: str) -> list[tuple[str, str]]:
-    """What the node's relay needs to hand out URLs that point back at this gateway."""
-    proto = head.header("x-forwarded-proto") or "http"
-    host = head.header("x-forwarded-host") or head.header("host")
-    outer = head.header("x-forwarded-prefix").rstrip("/")
+def forwarded_headers(head: RequestHead, prefix: str, peer: str, secure: bool = False,
+                      public_url: str = "") -> list[tuple[str, str]]:
+    """What the node's relay needs to hand out URLs that point back at this gateway: the
+    --public-url when set, else how the client reached us (its TLS, or an ingress's headers)."""
+    if public_url:
+        proto, host, outer = public_parts(public_url)
+    else:
+        proto = head.header("x-forwarded-proto") or ("https" if secure else "http")
+        host = head.header("x-forwarded-host") or head.header("host")
+        outer = head.header("x-forwarded-prefix").rstrip("/")
     chain = head.header("x-forwarded-for")
     return [("X-Forwarded-Proto", proto), ("X-Forwarded-Host", host),
             ("X-Forwarded-Prefix", outer + prefix),
@@ -64,12 +72,15 @@ def forwarded_headers(head: RequestHead, prefix: str, peer: str) -> list[tuple[s
 
 class CdpEndpoint:
     def __init__(self, control: controlplane_pb2_grpc.ControlPlaneStub, secret: str,
-                 one_hop: bool = True, host_suffix: str = "") -> None:
+                 one_hop: bool = True, host_suffix: str = "", public_url: str = "",
+                 relay_tls: ssl.SSLContext | None = None) -> None:
         self.control = control
         self.secret = secret
         self.metadata = cluster_metadata(secret)
         self.one_hop = one_hop
         self.host_suffix = host_suffix.strip(".").lower()
+        self.public_url = public_url
+        self.relay_tls = relay_tls  # nodes' relays serve TLS: connect with it, our cert shown
 
     def route(self, head: RequestHead) -> Route | None:
         """Which session a request is for: by path (/session/<id>/...), or, with a host
@@ -106,7 +117,7 @@ class CdpEndpoint:
                 f"X-Forwarded-Proto: {forwarded.get('X-Forwarded-Proto', 'http')}\r\n"
                 f"X-Forwarded-Host: {forwarded.get('X-Forwarded-Host', '')}\r\n"
                 f"X-Forwarded-Prefix: {prefix}\r\n\r\n")
-        status, _, body = await fetch(host, int(port), head)
+        status, _, body = await fetch(host, int(port), head, ssl=self.relay_tls)
         if status != 200:
             raise RuntimeError(f"relay answered {status} for /{rest}")
         return json.loads(body)
@@ -194,8 +205,10 @@ class CdpEndpoint:
         peer = (client.get_extra_info("peername") or ("", 0))[0]
         target = f"/session/{sid}/{route.rest}?token={token}"
         # The token travels in the target; an account key never goes on toward the browser.
+        secure = client.get_extra_info("sslcontext") is not None
         first = head.rewritten(target, answer.relay_address, drop=("origin", "authorization"),
-                               add=forwarded_headers(head, route.public_prefix, peer)) + rest
+                               add=forwarded_headers(head, route.public_prefix, peer, secure,
+                                                     self.public_url)) + rest
         websocket = head.is_websocket
 
         def on_first(data: bytes) -> None:
@@ -210,7 +223,7 @@ class CdpEndpoint:
                 metrics.CDP_CONNECTIONS.dec()
 
         state = {"open": False}
-        await Splice(on_first, on_close).open(client, host, int(port), first)
+        await Splice(on_first, on_close).open(client, host, int(port), first, ssl=self.relay_tls)
 
 
     async def _attach(self, host: str, port: int, sid: str, token: str,
@@ -218,7 +231,7 @@ class CdpEndpoint:
         """Asks the node's relay for the browser's local address; the open connection stands
         for the client while it is connected. None when the relay says no (fall back)."""
         try:
-            reader, writer = await asyncio.open_connection(host, port)
+            reader, writer = await asyncio.open_connection(host, port, ssl=self.relay_tls)
             writer.write((f"GET /session/{sid}/attach?token={token} HTTP/1.1\r\n"
                           f"Host: {host}:{port}\r\nX-Browserplane-Cluster: Bearer {self.secret}"
                           "\r\n\r\n").encode("latin-1"))
@@ -257,14 +270,20 @@ class CdpEndpoint:
             presence.close()
 
 
+@functools.cache
+def _this_machine() -> str:
+    return _machine_address()
+
+
 def _is_local(host: str) -> bool:
-    """True when the node's relay (and so its browsers) is on this machine's loopback."""
+    """True when the node's relay (and so its browsers) is on this machine: its loopback, or the
+    address a node bound to every interface here advertises (`up --host 0.0.0.0`)."""
     import ipaddress
 
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host).is_loopback or host == _this_machine()
     except ValueError:
         return False
 

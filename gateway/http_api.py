@@ -272,13 +272,36 @@ async def json_body(request: web.Request, *, allow_empty: bool = True) -> dict[s
     return body
 
 
+PUBLIC_URL = web.AppKey("public_url", str)  # the gateway's --public-url, "" when unset
+
+
+def public_parts(url: str) -> tuple[str, str, str]:
+    """(scheme, host[:port], path prefix) of a --public-url such as https://browsers.example.com."""
+    parts = urllib.parse.urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment \
+            or not url.isascii() or any(ord(c) <= 32 for c in url):
+        raise ValueError(f"--public-url must be an http(s) URL such as https://browsers.example.com, "
+                         f"got {url!r}")
+    return parts.scheme, parts.netloc, parts.path.rstrip("/")
+
+
+def _fixed_public_url(request: web.Request) -> str:
+    value = request.app.get(PUBLIC_URL, "")
+    return value if isinstance(value, str) else ""
+
+
 def public_base(request: web.Request, websocket: bool = False) -> str:
-    """Scheme and host as the client sees this gateway (honours X-Forwarded-Proto/Host/Prefix)."""
-    proto = request.headers.get("X-Forwarded-Proto", request.scheme).split(",")[0].strip().lower()
+    """Scheme and host as the client sees this gateway: --public-url when set, else the request's
+    (honours X-Forwarded-Proto/Host/Prefix; https when the gateway serves TLS itself)."""
+    fixed = _fixed_public_url(request)
+    if fixed:
+        proto, host, prefix = public_parts(fixed)
+    else:
+        proto = request.headers.get("X-Forwarded-Proto", request.scheme).split(",")[0].strip().lower()
+        host = request.headers.get("X-Forwarded-Host", request.host).split(",")[0].strip()
+        prefix = request.headers.get("X-Forwarded-Prefix", "").rstrip("/")
     secure = proto in ("https", "wss")
     scheme = ("wss" if secure else "ws") if websocket else ("https" if secure else "http")
-    host = request.headers.get("X-Forwarded-Host", request.host).split(",")[0].strip()
-    prefix = request.headers.get("X-Forwarded-Prefix", "").rstrip("/")
     base = f"{scheme}://{host}{prefix}"
     # It goes into URLs handed out and into gRPC messages: no spaces, no bytes beyond ASCII.
     if len(base) > 2048 or not base.isascii() or not all(33 <= ord(c) < 127 for c in base):
@@ -289,6 +312,10 @@ def public_base(request: web.Request, websocket: bool = False) -> str:
 
 def forwarded(request: web.Request) -> dict[str, str]:
     """X-Forwarded-* describing how the client reached us, for URLs built further in."""
+    fixed = _fixed_public_url(request)
+    if fixed:
+        proto, host, prefix = public_parts(fixed)
+        return {"X-Forwarded-Proto": proto, "X-Forwarded-Host": host, "X-Forwarded-Prefix": prefix}
     return {"X-Forwarded-Proto": request.headers.get("X-Forwarded-Proto", request.scheme),
             "X-Forwarded-Host": request.headers.get("X-Forwarded-Host", request.host),
             "X-Forwarded-Prefix": request.headers.get("X-Forwarded-Prefix", "")}

@@ -25,6 +25,7 @@ import html
 import json
 import logging
 import pathlib
+import ssl
 from typing import Any
 
 import aiohttp
@@ -69,7 +70,9 @@ def live_url(base: str, session_id: str, token: str, *, navbar: bool = True, pag
 
 
 class LiveView:
-    def __init__(self, control: controlplane_pb2_grpc.ControlPlaneStub, secret: str) -> None:
+    def __init__(self, control: controlplane_pb2_grpc.ControlPlaneStub, secret: str,
+                 relay_tls: ssl.SSLContext | None = None) -> None:
+        self.relay_tls = relay_tls  # nodes' relays serve TLS
         self.control = control
         self.metadata = cluster_metadata(secret)
         self._http: aiohttp.ClientSession | None = None
@@ -116,7 +119,7 @@ class LiveView:
             self._http = aiohttp.ClientSession()
         ws = web.WebSocketResponse(max_msg_size=MAX_VIEWER_MESSAGE, heartbeat=30)
         await ws.prepare(request)
-        await _Viewer(self._http, ws, answer).run()
+        await _Viewer(self._http, ws, answer, self.relay_tls).run()
         return ws
 
 
@@ -124,8 +127,10 @@ class _Viewer:
     """One open live view: the viewer's socket and the CDP connection to the watched page."""
 
     def __init__(self, http: aiohttp.ClientSession, ws: web.WebSocketResponse,
-                 answer: controlplane_pb2.ResolveSessionResponse) -> None:
+                 answer: controlplane_pb2.ResolveSessionResponse,
+                 relay_tls: ssl.SSLContext | None = None) -> None:
         self.http = http
+        self.relay_tls = relay_tls
         self.ws = ws
         self.session_id = answer.session.id
         self.cdp_token = answer.session.cdp_token
@@ -172,7 +177,7 @@ class _Viewer:
         host, _, port = self.relay.rpartition(":")
         head = (f"GET /session/{self.session_id}/json/list?token={self.cdp_token} HTTP/1.1\r\n"
                 f"Host: {self.relay}\r\nConnection: close\r\n\r\n")
-        status, _, body = await fetch(host, int(port), head)
+        status, _, body = await fetch(host, int(port), head, ssl=self.relay_tls)
         if status != 200:
             raise ValueError(f"the session's node answered {status} (has the session ended?)")
         # Chromium's /json/list HTML-escapes titles; the page sets them as text, so unescape.
@@ -187,11 +192,12 @@ class _Viewer:
             return await self._error(ident, -32000, f"the session did not answer: {err}")
         if page not in {p["id"] for p in pages}:
             return await self._error(ident, -32000, f"page {page!r} is not a page of this session")
-        url = (f"ws://{self.relay}/session/{self.session_id}/devtools/page/{page}"
+        scheme = "wss" if self.relay_tls is not None else "ws"
+        url = (f"{scheme}://{self.relay}/session/{self.session_id}/devtools/page/{page}"
                f"?token={self.cdp_token}")
         try:
             upstream = await asyncio.wait_for(self.http.ws_connect(
-                url, max_msg_size=MAX_BROWSER_MESSAGE,
+                url, max_msg_size=MAX_BROWSER_MESSAGE, ssl=self.relay_tls or True,
                 timeout=aiohttp.ClientWSTimeout(ws_close=5)), 15)
         except (aiohttp.ClientError, OSError, TimeoutError) as err:
             return await self._error(ident, -32000, f"could not reach the page: {err}")

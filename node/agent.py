@@ -19,7 +19,8 @@ from typing import ClassVar
 
 import grpc
 
-from browserplane import errors, grpc_server
+from browserplane import errors, grpc_server, tls
+from browserplane.addresses import advertised
 from browserplane.credentials import bearer, cluster_metadata, is_cluster_secret
 from browserplane.egress import EgressDenied, EgressPolicy
 from browserplane.metrics_http import start_metrics_server
@@ -58,11 +59,16 @@ class NodeSettings:
     control_plane: str = flag("127.0.0.1:50051", "control plane gRPC address (host:port)")
     host: str = flag("127.0.0.1", "address the node's gRPC server and CDP relay bind to")
     advertise_host: str = flag("", "host the control plane and gateways reach this node at "
-                                   "(default: --host)")
+                                   "(default: --host; for a wildcard --host, the machine's address)")
     grpc_port: int = flag(0, "NodeAgent/Automation gRPC port (0 = any free port)")
     relay_port: int = flag(0, "CDP relay port (0 = any free port)")
     metrics_port: int = flag(0, "Prometheus /metrics port (0 = off)")
     metrics_token: str = flag("", "bearer token /metrics requires (empty = none)")
+    tls_cert: str = flag("", tls.CERT_HELP, env="BROWSERPLANE_TLS_CERT")
+    tls_key: str = flag("", tls.KEY_HELP, env="BROWSERPLANE_TLS_KEY")
+    tls_ca: str = flag("", tls.CA_HELP, env="BROWSERPLANE_TLS_CA")
+    tls_server_name: str = flag("", tls.SERVER_NAME_HELP, env="BROWSERPLANE_TLS_SERVER_NAME")
+    health_port: int = flag(0, tls.HEALTH_PORT_HELP)
     data_dir: pathlib.Path = flag(default_data_dir() / "node", "where browsers' directories live")
     node_id: str = flag("", "stable node id (default: kept in the data dir)")
     capacity: int = flag(8, "browsers this node runs at once, pooled ones included")
@@ -207,6 +213,9 @@ class NodeAgent:
         if not settings.cluster_secret:
             raise SystemExit("node: --cluster-secret (BROWSERPLANE_CLUSTER_SECRET) is required")
         self.settings = settings
+        self.tls = tls.TlsFiles(settings.tls_cert, settings.tls_key, settings.tls_ca,
+                                settings.tls_server_name).check("node")
+        self._advertise = advertised(settings.host, settings.advertise_host)
         self.binary = settings.chromium or find_chromium()
         self.version = chromium_version(self.binary)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -230,7 +239,11 @@ class NodeAgent:
                                max_height=max(16, settings.record_max_height),
                                max_seconds=settings.record_max_seconds,
                                max_bytes=max(1, settings.record_max_mb) << 20))
-        self.relay = CdpRelay(self.fleet, settings.cluster_secret, settings.head_timeout)
+        # CDP clients cannot show a certificate (the session token is their credential), so
+        # the relay asks for one but does not require it.
+        self.relay = CdpRelay(self.fleet, settings.cluster_secret, settings.head_timeout,
+                              self.tls.server_context(require_client_cert=False)
+                              if self.tls.enabled else None)
         self.model = model_client(settings)
         self.automation = AutomationServicer(self.fleet, settings.cluster_secret, self.egress,
                                              model=self.model)
@@ -244,7 +257,7 @@ class NodeAgent:
 
     @property
     def advertise(self) -> str:
-        return self.settings.advertise_host or self.settings.host
+        return self._advertise
 
     async def start(self) -> None:
         if self.kernel_egress is not None:
@@ -265,11 +278,13 @@ class NodeAgent:
               "browserplane.v1.NodeAgent"),
              (automation_pb2_grpc.add_AutomationServicer_to_server, self.automation,
               "browserplane.v1.Automation")],
+            tls=self.tls, health_address=f"{self.settings.host}:{self.settings.health_port}"
+            if self.settings.health_port else "",
         )
         if self.settings.metrics_port:
             start_metrics_server(self.settings.host, self.settings.metrics_port,
                                  self.settings.metrics_token, metrics.REGISTRY)
-        self._channel = grpc_server.channel(self.settings.control_plane)
+        self._channel = grpc_server.channel(self.settings.control_plane, self.tls)
         stub = controlplane_pb2_grpc.ControlPlaneStub(self._channel)
         md = cluster_metadata(self.settings.cluster_secret)
         self.fleet.profiles = ProfileTransfer(stub, md)
@@ -278,7 +293,7 @@ class NodeAgent:
         self.automation.personas = PersonaMail(stub, md)
         self.lease = LeaseKeeper(self.settings.control_plane, md, self._node_message, self._beat,
                                  self._reports, self._stop_unknown, self.registered.set,
-                                 self.settings.stall_seconds)
+                                 self.settings.stall_seconds, tls=self.tls)
         self.lease.start(self.fleet.changed)
         log.info("node started", extra={"fields": {
             "node_id": self.node_id, "grpc": f"{self.advertise}:{self.grpc_port}",

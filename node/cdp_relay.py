@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import re
+import ssl
 import urllib.parse
 from collections.abc import Callable
 
@@ -39,16 +40,18 @@ ROUTE = re.compile(r"^/session/(?P<sid>[A-Za-z0-9_-]{1,64})/(?P<rest>devtools/br
 
 
 class CdpRelay:
-    def __init__(self, fleet: Fleet, secret: str, head_timeout: float = HEAD_TIMEOUT_S) -> None:
+    def __init__(self, fleet: Fleet, secret: str, head_timeout: float = HEAD_TIMEOUT_S,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.fleet = fleet
         self.secret = secret
         self.head_timeout = head_timeout
+        self.tls = tls
         self.server: asyncio.base_events.Server | None = None
 
     async def start(self, host: str, port: int) -> int:
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(lambda: HeadReader(self._take, self.head_timeout),
-                                              host, port, backlog=512)
+                                              host, port, backlog=512, ssl=self.tls)
         return self.server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
@@ -118,7 +121,7 @@ class CdpRelay:
         if status != 200:
             return self._reply(client, 502, {"error": f"browser answered {status}"})
         data = json.loads(body)
-        base = public_ws_base(head, f"/session/{sid}")
+        base = public_ws_base(head, f"/session/{sid}", secure=self.tls is not None)
         query = "?" + urllib.parse.urlencode({"token": token})
         entries = data if isinstance(data, list) else [data]
         for entry in entries:
@@ -169,9 +172,10 @@ class _Presence(asyncio.Protocol):
         self.on_close()
 
 
-def public_ws_base(head: RequestHead, own_prefix: str) -> str:
+def public_ws_base(head: RequestHead, own_prefix: str, secure: bool = False) -> str:
     """ws(s)://host/prefix as the client sees us, honouring X-Forwarded-* from a gateway."""
-    proto = head.header("x-forwarded-proto").split(",")[0].strip().lower()
+    proto = head.header("x-forwarded-proto").split(",")[0].strip().lower() or \
+        ("https" if secure else "")
     scheme = "wss" if proto in ("https", "wss") else "ws"
     host = head.header("x-forwarded-host").split(",")[0].strip() or head.header("host")
     prefix = head.header("x-forwarded-prefix").rstrip("/") if head.header("x-forwarded-prefix") \

@@ -21,7 +21,8 @@ from collections.abc import Callable
 
 import grpc
 
-from browserplane.grpc_server import CHANNEL_OPTIONS
+from browserplane.grpc_server import sync_channel
+from browserplane.tls import TlsFiles
 from browserplane.v1 import controlplane_pb2, controlplane_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,9 @@ class LeaseKeeper:
                  beat: Callable[[], controlplane_pb2.HeartbeatRequest],
                  reports: Callable[[], list[controlplane_pb2.NodeSessionReport]],
                  on_stop: Callable[[list[str]], None], on_registered: Callable[[], None],
-                 stall_seconds: float = 30.0) -> None:
+                 stall_seconds: float = 30.0, tls: TlsFiles | None = None) -> None:
         self.address = address
+        self.tls = tls
         self.metadata = metadata
         self.node_message = node_message
         self.beat = beat
@@ -78,7 +80,7 @@ class LeaseKeeper:
             pass
 
     def _run(self) -> None:
-        channel = grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+        channel = sync_channel(self.address, self.tls)
         stub = controlplane_pb2_grpc.ControlPlaneStub(channel)
         interval, registered, stalled = 1.0, False, False
         try:

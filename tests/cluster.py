@@ -14,6 +14,8 @@ import time
 import grpc
 
 from browserplane.credentials import cluster_metadata
+from browserplane.grpc_server import sync_channel
+from browserplane.tls import TlsFiles
 from browserplane.v1 import controlplane_pb2 as cp
 from browserplane.v1 import controlplane_pb2_grpc
 
@@ -57,8 +59,15 @@ class Proc:
 class Cluster:
     """A control plane plus nodes (and optionally a gateway), each its own process."""
 
-    def __init__(self, tmp: pathlib.Path, smtp: bool = False, **cp_flags: object) -> None:
+    def __init__(self, tmp: pathlib.Path, smtp: bool = False, tls: TlsFiles | None = None,
+                 client_tls: TlsFiles | None = None, **cp_flags: object) -> None:
+        """With `tls`, every component runs mutual TLS with those files (the test's own channel
+        with `client_tls`, default the same)."""
         self.tmp = tmp
+        self.tls = tls
+        self.tls_flags = [f"--tls-cert={tls.cert}", f"--tls-key={tls.key}",
+                          f"--tls-ca={tls.ca}"] if tls else []
+        self.gateway_scheme = "http"
         self.secret = "test-cluster-secret"
         self.grpc_port = free_port()
         self.address = f"127.0.0.1:{self.grpc_port}"
@@ -73,7 +82,7 @@ class Cluster:
         self.nodes: dict[str, Proc] = {}
         self.gateway: Proc | None = None
         self.gateway_port = 0
-        self.channel = grpc.insecure_channel(self.address)
+        self.channel = sync_channel(self.address, client_tls or tls)
         self.stub = controlplane_pb2_grpc.ControlPlaneStub(self.channel)
 
     @property
@@ -84,7 +93,7 @@ class Cluster:
         flags = [f"--{k}={v}" for k, v in self.cp_flags.items()]
         self.controlplane = Proc("controlplane", [
             "controlplane", "--grpc-port", str(self.grpc_port),
-            "--data-dir", str(self.tmp / "cp"), *flags], self.env,
+            "--data-dir", str(self.tmp / "cp"), *self.tls_flags, *flags], self.env,
             self.tmp / "controlplane.log").start()
         self.wait(lambda: self._answers(), 30, "control plane did not answer")
         return self
@@ -102,7 +111,7 @@ class Cluster:
         argv = ["node", "--control-plane", self.address, "--node-id", name,
                 "--metrics-port", str(metrics_port),
                 "--data-dir", str(self.tmp / name), "--capacity", str(capacity),
-                "--pool-size", str(pool), *flags]
+                "--pool-size", str(pool), *self.tls_flags, *flags]
         for label in labels:
             argv += ["--labels", label]
         argv += list(extra)
@@ -113,15 +122,23 @@ class Cluster:
             self.wait(lambda: self.node(name).warm_browsers >= pool, 30, "warm pool did not fill")
         return proc
 
-    def start_gateway(self, *flags: str) -> Proc:
+    def start_gateway(self, *flags: str, https: tuple[str, str] | None = None) -> Proc:
+        """`https`: (cert, key) the gateway serves HTTPS/WSS with (trusted through the CA)."""
         self.gateway_port = free_port()
+        served = [f"--https-cert={https[0]}", f"--https-key={https[1]}"] if https else []
+        self.gateway_scheme = "https" if https else "http"
         self.gateway = Proc("gateway", ["gateway", "--port", str(self.gateway_port),
                                         "--control-plane", self.address,
-                                        "--cdp-host-suffix", "cdp.test", *flags],
+                                        "--cdp-host-suffix", "cdp.test", *self.tls_flags,
+                                        *served, *flags],
                             self.env, self.tmp / "gateway.log").start()
-        self.wait(lambda: _http_ok(f"http://127.0.0.1:{self.gateway_port}/healthz"), 30,
-                  "gateway not healthy")
+        ca = self.tls.ca if self.tls else None
+        self.wait(lambda: _http_ok(f"{self.gateway_url}/healthz", ca), 30, "gateway not healthy")
         return self.gateway
+
+    @property
+    def gateway_url(self) -> str:
+        return f"{self.gateway_scheme}://127.0.0.1:{self.gateway_port}"
 
     def node(self, name: str) -> cp.Node:
         nodes = self.stub.ListNodes(cp.ListNodesRequest(), metadata=self.admin, timeout=5).nodes
@@ -170,11 +187,13 @@ class Cluster:
         return "\n".join(parts)
 
 
-def _http_ok(url: str) -> bool:
+def _http_ok(url: str, ca: str | None = None) -> bool:
+    import ssl
     import urllib.request
 
+    context = ssl.create_default_context(cafile=ca) if ca else None
     with contextlib.suppress(OSError):
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(url, timeout=2, context=context) as response:  # noqa: S310
             return response.status == 200
     return False
 

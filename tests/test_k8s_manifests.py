@@ -21,7 +21,7 @@ from node.agent import NodeSettings
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 KUSTOMIZATIONS = ["k8s", "k8s/base", "k8s/overlays/small", "k8s/overlays/large",
-                  "k8s/overlays/keda"]
+                  "k8s/overlays/keda", "k8s/overlays/tls"]
 # Custom resources: no schema of theirs is in kubernetes-validate; checked field by field below.
 CUSTOM_KINDS = {("keda.sh/v1alpha1", "ScaledObject")}
 COMPONENTS = {"controlplane": ControlPlaneSettings, "node": NodeSettings, "gateway": GatewaySettings}
@@ -135,8 +135,11 @@ def test_every_browserplane_variable_is_a_real_setting(rendered) -> None:
 
 def test_probes_and_ports_match_the_arguments(rendered) -> None:
     ports: dict[str, dict[str, int]] = {}
+    config = _config(rendered)
     for _, container in _containers(rendered):
         component, flags = container["args"][0], _flags(container)
+        # With TLS (k8s/overlays/tls) the gRPC probes use the plaintext health-only port.
+        health = config.get(f"BROWSERPLANE_{component.upper()}_HEALTH_PORT")
         declared = {p["name"]: p["containerPort"] for p in container["ports"]}
         ports[component] = declared
         assert flags["host"] == "0.0.0.0"
@@ -145,6 +148,8 @@ def test_probes_and_ports_match_the_arguments(rendered) -> None:
             if component == "gateway":
                 assert spec["httpGet"]["path"] == "/healthz"
                 assert spec["httpGet"]["port"] == int(flags["port"]) == declared["http"]
+            elif health:  # grpc.health.v1 alone, in plaintext
+                assert spec["grpc"]["port"] == int(health) == declared["health"]
             else:  # grpc.health.v1 on the component's gRPC server
                 assert spec["grpc"]["port"] == int(flags["grpc-port"]) == declared["grpc"]
         if component == "node":
