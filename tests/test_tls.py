@@ -334,7 +334,7 @@ def test_public_url_names_every_url_handed_out() -> None:
 
 
 def test_the_manifests_drain_hook_speaks_tls(tls_cluster: Cluster, pki: dict[str, TlsFiles]) -> None:
-    """The node's preStop script from the rendered TLS overlay, run against the TLS node (last in
+    """The node's preStop command from the rendered TLS overlay, run against the TLS node (last in
     this file among those using the cluster: it drains that node)."""
     import shutil
 
@@ -347,7 +347,8 @@ def test_the_manifests_drain_hook_speaks_tls(tls_cluster: Cluster, pki: dict[str
     (node,) = [d for d in yaml.safe_load_all(out)
                if d and d["kind"] == "Deployment" and d["metadata"]["name"] == "browserplane-node"]
     (container,) = node["spec"]["template"]["spec"]["containers"]
-    script = container["lifecycle"]["preStop"]["exec"]["command"][2]
+    command = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert command[:3] == ["browserplane", "node", "drain"]
     config = {d["metadata"]["name"]: d for d in yaml.safe_load_all(out) if d and
               d["kind"] == "ConfigMap"}
     (data,) = [c["data"] for name, c in config.items() if name.startswith("browserplane-config")]
@@ -356,8 +357,10 @@ def test_the_manifests_drain_hook_speaks_tls(tls_cluster: Cluster, pki: dict[str
     env = dict(tls_cluster.env, BROWSERPLANE_TLS_CERT=client.cert, BROWSERPLANE_TLS_KEY=client.key,
                BROWSERPLANE_TLS_CA=client.ca,
                BROWSERPLANE_TLS_SERVER_NAME=data["BROWSERPLANE_TLS_SERVER_NAME"])
-    ran = subprocess.run([sys.executable, "-c", script.replace("127.0.0.1:50052", node_address)],
-                         env=env, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    # The image's `browserplane` is this checkout's CLI; the node's address is the test's.
+    argv = [sys.executable, "-m", "browserplane_cli.main",
+            *(arg.replace("127.0.0.1:50052", node_address) for arg in command[1:])]
+    ran = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, cwd=ROOT)
     # Drain and ListBrowsers answered over mutual TLS (the node serves nothing in plaintext).
     assert ran.returncode == 0, ran.stderr
 
