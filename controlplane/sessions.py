@@ -61,11 +61,12 @@ class SessionService:
         self.policy = policy
         self.secret = cluster_secret
         # Live sessions by id; added and removed only through _add_live/_pop_live, and a live
-        # session's node_id changed only through _set_node, which keep _per_node true.
+        # session's node_id changed only through _set_node, which keep the counts below true.
         self.live: dict[str, session_pb2.Session] = {}
         # Live sessions per node: placement reads it on every create, and counting it from
         # `live` each time would cost a scan of every live session per placement.
         self._per_node: dict[str, int] = {}
+        self._per_project: dict[str, int] = {}  # live sessions per project, for its limit
         self.had_client: set[str] = set()
         self.queue = WaitQueue(policy.queue_size, metrics.QUEUE_DEPTH.set)
         self._watchers: list[tuple[Principal, str, asyncio.Queue]] = []
@@ -94,29 +95,25 @@ class SessionService:
     def _add_live(self, s: session_pb2.Session) -> None:
         self._pop_live(s.id)
         self.live[s.id] = s
+        self._per_project[s.project_id] = self._per_project.get(s.project_id, 0) + 1
         if s.node_id:
             self._per_node[s.node_id] = self._per_node.get(s.node_id, 0) + 1
 
     def _pop_live(self, session_id: str) -> session_pb2.Session | None:
         s = self.live.pop(session_id, None)
-        if s is not None and s.node_id:
-            self._uncount(s.node_id)
+        if s is not None:
+            _decrement(self._per_project, s.project_id)
+            if s.node_id:
+                _decrement(self._per_node, s.node_id)
         return s
 
     def _set_node(self, s: session_pb2.Session, node_id: str) -> None:
         if self.live.get(s.id) is s:
             if s.node_id:
-                self._uncount(s.node_id)
+                _decrement(self._per_node, s.node_id)
             if node_id:
                 self._per_node[node_id] = self._per_node.get(node_id, 0) + 1
         s.node_id = node_id
-
-    def _uncount(self, node_id: str) -> None:
-        left = self._per_node[node_id] - 1
-        if left:
-            self._per_node[node_id] = left
-        else:
-            del self._per_node[node_id]
 
     def _count_state(self, state: int) -> int:
         # A copy first: /metrics is served from another thread (the copy is one step under
@@ -323,7 +320,7 @@ class SessionService:
         limit = (project.max_concurrent_sessions if project else 0) or \
             self.policy.project_max_sessions
         if limit:
-            running = sum(1 for s in self.live.values() if s.project_id == project_id)
+            running = self._per_project.get(project_id, 0)
             if running >= limit:
                 raise BrowserplaneError(
                     grpc.StatusCode.RESOURCE_EXHAUSTED, errors.PROJECT_CONCURRENCY_LIMIT,
@@ -641,6 +638,15 @@ class SessionService:
                 await asyncio.wait_for(task, 5)
             except (TimeoutError, asyncio.CancelledError, Exception):  # noqa: BLE001
                 pass
+
+
+def _decrement(counts: dict[str, int], key: str) -> None:
+    """One fewer under `key`; a count that reaches 0 is removed (as if never counted)."""
+    left = counts[key] - 1
+    if left:
+        counts[key] = left
+    else:
+        del counts[key]
 
 
 def save_target(s: session_pb2.Session) -> str:
