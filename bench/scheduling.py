@@ -147,7 +147,7 @@ def run_fleet(tmp: pathlib.Path, nodes: int, args: argparse.Namespace,
     """One fleet size: a fresh control plane, the fleet, idle CPU, then the placements."""
     tmp.mkdir(parents=True)
     cluster = Cluster(tmp, **{"heartbeat-ms": args.heartbeat_ms, "lease-seconds": args.lease_seconds,
-                              "project-max-sessions": 0, "queue-size": max(64, args.concurrency)})
+                              "project-max-sessions": 1_000_000, "queue-size": max(64, args.concurrency)})
     fleet: FleetProc | None = None
     try:
         cluster.start_controlplane()
@@ -161,13 +161,16 @@ def run_fleet(tmp: pathlib.Path, nodes: int, args: argparse.Namespace,
         up = sum(1 for n in cluster.stub.ListNodes(cp.ListNodesRequest(), metadata=cluster.admin,
                                                    timeout=30).nodes if n.up)
         time.sleep(min(2.0, args.idle_seconds))  # registration's after-effects settle
-        cpu0, wall0 = cpu_seconds(pid), time.monotonic()
+        cpu0, fleet0, wall0 = cpu_seconds(pid), cpu_seconds(fleet.proc.pid), time.monotonic()
         time.sleep(args.idle_seconds)
-        idle_cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - wall0)
+        idle_wall = time.monotonic() - wall0
+        idle_cpu = (cpu_seconds(pid) - cpu0) / idle_wall
+        fleet_cpu = (cpu_seconds(fleet.proc.pid) - fleet0) / idle_wall
         hold = max(1, int(nodes * args.capacity * args.fill))
         print(f"{nodes} nodes: fleet up in {up_s:.1f}s ({up} up in ListNodes); control plane "
               f"idle CPU with the fleet heartbeating every {args.heartbeat_ms} ms: "
-              f"{idle_cpu * 100:.1f}% of a core; placing {args.sessions} sessions, "
+              f"{idle_cpu * 100:.1f}% of a core (the fake fleet's process: "
+              f"{fleet_cpu * 100:.1f}%); placing {args.sessions} sessions, "
               f"{args.concurrency} at a time, at most {hold} live", flush=True)
         cpu0 = cpu_seconds(pid)
         result = asyncio.run(place_all(cluster.address, key, args.sessions, args.concurrency,
@@ -178,7 +181,8 @@ def run_fleet(tmp: pathlib.Path, nodes: int, args: argparse.Namespace,
         per_node: collections.Counter[str] = result["per_node"]  # type: ignore[assignment]
         out: dict[str, object] = {
             "nodes": nodes, "registered_up": up, "fleet_up_s": round(up_s, 2),
-            "idle_cpu_core_fraction": round(idle_cpu, 4), "hold": hold, "placed": placed,
+            "idle_cpu_core_fraction": round(idle_cpu, 4),
+            "fleet_idle_cpu_core_fraction": round(fleet_cpu, 4), "hold": hold, "placed": placed,
             "placements_per_s": placed / result["wall_s"] if placed else 0.0,  # type: ignore[operator]
             "placement_ms": summary(latencies), "terminate_ms": summary(result["terminate_ms"]),
             "cp_cpu_ms_per_placement": busy_cpu / placed * 1000 if placed else 0.0,
