@@ -227,12 +227,23 @@ class FakeFleet:
         return sum(len(n.browsers) for n in self.nodes)
 
 
+async def watch_lag(lag: list[float], period: float = 0.1) -> None:
+    """Keeps lag[0] at the longest this loop was late to wake (a fleet too busy to heartbeat
+    on time loses leases, which is the simulation's fault, not the control plane's)."""
+    while True:
+        started = time.monotonic()
+        await asyncio.sleep(period)
+        lag[0] = max(lag[0], time.monotonic() - started - period)
+
+
 async def _serve(args: argparse.Namespace) -> None:
     secret = os.environ.get("BROWSERPLANE_CLUSTER_SECRET", "")
     if not secret:
         raise SystemExit("fake_fleet: set BROWSERPLANE_CLUSTER_SECRET")
     fleet = FakeFleet(args.control_plane, secret, args.nodes, args.capacity, args.prefix,
                       args.spread)
+    lag = [0.0]
+    watcher = asyncio.get_running_loop().create_task(watch_lag(lag))
     started = time.monotonic()
     await fleet.start()
     print(f"fleet up: {args.nodes} nodes registered in {time.monotonic() - started:.1f}s",
@@ -247,7 +258,9 @@ async def _serve(args: argparse.Namespace) -> None:
     print(f"fleet: starts={sum(starts)} (per node min {min(starts)} max {max(starts)}), "
           f"refused={sum(n.refused for n in fleet.nodes)}, "
           f"peak per node max {max(n.peak for n in fleet.nodes)}/{args.capacity}, "
-          f"heartbeats={sum(n.heartbeats for n in fleet.nodes)}", flush=True)
+          f"heartbeats={sum(n.heartbeats for n in fleet.nodes)}, "
+          f"its event loop at most {lag[0] * 1000:.0f} ms late", flush=True)
+    watcher.cancel()
     await fleet.stop()
 
 

@@ -176,6 +176,9 @@ def run_fleet(tmp: pathlib.Path, nodes: int, args: argparse.Namespace,
         result = asyncio.run(place_all(cluster.address, key, args.sessions, args.concurrency,
                                        hold, deadline))
         busy_cpu = cpu_seconds(pid) - cpu0
+        up_after = sum(1 for n in cluster.stub.ListNodes(
+            cp.ListNodesRequest(), metadata=cluster.admin, timeout=30).nodes if n.up)
+        cp_log = (tmp / "controlplane.log").read_text(errors="replace")
         latencies = result["latencies"]
         placed = len(latencies)  # type: ignore[arg-type]
         per_node: collections.Counter[str] = result["per_node"]  # type: ignore[assignment]
@@ -190,13 +193,18 @@ def run_fleet(tmp: pathlib.Path, nodes: int, args: argparse.Namespace,
             "per_node_max": max(per_node.values()) if per_node else 0,
             "failures": result["failures"], "skipped": result["skipped"],
             "wall_s": round(result["wall_s"], 2),  # type: ignore[arg-type]
+            "nodes_up_after": up_after,
+            "lease_expiries": cp_log.count("node lease expired"),
+            "cp_loop_held_up": cp_log.count("control plane loop was held up"),
         }
         print(fmt(f"placement {nodes}n", out["placement_ms"], name_width=16, n_width=5),  # type: ignore[arg-type]
               flush=True)
         print(f"  {out['placements_per_s']:.1f} placements/s over {out['wall_s']}s; control plane "
               f"CPU {out['cp_cpu_ms_per_placement']:.2f} ms per placement (terminates included); "
               f"{len(per_node)} nodes used, at most {out['per_node_max']} placements on one; "
-              f"failures {out['failures'] or 'none'}", flush=True)
+              f"failures {out['failures'] or 'none'}; afterwards {up_after} nodes up, "
+              f"{out['lease_expiries']} leases expired, control plane loop held up "
+              f"{out['cp_loop_held_up']} times", flush=True)
         return out
     finally:
         if fleet is not None:
@@ -240,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         failed = True
         print(f"FAILED: {err}", file=sys.stderr)
     finally:
-        if not failed:
+        if not failed and not any(r["failures"] or r["lease_expiries"] for r in results):
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             print(f"logs kept in {tmp}", file=sys.stderr)
@@ -263,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{big['placement_ms']['p99'] / small['placement_ms']['p99']:.2f}")  # type: ignore[index]
     if args.json:
         print(json.dumps(results, indent=2, default=str))
-    incomplete = any(r["failures"] or r["skipped"] for r in results)
+    incomplete = any(r["failures"] or r["skipped"] or r["lease_expiries"] for r in results)
     return 2 if failed or incomplete else 0
 
 
