@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 
 import grpc
 
@@ -146,9 +146,12 @@ class SessionService:
     def _views(self) -> list[NodeView]:
         return self.registry.views(self._assigned())
 
-    def _place(self, selector: dict[str, str]) -> NodeView | None:
-        """Picks a node and reserves a slot on it."""
-        node = pick_node(self._views(), selector)
+    def _place(self, selector: dict[str, str], exclude: Collection[str] = ()) -> NodeView | None:
+        """Picks a node (not one in `exclude`) and reserves a slot on it."""
+        views = self._views()
+        if exclude:
+            views = [v for v in views if v.id not in exclude]
+        node = pick_node(views, selector)
         if node is not None:
             self.registry.nodes[node.id].reserved += 1
         return node
@@ -338,7 +341,9 @@ class SessionService:
         selector = dict(s.options.node_selector)
         tried: set[str] = set()
         while True:
-            node = self._place(selector)
+            # Not a node that just refused: it would stay the least loaded on our books, be
+            # picked again and refuse again.
+            node = self._place(selector, tried)
             if node is None:
                 if not can_ever_match(self._views(), selector):
                     raise BrowserplaneError(
