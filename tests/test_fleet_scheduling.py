@@ -23,6 +23,7 @@ from browserplane.v1 import controlplane_pb2 as cp
 from browserplane.v1 import controlplane_pb2_grpc
 from browserplane.v1 import session_pb2 as S
 from controlplane.scheduler import NodeView, WaitQueue
+from controlplane.server import ControlPlane, ControlPlaneSettings
 from tests.cluster import Cluster
 
 NODES, CAPACITY = 20, 5
@@ -137,5 +138,88 @@ def test_dispatch_tries_a_selector_without_room_once_per_pass() -> None:
         assert len(queue) == 2 and not eu1.done() and not eu2.done()
         for task in (eu1, eu2):
             task.cancel()
+
+    asyncio.run(scenario())
+
+
+def _recount(plane: ControlPlane) -> tuple[dict[str, int], dict[str, int]]:
+    """Live sessions per node and per project, counted from the live map itself."""
+    per_node: collections.Counter[str] = collections.Counter()
+    per_project: collections.Counter[str] = collections.Counter()
+    for s in plane.sessions.live.values():
+        per_project[s.project_id] += 1
+        if s.node_id:
+            per_node[s.node_id] += 1
+    return dict(per_node), dict(per_project)
+
+
+def test_live_counts_stay_true_through_refusals_queueing_ending_and_lost_nodes(
+        tmp_path: pathlib.Path) -> None:
+    """The counts placement reads are kept as sessions change, not recounted: after each kind
+    of change they must equal a recount (the control plane runs in this process to look)."""
+    secret = "fleet-counts-secret"
+    settings = ControlPlaneSettings(host="127.0.0.1", grpc_port=0, data_dir=tmp_path / "cp",
+                                    cluster_secret=secret, lease_seconds=1.5, heartbeat_ms=300,
+                                    project_max_sessions=0, queue_timeout=5)
+
+    async def scenario() -> None:
+        plane = ControlPlane(settings)
+        await plane.start()
+        address = f"127.0.0.1:{plane.port}"
+        fleet = FakeFleet(address, secret, 4, 2, spread_seconds=0.1)
+        channel = grpc_server.channel(address)
+        stub = controlplane_pb2_grpc.ControlPlaneStub(channel)
+
+        def counts_true() -> None:
+            per_node, per_project = _recount(plane)
+            assert plane.sessions._assigned() == per_node
+            assert plane.sessions._per_project == per_project
+
+        try:
+            key = (await stub.CreateApiKey(cp.CreateApiKeyRequest(project_name="counts"),
+                                           metadata=cluster_metadata(secret), timeout=10)).key
+            md = (("authorization", f"Bearer {key}"),)
+            await fleet.start(timeout=30)
+
+            # A node that refuses (full by its own count): the create goes to another node.
+            refusing = fleet.nodes[0]
+            refusing.capacity = 0
+            made = [await stub.CreateSession(cp.CreateSessionRequest(), metadata=md, timeout=30)
+                    for _ in range(5)]
+            assert refusing.refused >= 1 and not refusing.browsers
+            assert all(s.node_id != refusing.node_id for s in made)
+            counts_true()
+
+            # The fleet full: a create queues; ended while queued, it leaves nothing counted.
+            refusing.capacity = 2
+            made += [await stub.CreateSession(cp.CreateSessionRequest(), metadata=md, timeout=30)
+                     for _ in range(3)]
+            assert fleet.held() == 8
+            queued = await stub.CreateSession(cp.CreateSessionRequest(start_in_background=True),
+                                              metadata=md, timeout=30)
+            assert queued.state == S.PENDING and not queued.node_id
+            counts_true()
+            await stub.TerminateSession(cp.TerminateSessionRequest(id=queued.id), metadata=md,
+                                        timeout=10)
+            counts_true()
+
+            # Ended sessions leave the counts.
+            for s in made[:2]:
+                await stub.TerminateSession(cp.TerminateSessionRequest(id=s.id), metadata=md,
+                                            timeout=10)
+            counts_true()
+
+            # A node whose lease lapses takes its sessions out of the counts.
+            lost = fleet[made[2].node_id]
+            await lost.stop()
+            async with asyncio.timeout(15):
+                while any(s.node_id == lost.node_id for s in plane.sessions.live.values()):
+                    await asyncio.sleep(0.1)
+            counts_true()
+            assert lost.node_id not in plane.sessions._assigned()
+        finally:
+            await channel.close()
+            await fleet.stop()
+            await plane.close()
 
     asyncio.run(scenario())
