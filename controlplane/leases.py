@@ -29,6 +29,12 @@ class NodeEntry:
     channel: grpc.aio.Channel | None = None
     reserved: int = 0
     tls: TlsFiles | None = None  # mutual TLS toward the node's gRPC server, when configured
+    # Copied out of `info` once: a registration replaces the entry, and placement reads them
+    # for every node on every create (a protobuf map read costs far more than a dict's).
+    labels: dict[str, str] = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.labels = dict(self.info.labels)
 
     @property
     def agent(self) -> node_pb2_grpc.NodeAgentStub:
@@ -107,9 +113,9 @@ class NodeRegistry:
 
     def views(self, assigned: dict[str, int]) -> list[NodeView]:
         return [
-            NodeView(e.info.id, e.info.labels, e.info.capacity,
-                     assigned.get(e.info.id, 0) + e.reserved, e.info.up, e.info.draining)
-            for e in self.nodes.values()
+            NodeView(node_id, e.labels, e.info.capacity, assigned.get(node_id, 0) + e.reserved,
+                     e.info.up, e.info.draining)
+            for node_id, e in self.nodes.items()
         ]
 
     async def close(self) -> None:

@@ -39,14 +39,17 @@ def matches(labels: Mapping[str, str], selector: Mapping[str, str]) -> bool:
 
 def pick_node(nodes: list[NodeView], selector: Mapping[str, str]) -> NodeView | None:
     """The matching node with a free slot and the lowest load (ties: most free, then id)."""
-    best = None
+    # Runs over every node on every placement: `free` is read once and an empty selector
+    # skips the label check.
+    best, best_key = None, None
     for node in nodes:
-        if node.free <= 0 or not matches(node.labels, selector):
+        free = node.free
+        if free <= 0 or (selector and not matches(node.labels, selector)):
             continue
-        key = (node.assigned / max(1, node.capacity), -node.free, node.id)
-        if best is None or key < best[0]:
-            best = (key, node)
-    return best[1] if best else None
+        key = (node.assigned / max(1, node.capacity), -free, node.id)
+        if best_key is None or key < best_key:
+            best, best_key = node, key
+    return best
 
 
 def can_ever_match(nodes: list[NodeView], selector: Mapping[str, str]) -> bool:
@@ -101,11 +104,17 @@ class WaitQueue:
     def dispatch(self, place: Callable[[Mapping[str, str]], NodeView | None]) -> None:
         """Hands free slots to waiters in arrival order. `place` reserves a slot when it
         returns a node, so each call sees the room left by the previous one."""
+        # A selector that found no room finds none for a later waiter either (placing only
+        # takes room), so it is not tried again in this pass: a long queue on a big fleet
+        # would otherwise scan every node once per waiter on every heartbeat.
+        no_room: list[Mapping[str, str]] = []
         for waiter in list(self._waiters):
-            if waiter.future.done():
+            if waiter.future.done() or waiter.selector in no_room:
                 continue
             node = place(waiter.selector)
             if node is not None:
                 self._waiters.remove(waiter)
                 waiter.future.set_result(node)
+            else:
+                no_room.append(waiter.selector)
         self._on_change(len(self._waiters))

@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 
 import grpc
 
@@ -60,7 +60,13 @@ class SessionService:
         self.registry = registry
         self.policy = policy
         self.secret = cluster_secret
+        # Live sessions by id; added and removed only through _add_live/_pop_live, and a live
+        # session's node_id changed only through _set_node, which keep the counts below true.
         self.live: dict[str, session_pb2.Session] = {}
+        # Live sessions per node: placement reads it on every create, and counting it from
+        # `live` each time would cost a scan of every live session per placement.
+        self._per_node: dict[str, int] = {}
+        self._per_project: dict[str, int] = {}  # live sessions per project, for its limit
         self.had_client: set[str] = set()
         self.queue = WaitQueue(policy.queue_size, metrics.QUEUE_DEPTH.set)
         self._watchers: list[tuple[Principal, str, asyncio.Queue]] = []
@@ -68,6 +74,9 @@ class SessionService:
         self._profile_saves: dict[str, asyncio.Task] = {}
         self._stops: dict[str, asyncio.Task] = {}  # session id -> its browser being stopped
         self.profile_cookies: ProfileCookieStore | None = None  # set by the control plane
+        for state in LIVE:  # counted when /metrics is read, not on every change
+            metrics.SESSIONS.labels(STATE_NAMES[state]).set_function(
+                lambda state=state: self._count_state(state))
 
     # -- start-up ------------------------------------------------------------------------
 
@@ -79,13 +88,42 @@ class SessionService:
             if s.state == S.PENDING:
                 self._finish(s, S.FAILED, S.LAUNCH_FAILED, "control plane restarted while starting")
             else:
-                self.live[s.id] = s
-        self._gauge()
+                self._add_live(s)
 
     # -- helpers -------------------------------------------------------------------------
 
+    def _add_live(self, s: session_pb2.Session) -> None:
+        self._pop_live(s.id)
+        self.live[s.id] = s
+        self._per_project[s.project_id] = self._per_project.get(s.project_id, 0) + 1
+        if s.node_id:
+            self._per_node[s.node_id] = self._per_node.get(s.node_id, 0) + 1
+
+    def _pop_live(self, session_id: str) -> session_pb2.Session | None:
+        s = self.live.pop(session_id, None)
+        if s is not None:
+            _decrement(self._per_project, s.project_id)
+            if s.node_id:
+                _decrement(self._per_node, s.node_id)
+        return s
+
+    def _set_node(self, s: session_pb2.Session, node_id: str) -> None:
+        if self.live.get(s.id) is s:
+            if s.node_id:
+                _decrement(self._per_node, s.node_id)
+            if node_id:
+                self._per_node[node_id] = self._per_node.get(node_id, 0) + 1
+        s.node_id = node_id
+
+    def _count_state(self, state: int) -> int:
+        # A copy first: /metrics is served from another thread (the copy is one step under
+        # the GIL, iterating the dict while the loop changes it is not).
+        return sum(1 for s in list(self.live.values()) if s.state == state)
+
     def _assigned(self, project_id: str | None = None) -> dict[str, int]:
         """Live sessions per node (only `project_id`'s when given)."""
+        if project_id is None:
+            return dict(self._per_node)
         counts: dict[str, int] = {}
         for s in self.live.values():
             if s.node_id and project_id in (None, s.project_id):
@@ -108,9 +146,12 @@ class SessionService:
     def _views(self) -> list[NodeView]:
         return self.registry.views(self._assigned())
 
-    def _place(self, selector: dict[str, str]) -> NodeView | None:
-        """Picks a node and reserves a slot on it."""
-        node = pick_node(self._views(), selector)
+    def _place(self, selector: dict[str, str], exclude: Collection[str] = ()) -> NodeView | None:
+        """Picks a node (not one in `exclude`) and reserves a slot on it."""
+        views = self._views()
+        if exclude:
+            views = [v for v in views if v.id not in exclude]
+        node = pick_node(views, selector)
         if node is not None:
             self.registry.nodes[node.id].reserved += 1
         return node
@@ -119,13 +160,6 @@ class SessionService:
         """Room may have appeared: give it to queued creates."""
         if len(self.queue):
             self.queue.dispatch(self._place)
-
-    def _gauge(self) -> None:
-        counts = {S.PENDING: 0, S.RUNNING: 0}
-        for s in self.live.values():
-            counts[s.state] = counts.get(s.state, 0) + 1
-        for state, n in counts.items():
-            metrics.SESSIONS.labels(STATE_NAMES[state]).set(n)
 
     def _publish(self, kind: int, s: session_pb2.Session) -> None:
         for principal, session_id, queue in self._watchers:
@@ -207,8 +241,7 @@ class SessionService:
             idle_timeout_seconds=options.idle_timeout_seconds or self.policy.idle_timeout,
             max_duration_seconds=options.max_duration_seconds or self.policy.max_duration,
         )
-        self.live[s.id] = s
-        self._gauge()
+        self._add_live(s)
         queue_timeout = request.queue_timeout_seconds or self.policy.queue_timeout
         if time_left is not None and not request.start_in_background:
             queue_timeout = max(0.0, min(queue_timeout, time_left - 1.0))
@@ -238,8 +271,7 @@ class SessionService:
         return s
 
     def _start_failed(self, s: session_pb2.Session, err: BaseException) -> None:
-        self.live.pop(s.id, None)
-        self._gauge()
+        self._pop_live(s.id)
         if isinstance(err, BrowserplaneError) and err.reason == errors.BROWSER_LAUNCH_FAILED:
             # A session that really failed to launch stays on record, FAILED with the reason.
             self._finish(s, S.FAILED, S.LAUNCH_FAILED, err.message)
@@ -293,7 +325,7 @@ class SessionService:
         limit = (project.max_concurrent_sessions if project else 0) or \
             self.policy.project_max_sessions
         if limit:
-            running = sum(1 for s in self.live.values() if s.project_id == project_id)
+            running = self._per_project.get(project_id, 0)
             if running >= limit:
                 raise BrowserplaneError(
                     grpc.StatusCode.RESOURCE_EXHAUSTED, errors.PROJECT_CONCURRENCY_LIMIT,
@@ -311,7 +343,9 @@ class SessionService:
         selector = dict(s.options.node_selector)
         tried: set[str] = set()
         while True:
-            node = self._place(selector)
+            # Not a node that just refused: it would stay the least loaded on our books, be
+            # picked again and refuse again.
+            node = self._place(selector, tried)
             if node is None:
                 if not can_ever_match(self._views(), selector):
                     raise BrowserplaneError(
@@ -322,7 +356,7 @@ class SessionService:
                 node = await self.queue.wait(selector, queue_timeout)
             entry = self.registry.nodes[node.id]
             entry.reserved -= 1
-            s.node_id = node.id
+            self._set_node(s, node.id)
             start = node_pb2.StartBrowserRequest(session_id=s.id, project_id=s.project_id,
                                                  options=s.options)
             if s.options.HasField("profile") and self.profile_cookies is not None:
@@ -335,7 +369,7 @@ class SessionService:
                     start,
                     metadata=cluster_metadata(self.secret), timeout=self.policy.start_timeout)
             except grpc.aio.AioRpcError as err:
-                s.node_id = ""
+                self._set_node(s, "")
                 described = errors.describe(err)
                 if err.code() in (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE) \
                         and described.reason != errors.BROWSER_LAUNCH_FAILED \
@@ -370,7 +404,6 @@ class SessionService:
         s.expires_at.CopyFrom(timestamp(now + s.max_duration_seconds))
         s.cdp_token = issue_cdp_token(self.secret, s.id, s.project_id, now + s.max_duration_seconds + 60)
         self.store.save_session(s)
-        self._gauge()
         self._publish(controlplane_pb2.SessionEvent.STARTED, s)
 
     # -- read and change -----------------------------------------------------------------
@@ -496,7 +529,7 @@ class SessionService:
         """Ends a live session (idempotent for ended ones) and stops its browser."""
         if s.state not in LIVE:
             return s
-        self.live.pop(s.id, None)
+        self._pop_live(s.id)
         self.had_client.discard(s.id)
         node_id = s.node_id
         self._finish(s, state, cause, reason)
@@ -507,7 +540,6 @@ class SessionService:
                 self._profile_saves[target] = task
             self._stops[s.id] = task
             task.add_done_callback(lambda _, sid=s.id: self._stops.pop(sid, None))
-        self._gauge()
         self.dispatch()
         return s
 
@@ -613,6 +645,15 @@ class SessionService:
                 await asyncio.wait_for(task, 5)
             except (TimeoutError, asyncio.CancelledError, Exception):  # noqa: BLE001
                 pass
+
+
+def _decrement(counts: dict[str, int], key: str) -> None:
+    """One fewer under `key`; a count that reaches 0 is removed (as if never counted)."""
+    left = counts[key] - 1
+    if left:
+        counts[key] = left
+    else:
+        del counts[key]
 
 
 def save_target(s: session_pb2.Session) -> str:
