@@ -15,6 +15,8 @@ What it reproduces, and how (the tests run as root):
   privileged); a private 64 MiB /dev/shm unless a volume is mounted there; a cgroup (memory and
   pids, with the container's memory limit) that every process of it runs in, which privileged
   containers see as their /sys/fs/cgroup (as runc shows a container its own group);
+- a service account token volume where the pod automounts one (a token, the namespace, a CA;
+  no API server answers at KUBERNETES_SERVICE_HOST);
 - the process: the image's ENTRYPOINT with the container's command/args (`$(VAR)` expanded),
   the environment the kubelet builds (Service links when enabled, envFrom, env with
   valueFrom secretKeyRef/configMapKeyRef/fieldRef/resourceFieldRef) over the image's ENV plus
@@ -55,9 +57,10 @@ DEBIAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # 
 CGROUP_PARENT = "browserplane-kubelet-test"
 CONTROLLERS = ("memory", "pids")
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWNET = 0x00020000, 0x04000000, 0x40000000
-PR_SET_NO_NEW_PRIVS = 38
+PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG = 38, 1
 MS_RDONLY, MS_REMOUNT, MS_BIND = 1, 32, 4096
 WORKLOADS = ("StatefulSet", "Deployment")
+SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -405,6 +408,29 @@ class Cluster:
                     os.chmod(mount.source, os.stat(mount.source).st_mode | 0o2070)
         return volumes
 
+    def _automounts_token(self, pod_spec: dict) -> bool:
+        if "automountServiceAccountToken" in pod_spec:
+            return bool(pod_spec["automountServiceAccountToken"])
+        name = pod_spec.get("serviceAccountName", "default")
+        accounts = [a for a in self.of_kind("ServiceAccount") if a["metadata"]["name"] == name]
+        return accounts[0].get("automountServiceAccountToken", True) if accounts else True
+
+    def _service_account(self, pod_spec: dict, pod_dir: pathlib.Path) -> pathlib.Path:
+        """The projected token volume: a token, the namespace and a CA. No API server answers
+        at KUBERNETES_SERVICE_HOST here; a client of it meets a refused connection."""
+        path = pod_dir / "serviceaccount"
+        if not path.exists():
+            path.mkdir()
+            name = pod_spec.get("serviceAccountName", "default")
+            (path / "token").write_text(f"kubelet-test-token-for-{self.namespace}-{name}")
+            (path / "namespace").write_text(self.namespace)
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                            "/dev/null", "-out", str(path / "ca.crt"), "-subj", "/CN=kubelet-test",
+                            "-days", "1"], check=True, capture_output=True)
+            for item in path.iterdir():
+                item.chmod(0o644)
+        return path
+
     def _etc_files(self, workload: dict, pod: str, pod_dir: pathlib.Path) -> None:
         # the kubelet's /etc/hosts (with cluster DNS's answers folded in) and /etc/hostname
         pod_spec = workload["spec"]["template"]["spec"]
@@ -443,6 +469,9 @@ class Cluster:
             mounts.append(Mount(vm["mountPath"], source, vm.get("readOnly", False) or volume.read_only,
                                 volume.tmpfs_size))
         targets = {m.target for m in mounts}
+        if self._automounts_token(pod_spec) and SERVICE_ACCOUNT not in targets:
+            mounts.append(Mount(SERVICE_ACCOUNT, str(self._service_account(pod_spec, pod_dir)),
+                                read_only=True))
         if "/dev/shm" not in targets:  # the runtime's own
             mounts.append(Mount("/dev/shm", tmpfs_size=64 * 2**20))
         if "/tmp" not in targets:  # the image's /tmp: the container's own, not this machine's
@@ -464,7 +493,7 @@ class Cluster:
             mounts=[*mounts, Mount("/etc/hosts", str(pod_dir / "hosts")),
                     Mount("/etc/hostname", str(pod_dir / "hostname"))],
             image_dirs=image_dirs, memory_limit=quantity(limit) if limit else 0,
-            cgroup=f"{CGROUP_PARENT}/{pod}-{container['name']}",
+            cgroup=f"{CGROUP_PARENT}/run-{os.getpid()}/{pod}-{container['name']}",
             log=pod_dir / f"{container['name']}.log")
 
 
@@ -486,8 +515,10 @@ class Kubelet:
         return f"/proc/{self.holder.pid}/ns/net"
 
     def start_network(self) -> None:
+        _sweep_cgroups()
         # a process that only holds the namespace; everything else joins it
-        self.holder = subprocess.Popen(["unshare", "--net", "--", "sleep", "infinity"])
+        self.holder = subprocess.Popen([sys.executable, "-m", "tests.kubelet", "hold"], cwd=ROOT,
+                                       env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT)})
         deadline = time.monotonic() + 10
         while os.readlink(self.netns) == os.readlink("/proc/self/ns/net"):
             if time.monotonic() > deadline or self.holder.poll() is not None:
@@ -605,6 +636,7 @@ class Kubelet:
                 self.stop(container, grace=10)
         for container in self.containers:
             _remove_cgroup(container.cgroup)
+        _remove_cgroup(f"{CGROUP_PARENT}/run-{os.getpid()}")
         for controller in CONTROLLERS:
             with contextlib.suppress(OSError):
                 (pathlib.Path("/sys/fs/cgroup") / controller / CGROUP_PARENT).rmdir()
@@ -629,6 +661,18 @@ def _groups(cgroup: str) -> list[pathlib.Path]:
             found += sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
             found.append(top)
     return found
+
+
+def _sweep_cgroups() -> None:
+    """What a run killed outright left: its groups (named for its pid, now gone)."""
+    for controller in CONTROLLERS:
+        parent = pathlib.Path("/sys/fs/cgroup") / controller / CGROUP_PARENT
+        for run in parent.glob("*") if parent.is_dir() else []:
+            if not run.is_dir():
+                continue
+            pid = run.name.removeprefix("run-")
+            if not pid.isdigit() or not pathlib.Path(f"/proc/{pid}").exists():
+                _remove_cgroup(f"{CGROUP_PARENT}/{run.name}")
 
 
 def _kill_cgroup(cgroup: str, timeout: float = 10) -> None:
@@ -791,6 +835,8 @@ def _become(spec: dict, argv: list[str]) -> None:
         os.setuid(spec["uid"])
     if spec["no_new_privs"]:
         _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    # a test killed outright leaves nothing running (set last: a change of uid clears it)
+    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
     env = spec["env"]
     binary = argv[0] if "/" in argv[0] else shutil.which(argv[0], path=env.get("PATH", DEBIAN_PATH))
     if binary is None:
@@ -836,9 +882,19 @@ def _tcp_probe(host: str, port: str, timeout: str) -> None:
         sys.exit(f"tcp probe: {err}")
 
 
+def _hold() -> None:
+    """Holds the pod network namespace until the kubelet (or the test, dying) ends it."""
+    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
+    _check(_libc.unshare(CLONE_NEWNET), "unshare")
+    while True:
+        signal.pause()
+
+
 def main(argv: list[str]) -> None:
     command, rest = argv[0], argv[1:]
-    if command == "start":
+    if command == "hold":
+        _hold()
+    elif command == "start":
         _start(rest[0])
     elif command == "exec":
         _exec(rest[0], rest[1], rest[3:] if rest[2] == "--" else rest[2:])

@@ -114,6 +114,14 @@ def _nodes(kubelet: Kubelet, address: str, secret: str) -> dict[str, dict]:
     return json.loads(done.stdout)
 
 
+def _writes(kubelet: Kubelet, container: Container, directory: str, expected: bool) -> None:
+    probe = f"{directory}/.kubelet-test-{os.getpid()}"
+    done = kubelet.exec(container, ["sh", "-c", f'touch "{probe}" && rm "{probe}"'])
+    _, err = done.communicate(timeout=30)
+    assert (done.returncode == 0) == expected, \
+        f"{container.name} (uid {container.uid}): {directory} writable={not expected}: {err}"
+
+
 def _wait(predicate: Callable[[], bool], timeout: float, message: str) -> None:
     import time
 
@@ -151,6 +159,13 @@ def test_the_rendered_containers_run_pass_their_probes_and_serve_a_session(pods)
         for port in container.spec.get("ports", []):  # every declared port is served
             kubelet.in_network([sys.executable, "-m", "tests.kubelet", "tcp-probe",
                                 kubelet.cluster.pod_ip, str(port["containerPort"]), "5"])
+
+        # every volume the container may write is writable by its user; a read-only root is
+        for mount in container.spec.get("volumeMounts", []):
+            if not mount.get("readOnly"):
+                _writes(kubelet, container, mount["mountPath"], True)
+        if container.read_only_root:
+            _writes(kubelet, container, container.env["HOME"], False)
 
     # an operator's key: `kubectl exec browserplane-controlplane-0 -- browserplane keys create`
     controlplane, node = containers["controlplane"], containers["node"]
