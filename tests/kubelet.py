@@ -7,7 +7,8 @@ What it reproduces, and how (the tests run as root):
   127.0.0.1 in it, so each Service's cluster IP is too); Service names resolve through each
   container's /etc/hosts, and a Service whose port differs from its target port gets the
   iptables REDIRECT rule kube-proxy would make. Nothing binds or collides outside it.
-- each container: a mount and UTS namespace of its own (hostname = pod name); its volumes
+- each container: a mount, UTS and PID namespace of its own (hostname = pod name; its command
+  is PID 1, signalled through a shim as a runtime does); its volumes
   (emptyDir, memory emptyDir, the StatefulSet's PVC, Secrets and ConfigMaps) bind-mounted from
   temporary directories at their mountPaths, fsGroup ownership applied as the kubelet does;
   the image's directories it needs (its HOME) made in an overlay, never on this machine's disk;
@@ -56,9 +57,9 @@ IMAGE_VENV, IMAGE_CHECKOUT = "/opt/venv", "/opt/browserplane"
 DEBIAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # the base image's
 CGROUP_PARENT = "browserplane-kubelet-test"
 CONTROLLERS = ("memory", "pids")
-CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWNET = 0x00020000, 0x04000000, 0x40000000
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x04000000, 0x20000000, 0x40000000
 PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG = 38, 1
-MS_RDONLY, MS_REMOUNT, MS_BIND = 1, 32, 4096
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND = 1, 2, 4, 8, 32, 4096
 WORKLOADS = ("StatefulSet", "Deployment")
 SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 
@@ -309,8 +310,7 @@ class Cluster:
             path = source["fieldRef"]["fieldPath"]
             fields = {"metadata.name": pod, "metadata.namespace": self.namespace,
                       "status.podIP": self.pod_ip, "status.hostIP": self.pod_ip,
-                      "spec.nodeName": socket.gethostname(),
-                      "spec.serviceAccountName": "default"}
+                      "spec.nodeName": socket.gethostname()}
             if path not in fields:
                 raise LookupError(f"fieldRef {path}: not emulated")
             return fields[path]
@@ -546,6 +546,16 @@ class Kubelet:
                 env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT)}, stdout=log, stderr=log)
         self.containers.append(container)
 
+    @staticmethod
+    def pid(container: Container) -> int:
+        """The container's main process (PID 1 of its namespace), below the shim."""
+        assert container.proc is not None
+        shim = container.proc.pid
+        children = pathlib.Path(f"/proc/{shim}/task/{shim}/children").read_text().split()
+        if not children:
+            raise AssertionError(f"{container.pod}/{container.name} is not running")
+        return int(children[0])
+
     def exec(self, container: Container, argv: list[str], **kwargs: Any) -> subprocess.Popen:
         """`kubectl exec`: argv in the container's namespaces, cgroup, user and environment."""
         assert container.proc is not None
@@ -553,7 +563,7 @@ class Kubelet:
         kwargs.setdefault("stdout", subprocess.PIPE)
         kwargs.setdefault("stderr", subprocess.PIPE)
         return subprocess.Popen(
-            [sys.executable, "-m", "tests.kubelet", "exec", str(spec), str(container.proc.pid),
+            [sys.executable, "-m", "tests.kubelet", "exec", str(spec), str(self.pid(container)),
              "--", *argv], cwd=ROOT, env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT)},
             text=True, **kwargs)
 
@@ -746,9 +756,11 @@ def _start(spec_path: str) -> None:
     spec = json.loads(pathlib.Path(spec_path).read_text())
     _join_cgroup(spec, create=True)
     setns(spec["netns"], CLONE_NEWNET)
-    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWUTS), "unshare")
+    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWPID), "unshare")
+    _shim()  # what goes on is the container's PID 1
     socket.sethostname(spec["pod"])
     _run("mount", "--make-rprivate", "/")
+    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)  # its own processes
     scratch = pathlib.Path(spec_path).with_suffix(".rootfs")
     made: set[str] = set()
     for path, uid, gid in spec["image_dirs"]:
@@ -823,8 +835,25 @@ def _exec(spec_path: str, pid: str, argv: list[str]) -> None:
     _join_cgroup(spec, create=False)
     setns(f"/proc/{pid}/ns/net", CLONE_NEWNET)
     setns(f"/proc/{pid}/ns/uts", CLONE_NEWUTS)
+    setns(f"/proc/{pid}/ns/pid", CLONE_NEWPID)
     setns(f"/proc/{pid}/ns/mnt", CLONE_NEWNS)
+    _shim()
     _become(spec, argv)
+
+
+def _shim() -> None:
+    """Forks into the pid namespace just made or joined: the child goes on in it; this process
+    stays outside, as a runtime's shim, passing signals on and exiting as the child does."""
+    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
+    child = os.fork()
+    if child == 0:
+        return
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+                signal.SIGUSR2):
+        signal.signal(sig, lambda number, _frame: os.kill(child, number))
+    _, status = os.waitpid(child, 0)
+    code = os.waitstatus_to_exitcode(status)
+    os._exit(code if code >= 0 else 128 - code)
 
 
 def _become(spec: dict, argv: list[str]) -> None:

@@ -29,7 +29,16 @@ from browserbase import Browserbase
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
 
-from tests.kubelet import CLONE_NEWNET, Cluster, Container, Kubelet, read_dockerfile, setns
+from tests.kubelet import (
+    CLONE_NEWNET,
+    IMAGE_CHECKOUT,
+    IMAGE_VENV,
+    Cluster,
+    Container,
+    Kubelet,
+    read_dockerfile,
+    setns,
+)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # the base and one overlay (the large one's 4 warm browsers of 16 are too much for 2 cores)
@@ -137,6 +146,9 @@ def test_the_rendered_containers_run_pass_their_probes_and_serve_a_session(pods)
     assert set(containers) == {"controlplane", "node", "gateway"}
     image = kubelet.cluster.image
     assert image.entrypoint == ["browserplane"]
+    # what tests/kubelet.py maps onto this machine is where the Dockerfile puts it
+    assert image.workdir == IMAGE_CHECKOUT
+    assert image.env["PATH"].startswith(f"{IMAGE_VENV}/bin:")
     for container in containers.values():
         # the image's entrypoint with the manifest's args, run by the venv's console script
         assert "command" not in container.spec
@@ -149,7 +161,8 @@ def test_the_rendered_containers_run_pass_their_probes_and_serve_a_session(pods)
                 kubelet.wait_probe(container, container.spec[kind], STARTUP)
     for container in containers.values():
         assert {"readinessProbe", "livenessProbe"} <= set(container.spec), container.name
-        pid = container.proc.pid
+        pid = kubelet.pid(container)
+        assert _status(pid, "NSpid")[-1] == "1"  # PID 1 of its own namespace, as in a pod
         cmdline = _cmdline(pid)  # the console script under the venv's interpreter
         assert pathlib.Path(cmdline[1]) == pathlib.Path(sys.prefix) / "bin" / "browserplane"
         assert cmdline[2:] == container.argv[1:]
