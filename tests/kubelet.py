@@ -13,8 +13,8 @@ What it reproduces, and how (the tests run as root):
   temporary directories at their mountPaths, fsGroup ownership applied as the kubelet does;
   the image's directories it needs (its HOME) made in an overlay, never on this machine's disk;
   a read-only root when `readOnlyRootFilesystem` says so (and /sys read-only unless
-  privileged); a private 64 MiB /dev/shm unless a volume is mounted there; a cgroup (memory and
-  pids, with the container's memory limit) that every process of it runs in, which privileged
+  privileged); a private 64 MiB /dev/shm unless a volume is mounted there; cgroups (memory,
+  pids, cpu: the container's memory and CPU limits) that every process of it runs in, which privileged
   containers see as their /sys/fs/cgroup (as runc shows a container its own group);
 - a service account token volume where the pod automounts one (a token, the namespace, a CA;
   no API server answers at KUBERNETES_SERVICE_HOST);
@@ -56,7 +56,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 IMAGE_VENV, IMAGE_CHECKOUT = "/opt/venv", "/opt/browserplane"
 DEBIAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # the base image's
 CGROUP_PARENT = "browserplane-kubelet-test"
-CONTROLLERS = ("memory", "pids")
+CONTROLLERS = ("memory", "pids", "cpu")
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x04000000, 0x20000000, 0x40000000
 PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG = 38, 1
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND = 1, 2, 4, 8, 32, 4096
@@ -158,6 +158,7 @@ class Container:
     mounts: list[Mount]
     image_dirs: list[tuple[str, int, int]]  # the image's directories a container needs: path, uid, gid
     memory_limit: int
+    cpu_limit_millis: int
     cgroup: str
     log: pathlib.Path
     netns: str = ""
@@ -183,6 +184,13 @@ def quantity(text: str | int) -> int:
         if text.endswith(suffix):
             return int(float(text[: -len(suffix)]) * factor)
     return int(float(text))
+
+
+def _millicores(text: str | int | None) -> int:
+    if text is None:
+        return 0
+    text = str(text)
+    return int(text[:-1]) if text.endswith("m") else int(float(text) * 1000)
 
 
 def _env_name(service: str) -> str:
@@ -493,6 +501,7 @@ class Cluster:
             mounts=[*mounts, Mount("/etc/hosts", str(pod_dir / "hosts")),
                     Mount("/etc/hostname", str(pod_dir / "hostname"))],
             image_dirs=image_dirs, memory_limit=quantity(limit) if limit else 0,
+            cpu_limit_millis=_millicores(container.get("resources", {}).get("limits", {}).get("cpu")),
             cgroup=f"{CGROUP_PARENT}/run-{os.getpid()}/{pod}-{container['name']}",
             log=pod_dir / f"{container['name']}.log")
 
@@ -731,6 +740,9 @@ def _join_cgroup(spec: dict, create: bool) -> None:
             group.mkdir(parents=True, exist_ok=True)
             if controller == "memory" and spec["memory_limit"]:
                 (group / "memory.limit_in_bytes").write_text(str(spec["memory_limit"]))
+            if controller == "cpu" and spec["cpu_limit_millis"]:  # as the kubelet sets CFS quota
+                (group / "cpu.cfs_period_us").write_text("100000")
+                (group / "cpu.cfs_quota_us").write_text(str(spec["cpu_limit_millis"] * 100))
         (group / "cgroup.procs").write_text(str(os.getpid()))
 
 
