@@ -21,7 +21,7 @@ RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    BROWSERPLANE_NODE_CHROMIUM=/usr/bin/chromium
+    BROWSERPLANE_NODE_CHROMIUM=/usr/lib/chromium/chromium
 
 # rrweb for recorded sessions' pages, from the lockfile (node/dom_recording.py reads node/js).
 COPY node/js/package.json node/js/package-lock.json node/js/

@@ -612,6 +612,10 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
         if entry is None:
             return cp.HeartbeatResponse(reregister=True)
         metrics.NODE_FREE.labels(request.node_id).set(request.free_slots)
+        if request.draining and not entry.info.draining:
+            # Drained at the node itself (a pod's preStop): the same as DrainNode from here on.
+            entry.info.draining = True
+            log.info("node drains itself", extra={"fields": {"node": request.node_id}})
         stop = self.sessions.apply_reports(request.node_id, list(request.sessions))
         self.sessions.dispatch()
         return cp.HeartbeatResponse(stop_session_ids=stop)

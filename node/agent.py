@@ -332,7 +332,8 @@ class NodeAgent:
     def _beat(self) -> controlplane_pb2.HeartbeatRequest:
         return controlplane_pb2.HeartbeatRequest(
             node_id=self.node_id, free_slots=self.fleet.free_slots(),
-            warm_browsers=len(self.fleet.pool), sessions=self._reports())
+            warm_browsers=len(self.fleet.pool), sessions=self._reports(),
+            draining=self.fleet.draining)
 
     def _stop_unknown(self, session_ids: list[str]) -> None:
         """Stops browsers the control plane does not know, in the background: the heartbeat

@@ -255,14 +255,18 @@ def bwrap_command(root: pathlib.Path, writable: list[pathlib.Path], readable: li
     if resolv.is_symlink():  # systemd-resolved and friends keep it under /run
         real = resolv.resolve()
         args += ["--ro-bind-try", str(real), str(real)]
+    # /var made explicitly before fontconfig's cache is bound below it: bubblewrap would make
+    # it 0700, and a node's data dir under /var (k8s: /var/lib/browserplane/node) would be out
+    # of every browser's reach ("Failed to get the path for 1001", its user-data-dir)
     args += ["--proc", "/proc", "--dev", "/dev",
              "--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu",
+             "--perms", "0755", "--dir", "/var", "--perms", "0755", "--dir", "/var/cache",
              "--ro-bind-try", "/var/cache/fontconfig", "/var/cache/fontconfig",
              "--ro-bind-try", "/usr/share/fonts", "/usr/share/fonts",
              "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
     # Parents bubblewrap would make implicitly are 0700 root-owned: the browser's uid could not
     # pass them. Make each one explicitly, traversable (they are empty but for the binds).
-    made: set[pathlib.Path] = {pathlib.Path("/"), pathlib.Path("/tmp")}
+    made: set[pathlib.Path] = {pathlib.Path(p) for p in ("/", "/tmp", "/var", "/var/cache")}
     for path in [root, *readable]:
         for ancestor in reversed([path, *path.parents] if path == root else list(path.parents)):
             if ancestor not in made:

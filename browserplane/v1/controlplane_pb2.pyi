@@ -1017,16 +1017,18 @@ class RegisterNodeResponse(_message.Message):
     def __init__(self, lease_seconds: _Optional[int] = ..., heartbeat_interval_ms: _Optional[int] = ..., stop_session_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class HeartbeatRequest(_message.Message):
-    __slots__ = ("node_id", "free_slots", "warm_browsers", "sessions")
+    __slots__ = ("node_id", "free_slots", "warm_browsers", "sessions", "draining")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     FREE_SLOTS_FIELD_NUMBER: _ClassVar[int]
     WARM_BROWSERS_FIELD_NUMBER: _ClassVar[int]
     SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    DRAINING_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     free_slots: int
     warm_browsers: int
     sessions: _containers.RepeatedCompositeFieldContainer[NodeSessionReport]
-    def __init__(self, node_id: _Optional[str] = ..., free_slots: _Optional[int] = ..., warm_browsers: _Optional[int] = ..., sessions: _Optional[_Iterable[_Union[NodeSessionReport, _Mapping]]] = ...) -> None: ...
+    draining: bool
+    def __init__(self, node_id: _Optional[str] = ..., free_slots: _Optional[int] = ..., warm_browsers: _Optional[int] = ..., sessions: _Optional[_Iterable[_Union[NodeSessionReport, _Mapping]]] = ..., draining: _Optional[bool] = ...) -> None: ...
 
 class HeartbeatResponse(_message.Message):
     __slots__ = ("reregister", "stop_session_ids")
