@@ -211,8 +211,18 @@ class DomRecorder:
             finally:
                 # Whatever happened, the page must not stay paused waiting for the recorder.
                 await conn.send("Runtime.runIfWaitingForDebugger", session_id=session_id)
-            # The document already open (a page attached after it loaded) is recorded too; the
-            # recorder's flag keeps a document from being recorded twice.
+        except (CdpError, TimeoutError, ConnectionError) as err:
+            log.debug("could not record a page", extra={"session_id": self.session_id,
+                                                          "fields": {"error": str(err)}})
+            return
+        # The document already open (a page attached after it loaded) is recorded too; the
+        # recorder's flag keeps a document from being recorded twice. Its own task: evaluating
+        # rrweb takes hundreds of ms, and `ready` (a hand-over waits for it) needs only the
+        # script armed for the documents to come.
+        self._spawn(self._record_open_document(conn, session_id, script))
+
+    async def _record_open_document(self, conn: CdpConnection, session_id: str, script: str) -> None:
+        try:
             await conn.send("Runtime.evaluate", {"expression": script}, session_id=session_id)
         except (CdpError, TimeoutError, ConnectionError) as err:
             log.debug("could not record a page", extra={"session_id": self.session_id,

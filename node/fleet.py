@@ -8,6 +8,7 @@ escaped it, and removes the browser's directories.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
@@ -234,6 +235,7 @@ class Fleet:
             slot.recorder.start()
         if self.disk_quota or (self.sandbox is not None and self.sandbox.cgroups is not None):
             slot.limits_watch = asyncio.get_running_loop().create_task(self._watch_limits(slot))
+        await _set_up_before_hand_over(slot, options)
         self.sessions[session_id] = slot
         self.changed.set()
         return slot
@@ -436,3 +438,23 @@ async def _last_page(slot: SessionSlot) -> tuple[str, str]:
         return page.url, await asyncio.wait_for(page.title(), 2)
     except Exception:  # noqa: BLE001 - a dead or stuck page has no title to keep
         return "", ""
+
+
+# How long a hand-over waits, at most, for what must watch the session's first page.
+SET_UP_WAIT_S = 3.0
+
+
+async def _set_up_before_hand_over(slot: SessionSlot, options: session_pb2.SessionOptions) -> None:
+    """A client navigates the moment it has the session: the options that act on pages (extra
+    headers, blocked resources, ads) and the DOM recorder must already be on the open page, or
+    its first document goes unheaded, unblocked or unrecorded. Their set-up is a few CDP calls
+    on connections of their own; sessions with none of them do not wait."""
+    waits = []
+    if slot.events is not None and (options.extra_http_headers or options.blocked_resource_types
+                                    or options.block_ads):
+        waits.append(slot.events.ready.wait())
+    if slot.dom is not None:
+        waits.append(slot.dom.ready.wait())
+    if waits:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*waits), SET_UP_WAIT_S)
