@@ -66,6 +66,7 @@ class FakeNode(node_pb2_grpc.NodeAgentServicer):
         self.peak = 0         # most browsers held at once
         self.registered = asyncio.Event()
         self.heartbeats = 0
+        self.interval = 1.0  # the heartbeat interval the control plane gave, seconds
         self._changed = asyncio.Event()
         self._server: grpc.aio.Server | None = None
         self._lease: asyncio.Task | None = None
@@ -157,6 +158,7 @@ class FakeNode(node_pb2_grpc.NodeAgentServicer):
                             node=self.node_message(), sessions=self.reports()),
                             metadata=md, timeout=5)
                         interval = max(0.2, answer.heartbeat_interval_ms / 1000)
+                        self.interval = interval
                         registered = True
                         self.registered.set()
                         self._stop_unknown(list(answer.stop_session_ids))
@@ -166,6 +168,8 @@ class FakeNode(node_pb2_grpc.NodeAgentServicer):
                     if beat.reregister:
                         registered = False
                         continue
+                    if beat.heartbeat_interval_ms:
+                        interval = self.interval = max(0.2, beat.heartbeat_interval_ms / 1000)
                     self._stop_unknown(list(beat.stop_session_ids))
                 except grpc.aio.AioRpcError as err:
                     registered = registered and err.code() != grpc.StatusCode.NOT_FOUND

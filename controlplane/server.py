@@ -600,8 +600,8 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
         log.info("node registered", extra={"fields": {
             "node": node.id, "grpc": node.grpc_address, "capacity": node.capacity,
             "sessions": len(request.sessions), "stopping": len(stop)}})
-        return cp.RegisterNodeResponse(lease_seconds=int(self.plane.settings.lease_seconds),
-                                       heartbeat_interval_ms=self.plane.settings.heartbeat_ms,
+        return cp.RegisterNodeResponse(lease_seconds=int(self.plane.registry.lease()),
+                                       heartbeat_interval_ms=self.plane.registry.heartbeat_interval_ms(),
                                        stop_session_ids=stop)
 
     async def Heartbeat(self, request: cp.HeartbeatRequest,
@@ -618,7 +618,8 @@ class ControlPlaneServicer(controlplane_pb2_grpc.ControlPlaneServicer):
             log.info("node drains itself", extra={"fields": {"node": request.node_id}})
         stop = self.sessions.apply_reports(request.node_id, list(request.sessions))
         self.sessions.dispatch()
-        return cp.HeartbeatResponse(stop_session_ids=stop)
+        return cp.HeartbeatResponse(stop_session_ids=stop,
+                                    heartbeat_interval_ms=self.plane.registry.heartbeat_interval_ms())
 
     async def ListNodes(self, request: cp.ListNodesRequest,
                         context: grpc.aio.ServicerContext) -> cp.ListNodesResponse:
@@ -808,7 +809,7 @@ class ControlPlane:
         self.tls = tls.TlsFiles(settings.tls_cert, settings.tls_key,
                                 settings.tls_ca,
                                 settings.tls_server_name).check("control plane")
-        self.registry = NodeRegistry(settings.lease_seconds, self.tls)
+        self.registry = NodeRegistry(settings.lease_seconds, self.tls, settings.heartbeat_ms)
         self.sessions = SessionService(
             self.store, self.registry,
             SessionPolicy(idle_timeout=settings.idle_timeout, max_duration=settings.max_duration,

@@ -112,6 +112,8 @@ class LeaseKeeper:
                     if beat.reregister:
                         registered = False
                         continue
+                    if beat.heartbeat_interval_ms:
+                        interval = max(0.2, beat.heartbeat_interval_ms / 1000)
                     if beat.stop_session_ids:
                         self._to_loop(self.on_stop, list(beat.stop_session_ids))
                 except grpc.RpcError as err:

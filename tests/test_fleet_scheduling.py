@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import pathlib
+import time
 
 import grpc
 import pytest
@@ -223,3 +224,51 @@ def test_live_counts_stay_true_through_refusals_queueing_ending_and_lost_nodes(
             await plane.close()
 
     asyncio.run(scenario())
+
+
+
+def test_heartbeats_spread_out_as_the_fleet_grows(tmp_path: pathlib.Path) -> None:
+    """60 nodes at a 200 ms setting would be 300 heartbeats a second; the control plane hands
+    out 5 ms per node (300 ms) instead, and stretches the 1 s lease with it (1.5 s)."""
+    c = Cluster(tmp_path, **{"heartbeat-ms": 200, "lease-seconds": 1}).start_controlplane()
+
+    async def scenario() -> None:
+        fleet = FakeFleet(c.address, c.secret, 60, 2, spread_seconds=0.2)
+        channel = grpc_server.channel(c.address)
+        stub = controlplane_pb2_grpc.ControlPlaneStub(channel)
+        try:
+            await fleet.start(timeout=60)
+            node = fleet.nodes[0]
+            beat = await stub.Heartbeat(node.beat(), metadata=c.admin, timeout=10)
+            assert beat.heartbeat_interval_ms == 60 * 5
+            # The nodes took the interval and stay up on it.
+            await asyncio.sleep(3)
+            listed = await stub.ListNodes(cp.ListNodesRequest(), metadata=c.admin, timeout=10)
+            assert sum(1 for n in listed.nodes if n.up) == 60
+            assert {n.interval for n in fleet.nodes} == {0.3}
+        finally:
+            await fleet.stop()
+            await channel.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        c.stop()
+
+
+def test_the_lease_stretches_with_the_interval() -> None:
+    from controlplane.leases import NodeRegistry
+
+    registry = NodeRegistry(1.0, heartbeat_ms=200)
+
+    async def register(count: int) -> None:
+        for i in range(count):
+            await registry.register(cp.Node(id=f"n{i}", grpc_address="127.0.0.1:1", capacity=2))
+
+    asyncio.run(register(10))
+    assert (registry.heartbeat_interval_ms(), registry.lease()) == (200, 1.0)  # the settings
+    asyncio.run(register(60))  # n0..n9 again (no double count) and 50 more
+    assert (registry.heartbeat_interval_ms(), registry.lease()) == (300, 1.5)
+    before = time.time()
+    entry = registry.renew("n0", 2, 0)
+    assert entry is not None and entry.lease_expires >= before + 1.5  # not the 1 s setting

@@ -1031,12 +1031,14 @@ class HeartbeatRequest(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., free_slots: _Optional[int] = ..., warm_browsers: _Optional[int] = ..., sessions: _Optional[_Iterable[_Union[NodeSessionReport, _Mapping]]] = ..., draining: _Optional[bool] = ...) -> None: ...
 
 class HeartbeatResponse(_message.Message):
-    __slots__ = ("reregister", "stop_session_ids")
+    __slots__ = ("reregister", "stop_session_ids", "heartbeat_interval_ms")
     REREGISTER_FIELD_NUMBER: _ClassVar[int]
     STOP_SESSION_IDS_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
     reregister: bool
     stop_session_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, reregister: _Optional[bool] = ..., stop_session_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    heartbeat_interval_ms: int
+    def __init__(self, reregister: _Optional[bool] = ..., stop_session_ids: _Optional[_Iterable[str]] = ..., heartbeat_interval_ms: _Optional[int] = ...) -> None: ...
 
 class ListNodesRequest(_message.Message):
     __slots__ = ()
