@@ -44,6 +44,7 @@ from browserplane import grpc_server  # noqa: E402
 from browserplane.v1 import controlplane_pb2 as cp  # noqa: E402
 from browserplane.v1 import controlplane_pb2_grpc  # noqa: E402
 from browserplane.v1 import session_pb2 as S  # noqa: E402
+from controlplane.leases import HEARTBEAT_MS_PER_NODE  # noqa: E402
 from tests.cluster import Cluster  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -168,7 +169,8 @@ def run_fleet(tmp: pathlib.Path, nodes: int, args: argparse.Namespace,
         fleet_cpu = (cpu_seconds(fleet.proc.pid) - fleet0) / idle_wall
         hold = max(1, int(nodes * args.capacity * args.fill))
         print(f"{nodes} nodes: fleet up in {up_s:.1f}s ({up} up in ListNodes); control plane "
-              f"idle CPU with the fleet heartbeating every {args.heartbeat_ms} ms: "
+              f"idle CPU with the fleet heartbeating every "
+              f"{max(args.heartbeat_ms, nodes * HEARTBEAT_MS_PER_NODE)} ms: "
               f"{idle_cpu * 100:.1f}% of a core (the fake fleet's process: "
               f"{fleet_cpu * 100:.1f}%); placing {args.sessions} sessions, "
               f"{args.concurrency} at a time, at most {hold} live", flush=True)

@@ -15,11 +15,10 @@ import json
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import jsonschema
-import openai
 import referencing
 import referencing.exceptions
 from referencing.jsonschema import DRAFT202012
@@ -27,6 +26,9 @@ from referencing.jsonschema import DRAFT202012
 from browserplane import errors
 from browserplane.errors import BrowserplaneError
 from browserplane.v1 import automation_pb2 as A
+
+if TYPE_CHECKING:
+    import openai
 
 CHARS_PER_TOKEN = 4  # a rough, deliberately generous estimate for budgets before a call
 HOW_TO_CONFIGURE = (
@@ -155,6 +157,10 @@ class ModelClient:
         self.max_input_chars = max_input_chars
         self.max_tokens = max_tokens
         self.time_limit = time_limit
+        # Imported here, not at the top: the SDK takes ~0.5 s to import, and every component's
+        # CLI start (the control plane's too) imports this module for the node's settings.
+        import openai
+
         # One retry for a dropped connection; a server that is down is reported at once.
         self.client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key or "none",
                                          timeout=timeout, max_retries=1)
@@ -211,6 +217,8 @@ class ModelClient:
         timeout = max(0.05, min(self.timeout, meter.remaining()))
         extra: dict[str, Any] = {"response_format": fmt} if fmt is not None else {}
         started = time.monotonic()
+        import openai  # loaded by __init__ already
+
         try:
             response = await asyncio.wait_for(self.client.chat.completions.create(
                 model=self.model, messages=messages, max_tokens=max_tokens, temperature=0,
