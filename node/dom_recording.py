@@ -30,6 +30,7 @@ from typing import Any
 
 import aiohttp
 
+from browserplane.tasks import cancel_and_wait
 from browserplane.v1 import controlplane_pb2 as cp
 from browserplane.v1 import controlplane_pb2_grpc
 from node.cdp_client import CdpConnection, CdpError
@@ -276,12 +277,7 @@ class DomRecorder:
     async def close(self) -> None:
         await self.flush()
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - closing anyway
-                pass
+        await cancel_and_wait(task)
         for pending in list(self._pending):
             pending.cancel()
 

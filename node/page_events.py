@@ -22,6 +22,7 @@ import logging
 import time
 from typing import Any
 
+from browserplane.tasks import cancel_and_wait
 from node.cdp_client import CdpConnection, CdpError
 
 log = logging.getLogger(__name__)
@@ -95,12 +96,7 @@ class PageEvents:
             self.ready.set()  # nobody waits on a recorder that has stopped
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - closing anyway
-                pass
+        await cancel_and_wait(self._task)
 
     async def interrupt(self, target_id: str) -> bool:
         """Stops the script running in a page: a loop that never ends would otherwise hold the

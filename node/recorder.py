@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from browserplane.tasks import cancel_and_wait
 from node.cdp_client import CdpConnection, CdpError
 from node.video_encoder import HEADER
 
@@ -256,9 +257,7 @@ class Recorder:
         for task in (self._task, *self._tasks):
             if task is not None:
                 task.cancel()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        await cancel_and_wait(self._task)
         if not self.frames_seen:
             await self._last_chance()
             end = max(end, self._start_mono)

@@ -14,6 +14,7 @@ import collections
 import logging
 from collections.abc import Awaitable, Callable
 
+from browserplane.tasks import cancel_and_wait
 from node.chromium import Browser, LaunchError
 
 log = logging.getLogger(__name__)
@@ -140,11 +141,6 @@ class WarmPool:
     async def close(self) -> None:
         self._closing = True
         self._wake.set()
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
-                pass
+        await cancel_and_wait(self._task)
         idle, self._idle = list(self._idle), collections.deque()
         await asyncio.gather(*(b.close() for b in idle), return_exceptions=True)

@@ -193,3 +193,31 @@ def test_browserbeam_steps_become_calls_and_bad_steps_name_their_index():
     assert "quality" in rejected([{"screenshot": {"quality": 50}}]).message
     assert "non-empty" in rejected([]).message and "non-empty" in rejected("click").message
     assert "must be an integer" in rejected([{"scroll": {"times": True}}]).message
+
+
+def test_cancel_and_wait_ends_a_task_that_swallowed_its_cancellation() -> None:
+    """As Python 3.11's wait_for does when its future completes in the same iteration: the
+    task carries on to an await that never ends (a session's stop used to wait on it)."""
+    import asyncio
+
+    from browserplane.tasks import cancel_and_wait
+
+    async def scenario() -> None:
+        started = asyncio.Event()
+
+        async def stubborn() -> None:
+            started.set()
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                pass  # swallowed
+            await asyncio.Event().wait()  # and on to an await that never ends
+
+        task = asyncio.get_running_loop().create_task(stubborn())
+        await started.wait()
+        await cancel_and_wait(task, timeout=5)
+        assert task.done()
+        await cancel_and_wait(task)  # an ended task, and None, are fine
+        await cancel_and_wait(None)
+
+    asyncio.run(scenario())
