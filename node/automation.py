@@ -212,6 +212,7 @@ class AutomationServicer(automation_pb2_grpc.AutomationServicer):
                 await asyncio.wait_for(events.ready.wait(), 5)
             except TimeoutError:
                 pass
+        await slot.watched()
         driver = self._driver(slot)
         tid, page = await driver.page(page_id)
         return slot, driver, tid, page

@@ -86,6 +86,10 @@ class CdpRelay:
         check = check_cdp_token(self.secret, token, sid, slot.project_id)
         if not check.ok:
             return self._reply(client, 401, {"error": "invalid CDP token", "detail": check.reason})
+        await slot.watched()
+        if self.fleet.sessions.get(sid) is not slot:  # it ended meanwhile
+            return self._reply(client, 404, {"error": "session not found on this node",
+                                             "sessionId": sid})
         browser = slot.browser
         if what == "attach":
             return self._attach(client, head, sid)

@@ -68,6 +68,13 @@ class SessionSlot:
     last_activity: float = dataclasses.field(default_factory=time.time)
     started_at: float = dataclasses.field(default_factory=time.time)
     limits_watch: asyncio.Task | None = None
+    watching: asyncio.Task | None = None  # set-up of what must watch the first page (below)
+
+    async def watched(self) -> None:
+        """Waits (bounded) until what acts on or records the session's pages is on them: a
+        client's first CDP message or Automation call waits here, the hand-over does not."""
+        if self.watching is not None and not self.watching.done():
+            await asyncio.shield(self.watching)
     recorder: Recorder | None = None  # SessionOptions.record_session: the screen as a video
 
 
@@ -235,7 +242,7 @@ class Fleet:
             slot.recorder.start()
         if self.disk_quota or (self.sandbox is not None and self.sandbox.cgroups is not None):
             slot.limits_watch = asyncio.get_running_loop().create_task(self._watch_limits(slot))
-        await _set_up_before_hand_over(slot, options)
+        slot.watching = asyncio.get_running_loop().create_task(_watchers_ready(slot, options))
         self.sessions[session_id] = slot
         self.changed.set()
         return slot
@@ -440,15 +447,16 @@ async def _last_page(slot: SessionSlot) -> tuple[str, str]:
         return "", ""
 
 
-# How long a hand-over waits, at most, for what must watch the session's first page.
+# How long a client's first call waits, at most, for what must watch the session's first page.
 SET_UP_WAIT_S = 3.0
 
 
-async def _set_up_before_hand_over(slot: SessionSlot, options: session_pb2.SessionOptions) -> None:
-    """A client navigates the moment it has the session: the options that act on pages (extra
+async def _watchers_ready(slot: SessionSlot, options: session_pb2.SessionOptions) -> None:
+    """A client navigates the moment it is connected: the options that act on pages (extra
     headers, blocked resources, ads) and the DOM recorder must already be on the open page, or
-    its first document goes unheaded, unblocked or unrecorded. Their set-up is a few CDP calls
-    on connections of their own; sessions with none of them do not wait."""
+    its first document goes unheaded, unblocked or unrecorded. Their set-up is a CDP connection
+    and a few calls each (~60 ms with rrweb's 285 KB script), overlapping the client's own
+    connect; sessions with none of them do not wait at all."""
     waits = []
     if slot.events is not None and (options.extra_http_headers or options.blocked_resource_types
                                     or options.block_ads):
