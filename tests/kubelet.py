@@ -809,6 +809,11 @@ def _start(spec_path: str) -> None:
     # the sources are opened first: a volume mounted at /tmp may cover where the others are
     sources = {i: os.open(m["source"], os.O_PATH) for i, m in enumerate(spec["mounts"])
                if m["source"] and not m["tmpfs_size"]}
+    # This checkout (the image's WORKDIR and, with its venv, its /opt/venv) may lie below a
+    # volume's mountPath: a clone under /tmp is hidden by the control plane's /tmp emptyDir.
+    # The image has its code outside its volumes, so the checkout goes back on top, read-only.
+    covered = any(ROOT == pathlib.Path(t) or pathlib.Path(t) in ROOT.parents for t in targets)
+    checkout = os.open(ROOT, os.O_PATH) if covered else None
     for i, mount in enumerate(spec["mounts"]):
         if i in sources:
             _mount(f"/proc/self/fd/{sources[i]}", mount["target"], None, MS_BIND)
@@ -819,6 +824,11 @@ def _start(spec_path: str) -> None:
             _mount(None, mount["target"], None, MS_REMOUNT | MS_BIND | MS_RDONLY)
     for fd in sources.values():
         os.close(fd)
+    if checkout is not None:
+        ROOT.mkdir(parents=True, exist_ok=True)
+        _mount(f"/proc/self/fd/{checkout}", str(ROOT), None, MS_BIND)
+        _mount(None, str(ROOT), None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+        os.close(checkout)
     for point in read_only:  # per mount (bind), in this namespace only; never the superblock
         subprocess.run(["mount", "-o", "remount,bind,ro", point], capture_output=True, check=False)
     _become(spec, spec["argv"])
