@@ -137,7 +137,8 @@ class FakeNode(node_pb2_grpc.NodeAgentServicer):
 
     def beat(self) -> cp.HeartbeatRequest:
         return cp.HeartbeatRequest(node_id=self.node_id, free_slots=self.free_slots(),
-                                   warm_browsers=0, sessions=self.reports())
+                                   warm_browsers=0, sessions=self.reports(),
+                                   draining=self.draining)
 
     def _stop_unknown(self, session_ids: list[str]) -> None:
         for sid in session_ids:  # the control plane does not know them: stop them
