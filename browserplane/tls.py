@@ -41,6 +41,13 @@ class TlsFiles:
     ca: str = ""
     server_name: str = ""  # expected in servers' certificates instead of the address dialed
 
+    @classmethod
+    def of(cls, settings: object, component: str) -> TlsFiles:
+        """The `tls_cert`/`tls_key`/`tls_ca`/`tls_server_name` of a component's settings (or a
+        CLI command's arguments), checked."""
+        return cls(*(getattr(settings, f"tls_{name}") for name in ("cert", "key", "ca", "server_name"))
+                   ).check(component)
+
     @property
     def enabled(self) -> bool:
         return bool(self.cert or self.key or self.ca)

@@ -84,8 +84,7 @@ def _tls_client_channel(args: argparse.Namespace, target: str, command: str) -> 
     from browserplane.grpc_server import sync_channel
     from browserplane.tls import TlsFiles
 
-    tls = TlsFiles(args.tls_cert, args.tls_key, args.tls_ca, args.tls_server_name).check(command)
-    return sync_channel(target, tls)
+    return sync_channel(target, TlsFiles.of(args, command))
 
 
 def cmd_node_drain(args: argparse.Namespace) -> None:

@@ -806,9 +806,7 @@ class ControlPlane:
             retention_seconds=settings.persona_mail_retention_hours * 3600,
             receiving=bool(settings.smtp_port)))
         self.smtp: SmtpReceiver | None = None
-        self.tls = tls.TlsFiles(settings.tls_cert, settings.tls_key,
-                                settings.tls_ca,
-                                settings.tls_server_name).check("control plane")
+        self.tls = tls.TlsFiles.of(settings, "control plane")
         self.registry = NodeRegistry(settings.lease_seconds, self.tls, settings.heartbeat_ms)
         self.sessions = SessionService(
             self.store, self.registry,

@@ -86,8 +86,7 @@ class Gateway:
         if not settings.cluster_secret:
             raise SystemExit("gateway: --cluster-secret (BROWSERPLANE_CLUSTER_SECRET) is required")
         self.settings = settings
-        self.tls = tls.TlsFiles(settings.tls_cert, settings.tls_key, settings.tls_ca,
-                                settings.tls_server_name).check("gateway")
+        self.tls = tls.TlsFiles.of(settings, "gateway")
         self.https = tls.https_context(settings.https_cert, settings.https_key)
         if settings.public_url:
             try:

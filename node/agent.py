@@ -213,8 +213,7 @@ class NodeAgent:
         if not settings.cluster_secret:
             raise SystemExit("node: --cluster-secret (BROWSERPLANE_CLUSTER_SECRET) is required")
         self.settings = settings
-        self.tls = tls.TlsFiles(settings.tls_cert, settings.tls_key, settings.tls_ca,
-                                settings.tls_server_name).check("node")
+        self.tls = tls.TlsFiles.of(settings, "node")
         self._advertise = advertised(settings.host, settings.advertise_host)
         self.binary = settings.chromium or find_chromium()
         self.version = chromium_version(self.binary)
